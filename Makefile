@@ -1,0 +1,140 @@
+# goscope — build, test and run.  `make` builds build/goscope; `make test` is what CI runs.
+#
+# Variables: BUILD (output directory), SANITIZE=1 (ASan/UBSan build, used by `make asan`).
+
+BUILD ?= build
+CC ?= gcc
+CLANG ?= clang
+BPFTOOL ?= bpftool
+ARCH := x86
+
+WARN := -Wall -Wextra -Werror -Wno-missing-field-initializers
+CFLAGS_BASE := -std=gnu11 -g -O2 $(WARN) -D_GNU_SOURCE -Iinclude -I. -I$(BUILD)
+ifeq ($(SANITIZE),1)
+CFLAGS_BASE += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all -O1
+LDFLAGS_SAN := -fsanitize=address,undefined
+endif
+CFLAGS ?=
+CFLAGS += $(CFLAGS_BASE)
+LDLIBS := -lbpf -lelf -lz -lpthread
+LDFLAGS += $(LDFLAGS_SAN)
+
+SYM_SRCS := $(sort $(wildcard symbolizer/*.c))
+AGENT_SRCS := $(sort $(wildcard agent/*.c))
+BPF_SRCS := $(sort $(wildcard bpf/*.bpf.c))
+UNIT_SRCS := $(sort $(wildcard tests/unit/*.c))
+INTEG_SRCS := $(sort $(wildcard tests/integration/*.c))
+HELPER_SRCS := $(sort $(wildcard tests/helpers/*.c))
+
+SYM_OBJS := $(SYM_SRCS:%.c=$(BUILD)/obj/%.o)
+AGENT_OBJS := $(AGENT_SRCS:%.c=$(BUILD)/obj/%.o)
+AGENT_LIB_OBJS := $(filter-out $(BUILD)/obj/agent/main.o,$(AGENT_OBJS))
+BPF_OBJS := $(BPF_SRCS:bpf/%.bpf.c=$(BUILD)/bpf/%.bpf.o)
+SKELS := $(BPF_SRCS:bpf/%.bpf.c=$(BUILD)/%.skel.h)
+HELPER_OBJS := $(HELPER_SRCS:%.c=$(BUILD)/obj/%.o)
+
+GOSCOPE := $(BUILD)/goscope
+UNIT_BIN := $(BUILD)/tests/unit
+INTEG_BIN := $(BUILD)/tests/integration
+SYMLIB := $(BUILD)/libgoscope-symbolizer.a
+
+.PHONY: all deps test unit integration asan asan-test run clean fuzz bench format check-format
+all: $(GOSCOPE)
+
+deps:
+	@bash deploy/deps.sh test
+
+# ---- BPF: vmlinux.h, objects, skeletons ----
+$(BUILD)/vmlinux.h:
+	@mkdir -p $(@D)
+	$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/bpf/%.bpf.o: bpf/%.bpf.c $(BUILD)/vmlinux.h $(wildcard include/goscope/*.h)
+	@mkdir -p $(@D)
+	$(CLANG) -target bpf -g -O2 -D__TARGET_ARCH_$(ARCH) -Wall -Werror -Iinclude -I$(BUILD) \
+		-c $< -o $@
+
+$(BUILD)/%.skel.h: $(BUILD)/bpf/%.bpf.o
+	$(BPFTOOL) gen skeleton $< > $@.tmp && mv $@.tmp $@
+
+# ---- C objects (with header dependency tracking) ----
+$(BUILD)/obj/%.o: %.c | $(SKELS)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(SYMLIB): $(SYM_OBJS)
+	@mkdir -p $(@D)
+	rm -f $@ && ar rcs $@ $^
+
+$(GOSCOPE): $(AGENT_OBJS) $(SYMLIB)
+	$(CC) $(LDFLAGS) -o $@ $(AGENT_OBJS) $(SYMLIB) $(LDLIBS)
+
+# ---- tests ----
+$(UNIT_BIN): $(UNIT_SRCS:%.c=$(BUILD)/obj/%.o) $(AGENT_LIB_OBJS) $(SYMLIB)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcriterion
+
+$(INTEG_BIN): $(INTEG_SRCS:%.c=$(BUILD)/obj/%.o) $(HELPER_OBJS) $(AGENT_LIB_OBJS) $(SYMLIB)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcriterion
+
+unit: $(UNIT_BIN)
+	$(UNIT_BIN) --jobs 2
+
+integration: $(INTEG_BIN) $(GOSCOPE)
+	GOSCOPE_SRC_DIR=$(CURDIR) GOSCOPE_BIN=$(CURDIR)/$(GOSCOPE) GOSCOPE_BUILD_DIR=$(CURDIR)/build \
+		$(INTEG_BIN) --jobs 1
+
+# The sanitizer build lives in its own directory so both can coexist.
+asan:
+	$(MAKE) BUILD=build/asan SANITIZE=1 all build/asan/tests/unit
+
+asan-test: asan
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+		build/asan/tests/unit --jobs 2
+	$(MAKE) --no-print-directory BUILD=build/asan SANITIZE=1 fuzz-replay
+
+# Every test: dependencies, both builds, unit tests (plain and sanitized), integration tests.
+test: deps
+	$(MAKE) all $(UNIT_BIN) $(INTEG_BIN)
+	$(MAKE) unit
+	$(MAKE) asan-test
+	$(MAKE) integration
+
+run: deps all
+	$(GOSCOPE) ps
+
+# ---- fuzzing (libFuzzer, clang) ----
+FUZZ_SRCS := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=build/fuzz/%)
+FUZZ_SECONDS ?= 60
+build/fuzz/%: tests/fuzz/%.c $(SYM_SRCS)
+	@mkdir -p $(@D)
+	$(CLANG) -g -O1 -fsanitize=fuzzer,address,undefined -std=gnu11 -D_GNU_SOURCE -Iinclude \
+		-I. $< $(SYM_SRCS) -o $@ -lpthread
+
+fuzz: $(FUZZ_BINS)
+	@for f in $(FUZZ_BINS); do n=$$(basename $$f); mkdir -p build/fuzz/corpus-$$n; \
+		echo "== $$n ($(FUZZ_SECONDS)s)"; \
+		$$f -max_total_time=$(FUZZ_SECONDS) build/fuzz/corpus-$$n tests/fuzz/corpus || exit 1; done
+
+# Replays the committed seed corpus through every fuzz target's code under ASan/UBSan
+# (a plain-C driver, so it also runs with gcc).
+FUZZ_REPLAY := $(BUILD)/tests/fuzz-replay
+$(FUZZ_REPLAY): tests/fuzz/replay.c $(FUZZ_SRCS) $(SYMLIB)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -o $@ $< $(SYMLIB) $(LDFLAGS) $(LDLIBS)
+
+fuzz-replay: $(FUZZ_REPLAY)
+	$(FUZZ_REPLAY) tests/fuzz/corpus
+
+bench: all
+	@bash tests/bench/run.sh
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+clean:
+	rm -rf build
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

@@ -1,0 +1,118 @@
+/* main.c — goscope's entry point: dispatches `goscope COMMAND [OPTIONS]` to the subcommand
+ * table, perf/bpftool style. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+static const struct gs_command commands[] = {
+	{"ps", "list running Go processes", cmd_ps, usage_ps},
+	{"info", "describe a binary: Go version, build IDs, pclntab, linking", cmd_info,
+	 usage_info},
+	{"addr2line", "symbolize addresses of a binary (go tool addr2line compatible)",
+	 cmd_addr2line, usage_addr2line},
+	{"symbolize", "symbolize addresses of a live process", cmd_symbolize, usage_symbolize},
+	{"version", "print versions and check BTF, BPF and capabilities", cmd_version,
+	 usage_version},
+};
+#define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+static void usage(FILE *out)
+{
+	fprintf(out, "usage: goscope COMMAND [OPTIONS]\n\n"
+		     "An eBPF profiler for Go services.\n\nCommands:\n");
+	for (size_t i = 0; i < NCOMMANDS; i++)
+		fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
+	fprintf(out, "  %-10s %s\n", "help", "show help for goscope or a command");
+	fprintf(out, "\nRun 'goscope COMMAND --help' for a command's options.\n");
+}
+
+static const struct gs_command *find(const char *name)
+{
+	for (size_t i = 0; i < NCOMMANDS; i++) {
+		if (strcmp(commands[i].name, name) == 0)
+			return &commands[i];
+	}
+	return NULL;
+}
+
+void cli_error(const char *cmd, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "goscope %s: ", cmd);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+int cli_usage_error(void (*u)(FILE *out))
+{
+	u(stderr);
+	return EXIT_USAGE;
+}
+
+bool cli_parse_hex(const char *s, unsigned long long *out)
+{
+	char *end;
+
+	if (!s || !*s)
+		return false;
+	if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X'))
+		s += 2;
+	if (!*s || *s == '-' || *s == '+')
+		return false;
+	*out = strtoull(s, &end, 16);
+	return *end == '\0';
+}
+
+bool cli_parse_pid(const char *s, int *out)
+{
+	char *end;
+	long v;
+
+	if (!s || !*s)
+		return false;
+	v = strtol(s, &end, 10);
+	if (*end || v <= 0 || v > 0x3fffffff)
+		return false;
+	*out = (int)v;
+	return true;
+}
+
+int main(int argc, char **argv)
+{
+	const struct gs_command *cmd;
+
+	if (argc < 2) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	if (strcmp(argv[1], "help") == 0 || strcmp(argv[1], "--help") == 0 ||
+	    strcmp(argv[1], "-h") == 0) {
+		if (argc > 2 && strcmp(argv[1], "help") == 0) {
+			cmd = find(argv[2]);
+			if (!cmd) {
+				fprintf(stderr, "goscope: unknown command '%s'\n\n", argv[2]);
+				usage(stderr);
+				return EXIT_USAGE;
+			}
+			cmd->usage(stdout);
+			return 0;
+		}
+		usage(stdout);
+		return 0;
+	}
+	if (strcmp(argv[1], "--version") == 0)
+		return cmd_version(1, (char *[]){"version", NULL});
+	cmd = find(argv[1]);
+	if (!cmd) {
+		fprintf(stderr, "goscope: unknown command '%s'\n\n", argv[1]);
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	return cmd->run(argc - 1, argv + 1);
+}
