@@ -1,0 +1,3 @@
+module goscope.test/blocker
+
+go 1.19

@@ -1,0 +1,3 @@
+module goscope.test/cpuburn
+
+go 1.19

@@ -1,0 +1,3 @@
+module goscope.test/idle
+
+go 1.19

@@ -1,0 +1,3 @@
+module goscope.test/pingpong
+
+go 1.19

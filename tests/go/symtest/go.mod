@@ -1,0 +1,3 @@
+module goscope.test/symtest
+
+go 1.19
