@@ -1,6 +1,5 @@
 /* main.c — goscope's entry point: dispatches `goscope COMMAND [OPTIONS]` to the subcommand
  * table, perf/bpftool style. */
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,6 +7,7 @@
 #include "cli.h"
 
 static const struct gs_command commands[] = {
+	{"cpu", "CPU profile of Go processes (BPF sampling) as pprof", cmd_cpu, usage_cpu},
 	{"ps", "list running Go processes", cmd_ps, usage_ps},
 	{"info", "describe a binary: Go version, build IDs, pclntab, linking", cmd_info,
 	 usage_info},
@@ -36,51 +36,6 @@ static const struct gs_command *find(const char *name)
 			return &commands[i];
 	}
 	return NULL;
-}
-
-void cli_error(const char *cmd, const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, "goscope %s: ", cmd);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-}
-
-int cli_usage_error(void (*u)(FILE *out))
-{
-	u(stderr);
-	return EXIT_USAGE;
-}
-
-bool cli_parse_hex(const char *s, unsigned long long *out)
-{
-	char *end;
-
-	if (!s || !*s)
-		return false;
-	if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X'))
-		s += 2;
-	if (!*s || *s == '-' || *s == '+')
-		return false;
-	*out = strtoull(s, &end, 16);
-	return *end == '\0';
-}
-
-bool cli_parse_pid(const char *s, int *out)
-{
-	char *end;
-	long v;
-
-	if (!s || !*s)
-		return false;
-	v = strtol(s, &end, 10);
-	if (*end || v <= 0 || v > 0x3fffffff)
-		return false;
-	*out = (int)v;
-	return true;
 }
 
 int main(int argc, char **argv)

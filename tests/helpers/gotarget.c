@@ -1,5 +1,4 @@
 /* gotarget: build and run the Go test programs in tests/go (see gotarget.h). */
-#define _GNU_SOURCE
 #include "gotarget.h"
 
 #include <errno.h>

@@ -117,18 +117,35 @@ func frameName(pc uintptr) string {
 	return f.Function
 }
 
+// physEntry returns the entry of the physical function containing the
+// instruction before pc (pc is a return address or a fake inline PC + 1).
+func physEntry(pc uintptr) uintptr {
+	f := runtime.FuncForPC(pc - 1)
+	if f == nil {
+		return 0
+	}
+	return f.Entry()
+}
+
 // physGroups splits every collected stack into physical frames: a real PC
 // followed by the fake PCs of its inlined callers, ending with the PC whose
-// frame is the physical function itself.
+// frame is the physical function itself, or before the first PC of another
+// physical function (runtime.Callers elides wrapper functions, so a group
+// may end without its physical function appearing).
 func physGroups() ([]uintptr, map[uintptr][]uintptr) {
 	var order []uintptr
 	groups := map[uintptr][]uintptr{}
 	for _, st := range rec.Stacks {
 		for i := 0; i < len(st); {
 			start := i
+			entry := physEntry(st[start])
 			complete := false
 			for i < len(st) {
 				pc := st[i]
+				if i > start && physEntry(pc) != entry {
+					complete = true
+					break
+				}
 				i++
 				pn, ok := physName(pc)
 				if !ok || frameName(pc) == pn {

@@ -1,0 +1,52 @@
+/* cli.c — helpers shared by the subcommands: error messages, usage errors, argument
+ * parsing. Kept out of main.c so tests can link the subcommands. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "cli.h"
+
+void cli_error(const char *cmd, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "goscope %s: ", cmd);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+int cli_usage_error(void (*u)(FILE *out))
+{
+	u(stderr);
+	return EXIT_USAGE;
+}
+
+bool cli_parse_hex(const char *s, unsigned long long *out)
+{
+	char *end;
+
+	if (!s || !*s)
+		return false;
+	if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X'))
+		s += 2;
+	if (!*s || *s == '-' || *s == '+')
+		return false;
+	*out = strtoull(s, &end, 16);
+	return *end == '\0';
+}
+
+bool cli_parse_pid(const char *s, int *out)
+{
+	char *end;
+	long v;
+
+	if (!s || !*s)
+		return false;
+	v = strtol(s, &end, 10);
+	if (*end || v <= 0 || v > 0x3fffffff)
+		return false;
+	*out = (int)v;
+	return true;
+}

@@ -1,0 +1,72 @@
+/* run.c — command runners for integration tests (see run.h). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "run.h"
+
+int run_capture(const char *cmd, int merge_stderr, char **out, size_t *len)
+{
+	char *full = NULL, *buf = NULL;
+	size_t cap = 0, n = 0;
+	FILE *p;
+	int status;
+
+	if (asprintf(&full, "%s%s", cmd, merge_stderr ? " 2>&1" : "") < 0)
+		return -1;
+	p = popen(full, "r");
+	free(full);
+	if (!p)
+		return -1;
+	for (;;) {
+		size_t r;
+
+		if (cap - n < 65536) {
+			char *nb = realloc(buf, cap + 262144);
+
+			if (!nb)
+				break;
+			buf = nb;
+			cap += 262144;
+		}
+		r = fread(buf + n, 1, cap - n - 1, p);
+		if (r == 0)
+			break;
+		n += r;
+	}
+	if (buf)
+		buf[n] = '\0';
+	status = pclose(p);
+	if (out)
+		*out = buf ? buf : strdup("");
+	else
+		free(buf);
+	if (len)
+		*len = n;
+	if (status < 0)
+		return -1;
+	if (WIFEXITED(status))
+		return WEXITSTATUS(status);
+	return WIFSIGNALED(status) ? 128 + WTERMSIG(status) : -1;
+}
+
+const char *goscope_bin(void)
+{
+	const char *b = getenv("GOSCOPE_BIN");
+
+	return b && *b ? b : "build/goscope";
+}
+
+const char *go_tool_path(const char *toolchain, char *buf, size_t len)
+{
+	snprintf(buf, len, "/usr/lib/go-%s/bin/go", toolchain);
+	return access(buf, X_OK) == 0 ? buf : NULL;
+}
+
+char *test_tmpdir(char *buf, size_t len)
+{
+	snprintf(buf, len, "/tmp/goscope-test-XXXXXX");
+	return mkdtemp(buf);
+}

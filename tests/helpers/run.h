@@ -1,0 +1,18 @@
+/* run.h — running commands from integration tests: the goscope binary under test, Go tools. */
+#ifndef GOSCOPE_TESTS_RUN_H
+#define GOSCOPE_TESTS_RUN_H
+
+#include <stddef.h>
+
+/* Runs `sh -c cmd`, collects stdout (stderr too when merge_stderr) into a malloc'd,
+ * NUL-terminated buffer, and returns the exit code (or -1 when it could not run / died by a
+ * signal: 128+signo). */
+int run_capture(const char *cmd, int merge_stderr, char **out, size_t *len);
+/* Path of the goscope binary under test (env GOSCOPE_BIN or build/goscope). */
+const char *goscope_bin(void);
+/* Path of a toolchain's go command, or NULL when it is not installed. */
+const char *go_tool_path(const char *toolchain, char *buf, size_t len);
+/* Makes a fresh temporary directory and returns its path (static storage per call). */
+char *test_tmpdir(char *buf, size_t len);
+
+#endif
