@@ -38,6 +38,7 @@ UNIT_BIN := $(BUILD)/tests/unit
 INTEG_BIN := $(BUILD)/tests/integration
 SYMLIB := $(BUILD)/libgoscope-symbolizer.a
 
+.SECONDARY:
 .PHONY: all deps test unit integration asan asan-test run clean fuzz bench format check-format
 all: $(GOSCOPE)
 
@@ -52,7 +53,8 @@ $(BUILD)/vmlinux.h:
 $(BUILD)/bpf/%.bpf.o: bpf/%.bpf.c $(BUILD)/vmlinux.h $(wildcard include/goscope/*.h)
 	@mkdir -p $(@D)
 	$(CLANG) -target bpf -g -O2 -D__TARGET_ARCH_$(ARCH) -Wall -Werror -Iinclude -I$(BUILD) \
-		-c $< -o $@
+		-c $< -o $(@:.bpf.o=.tmp.bpf.o)
+	$(BPFTOOL) gen object $@ $(@:.bpf.o=.tmp.bpf.o)
 
 $(BUILD)/%.skel.h: $(BUILD)/bpf/%.bpf.o
 	$(BPFTOOL) gen skeleton $< > $@.tmp && mv $@.tmp $@

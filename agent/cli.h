@@ -28,6 +28,8 @@ void usage_addr2line(FILE *out);
 int cmd_symbolize(int argc, char **argv);
 void usage_symbolize(FILE *out);
 int cmd_info(int argc, char **argv);
+int cmd_cpu(int argc, char **argv);
+void usage_cpu(FILE *out);
 void usage_info(FILE *out);
 
 /* Prints "goscope CMD: message" to stderr. */

@@ -292,25 +292,56 @@ static struct proc_mapping *find_mapping(struct gs_process *p, uint64_t addr)
 	return NULL;
 }
 
+pid_t gs_process_pid(const struct gs_process *p)
+{
+	return p->pid;
+}
+
+int gs_process_preload(struct gs_process *p)
+{
+	int n = 0;
+
+	pthread_mutex_lock(&p->lock);
+	for (size_t i = 0; i < p->n; i++) {
+		if (p->maps[i].m.exec && resolve_binary(p, &p->maps[i]))
+			n++;
+	}
+	pthread_mutex_unlock(&p->lock);
+	return n;
+}
+
+int gs_process_locate(struct gs_process *p, uint64_t addr, struct gs_location *loc)
+{
+	struct proc_mapping *pm;
+
+	memset(loc, 0, sizeof(*loc));
+	pthread_mutex_lock(&p->lock);
+	pm = find_mapping(p, addr);
+	if (pm) {
+		loc->mapping = &p->pub[pm - p->maps];
+		loc->map_offset = addr - pm->m.start + pm->m.offset;
+		loc->binary = resolve_binary(p, pm);
+	}
+	pthread_mutex_unlock(&p->lock);
+	if (!pm)
+		return -ENOENT;
+	if (loc->binary &&
+	    gs_binary_offset_to_addr(loc->binary, loc->map_offset, &loc->file_addr) < 0)
+		loc->binary = NULL;
+	return 0;
+}
+
 int gs_process_symbolize(struct gs_process *p, uint64_t addr, unsigned flags,
 			 struct gs_frame *frames, int max, struct gs_location *loc,
 			 struct gs_error *err)
 {
-	struct gs_location l = {0};
-	struct proc_mapping *pm;
+	struct gs_location l;
 	int n = 0;
 
 	if (max <= 0)
 		return 0;
-	pthread_mutex_lock(&p->lock);
-	pm = find_mapping(p, addr);
-	if (pm) {
-		l.mapping = &p->pub[pm - p->maps];
-		l.map_offset = addr - pm->m.start + pm->m.offset;
-		l.binary = resolve_binary(p, pm);
-	}
-	pthread_mutex_unlock(&p->lock);
-	if (l.binary && gs_binary_offset_to_addr(l.binary, l.map_offset, &l.file_addr) == 0)
+	gs_process_locate(p, addr, &l);
+	if (l.binary)
 		n = gs_binary_symbolize(l.binary, l.file_addr, flags, frames, max, err);
 	if (n < 0)
 		return n;

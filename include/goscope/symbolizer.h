@@ -156,6 +156,15 @@ size_t gs_process_mappings(const struct gs_process *p, const struct gs_mapping *
 int gs_process_symbolize(struct gs_process *p, uint64_t addr, unsigned flags,
 			 struct gs_frame *frames, int max, struct gs_location *loc,
 			 struct gs_error *err);
+/* Which mapping and binary hold addr, and its link-time address; -ENOENT when no mapping
+ * covers it (loc->binary may be NULL when the file could not be opened). */
+int gs_process_locate(struct gs_process *p, uint64_t addr, struct gs_location *loc);
+/* Opens the binaries of every executable mapping now, while the process is alive (the
+ * files may be gone once it exits). Returns how many binaries are open. */
+int gs_process_preload(struct gs_process *p);
+/* Which process this is. */
+pid_t gs_process_pid(const struct gs_process *p);
+
 /* The binary of the process's main executable (via /proc/PID/exe), or NULL. */
 struct gs_binary *gs_process_main_binary(struct gs_process *p);
 

@@ -1,0 +1,161 @@
+/* stacks.c — raw PCs to pprof locations (see stacks.h). Each unique (pid, address) is
+ * symbolized once; pprof's Location.address keeps the PC as recorded, leaf PCs are stored as
+ * pc+1 as Go's own profiler does (so every address reads as a return address). */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "stacks.h"
+
+#define MAX_INLINE_FRAMES 64
+/* Location key for kernel addresses (no process). */
+#define KERNEL_KEY 0xffffffffffffffffULL
+
+int stacks_init(struct stacks *s, struct profile *prof, bool kernel, struct gs_error *err)
+{
+	int rc;
+
+	memset(s, 0, sizeof(*s));
+	s->prof = prof;
+	rc = gs_symbolizer_new(&s->sym, err);
+	if (rc < 0)
+		return rc;
+	if (kernel) {
+		rc = kallsyms_load(&s->ksyms, "/proc/kallsyms", err);
+		if (rc < 0) {
+			gs_symbolizer_free(s->sym);
+			return rc;
+		}
+		s->have_ksyms = true;
+	}
+	return 0;
+}
+
+void stacks_free(struct stacks *s)
+{
+	for (size_t i = 0; i < s->nprocs; i++)
+		gs_process_close(s->procs[i].proc);
+	free(s->procs);
+	if (s->have_ksyms)
+		kallsyms_free(&s->ksyms);
+	gs_symbolizer_free(s->sym);
+	memset(s, 0, sizeof(*s));
+}
+
+static void read_comm(pid_t pid, char *out, size_t len)
+{
+	char path[64];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/comm", pid);
+	out[0] = '\0';
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	n = read(fd, out, len - 1);
+	close(fd);
+	out[n > 0 ? n : 0] = '\0';
+	out[strcspn(out, "\n")] = '\0';
+}
+
+struct stack_proc *stacks_proc(struct stacks *s, pid_t pid)
+{
+	struct stack_proc *sp;
+
+	for (size_t i = 0; i < s->nprocs; i++) {
+		if (s->procs[i].pid == pid)
+			return &s->procs[i];
+	}
+	if (s->nprocs == s->cap) {
+		size_t nc = s->cap ? s->cap * 2 : 16;
+		struct stack_proc *np = realloc(s->procs, nc * sizeof(*np));
+
+		if (!np)
+			return NULL;
+		s->procs = np;
+		s->cap = nc;
+	}
+	sp = &s->procs[s->nprocs++];
+	memset(sp, 0, sizeof(*sp));
+	sp->pid = pid;
+	read_comm(pid, sp->comm, sizeof(sp->comm));
+	if (gs_process_open(s->sym, pid, &sp->proc, NULL) == 0)
+		gs_process_preload(sp->proc);
+	else
+		sp->proc = NULL;
+	return sp;
+}
+
+static uint64_t mapping_for(struct stacks *s, const struct gs_location *loc)
+{
+	const struct gs_binary_info *in = loc->binary ? gs_binary_info(loc->binary) : NULL;
+	const char *build_id = "";
+	bool go = in && in->pclntab_format != GS_PCLNTAB_NONE;
+
+	if (!loc->mapping)
+		return 0;
+	if (in)
+		build_id = *in->go_build_id ? in->go_build_id : in->gnu_build_id;
+	return profile_mapping(s->prof, loc->mapping->start, loc->mapping->end,
+			       loc->mapping->offset, loc->mapping->path, build_id, in != NULL, go,
+			       go, go);
+}
+
+uint64_t stacks_user_location(struct stacks *s, struct stack_proc *sp, uint64_t pc, bool leaf)
+{
+	struct profile_line lines[MAX_INLINE_FRAMES];
+	struct gs_frame frames[MAX_INLINE_FRAMES];
+	uint64_t addr = leaf ? pc + 1 : pc, id, mapping = 0;
+	struct gs_location loc = {0};
+	int n = 0, nl = 0;
+
+	id = profile_location_find(s->prof, (uint64_t)sp->pid, addr);
+	if (id)
+		return id;
+	if (sp->proc && gs_process_locate(sp->proc, pc, &loc) == 0) {
+		mapping = mapping_for(s, &loc);
+		if (loc.binary)
+			n = gs_binary_symbolize(loc.binary, loc.file_addr + (addr - pc),
+						GS_LOOKUP_RETURN_ADDR, frames, MAX_INLINE_FRAMES,
+						NULL);
+	}
+	for (int i = 0; i < n; i++) {
+		uint64_t fid = profile_function(s->prof, frames[i].function, frames[i].raw_function,
+						frames[i].go ? frames[i].file : "",
+						frames[i].start_line);
+
+		if (!fid)
+			return 0;
+		lines[nl].function_id = fid;
+		lines[nl].line = frames[i].line;
+		nl++;
+	}
+	return profile_location_add(s->prof, (uint64_t)sp->pid, addr, mapping, lines, (size_t)nl);
+}
+
+uint64_t stacks_kernel_location(struct stacks *s, uint64_t pc)
+{
+	struct profile_line line;
+	const struct ksym *ks;
+	uint64_t id = profile_location_find(s->prof, KERNEL_KEY, pc);
+
+	if (id)
+		return id;
+	if (!s->kernel_mapping)
+		s->kernel_mapping = profile_mapping(s->prof, s->have_ksyms && s->ksyms.n ?
+								     s->ksyms.syms[0].addr : 0,
+						    UINT64_MAX, 0, "[kernel.kallsyms]", "", true,
+						    false, false, false);
+	ks = s->have_ksyms ? kallsyms_lookup(&s->ksyms, pc) : NULL;
+	if (!ks)
+		return profile_location_add(s->prof, KERNEL_KEY, pc, s->kernel_mapping, NULL, 0);
+	line.function_id = profile_function(s->prof, ks->name, ks->name, "", 0);
+	line.line = 0;
+	if (!line.function_id)
+		return 0;
+	return profile_location_add(s->prof, KERNEL_KEY, pc, s->kernel_mapping, &line, 1);
+}

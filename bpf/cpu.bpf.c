@@ -1,0 +1,139 @@
+// SPDX-License-Identifier: GPL-2.0
+/* cpu.bpf.c — CPU sampling: a perf_event program on the software cpu-clock event of every
+ * CPU. For target processes only (filtered here, in the kernel) it walks the user stack by
+ * frame pointers, copies the top words at SP (for exact leaf frames, see cpu.h) and the
+ * kernel stack when asked, and streams one record per sample through a ring buffer.
+ * Nothing is lost silently: drops and truncations are counted in `stats`. */
+#include "vmlinux.h"
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+
+#include "goscope/cpu.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+/* Set before load by userspace. */
+const volatile bool capture_kernel = false;
+
+/* x86-64: kernel addresses are in the upper half of the address space. */
+#define KERNEL_ADDR_MIN 0xffff800000000000ULL
+#define FP_ALIGN_MASK 7
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, CPU_MAX_TARGETS);
+	__type(key, __u32);
+	__type(value, __u8);
+} targets SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, CPU_RINGBUF_BYTES);
+} samples SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, CPU_STAT_COUNT);
+	__type(key, __u32);
+	__type(value, __u64);
+} stats SEC(".maps");
+
+static __always_inline void stat_inc(__u32 which)
+{
+	__u64 *v = bpf_map_lookup_elem(&stats, &which);
+
+	if (v)
+		(*v)++;
+}
+
+SEC("perf_event")
+int cpu_sample(struct bpf_perf_event_data *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tgid = id >> 32;
+	struct cpu_sample *s;
+	__u64 ip, sp, bp, fp;
+	bool in_kernel;
+	__u32 n = 0;
+
+	if (tgid == 0 || !bpf_map_lookup_elem(&targets, &tgid))
+		return 0;
+	stat_inc(CPU_STAT_SAMPLES);
+	s = bpf_ringbuf_reserve(&samples, sizeof(*s), 0);
+	if (!s) {
+		stat_inc(CPU_STAT_RINGBUF_DROPS);
+		return 0;
+	}
+	s->pid = tgid;
+	s->tid = (__u32)id;
+	s->flags = 0;
+	s->n_user = 0;
+	s->n_kernel = 0;
+
+	in_kernel = ctx->regs.ip >= KERNEL_ADDR_MIN;
+	if (in_kernel) {
+		struct task_struct *task = bpf_get_current_task_btf();
+		struct pt_regs *uregs = (struct pt_regs *)bpf_task_pt_regs(task);
+
+		s->flags |= CPU_SAMPLE_IN_KERNEL;
+		ip = BPF_CORE_READ(uregs, ip);
+		sp = BPF_CORE_READ(uregs, sp);
+		bp = BPF_CORE_READ(uregs, bp);
+		if (capture_kernel) {
+			long len = bpf_get_stack(ctx, s->kernel, sizeof(s->kernel), 0);
+
+			if (len > 0)
+				s->n_kernel = len / sizeof(__u64);
+			else
+				stat_inc(CPU_STAT_KSTACK_ERRORS);
+		}
+	} else {
+		ip = ctx->regs.ip;
+		sp = ctx->regs.sp;
+		bp = ctx->regs.bp;
+	}
+	s->ip = ip;
+	s->sp = sp;
+	s->bp = bp;
+	if (ip == 0) {
+		stat_inc(CPU_STAT_NO_USER_REGS);
+		bpf_ringbuf_submit(s, 0);
+		return 0;
+	}
+
+	if (bpf_probe_read_user(s->window, sizeof(s->window), (void *)sp) != 0) {
+		/* Near the top of a stack mapping: fall back to fewer words. */
+		if (bpf_probe_read_user(s->window, CPU_STACK_WINDOW_MIN_WORDS * sizeof(__u64),
+					(void *)sp) == 0)
+			s->flags |= CPU_SAMPLE_WINDOW_SHORT;
+		else
+			s->flags |= CPU_SAMPLE_NO_WINDOW;
+	}
+
+	s->user[0] = ip;
+	n = 1;
+	fp = bp;
+	for (int i = 0; i < CPU_MAX_USER_FRAMES - 1; i++) {
+		__u64 frame[2]; /* saved BP, return address */
+
+		if (fp == 0 || (fp & FP_ALIGN_MASK))
+			break;
+		if (bpf_probe_read_user(frame, sizeof(frame), (void *)fp) != 0 || frame[1] == 0)
+			break;
+		if (n >= CPU_MAX_USER_FRAMES)
+			break;
+		s->user[n++] = frame[1];
+		/* Callers' frames live at higher addresses; anything else ends the chain. */
+		if (frame[0] <= fp)
+			break;
+		fp = frame[0];
+		if (i == CPU_MAX_USER_FRAMES - 2) {
+			s->flags |= CPU_SAMPLE_USER_TRUNCATED;
+			stat_inc(CPU_STAT_TRUNCATED);
+		}
+	}
+	s->n_user = n;
+	bpf_ringbuf_submit(s, 0);
+	return 0;
+}

@@ -1,0 +1,48 @@
+/* cpu.h — types shared by bpf/cpu.bpf.c and agent/cpu.c: one CPU sample as the BPF program
+ * hands it to userspace through the ring buffer, and the counters it keeps. */
+#ifndef GOSCOPE_CPU_H
+#define GOSCOPE_CPU_H
+
+/* Frames of the user stack walked by frame pointers in BPF (Go keeps frame pointers). */
+#define CPU_MAX_USER_FRAMES 256
+/* Kernel frames from bpf_get_stack (kernel.perf_event_max_stack defaults to 127). */
+#define CPU_MAX_KERNEL_FRAMES 64
+/* Words copied from the user SP, so userspace can read the leaf's return address at
+ * [SP + pcsp(pc)] when the leaf's frame is not set up (prologue, epilogue, frameless leaf). */
+#define CPU_STACK_WINDOW_WORDS 32
+#define CPU_STACK_WINDOW_MIN_WORDS 4
+/* Processes whose samples are kept (the filter is in the kernel). */
+#define CPU_MAX_TARGETS 4096
+#define CPU_RINGBUF_BYTES (8u << 20)
+
+enum cpu_sample_flags {
+	CPU_SAMPLE_IN_KERNEL = 1 << 0,    /* the CPU was in kernel mode */
+	CPU_SAMPLE_USER_TRUNCATED = 1 << 1, /* the user stack had more frames */
+	CPU_SAMPLE_WINDOW_SHORT = 1 << 2, /* only CPU_STACK_WINDOW_MIN_WORDS could be read */
+	CPU_SAMPLE_NO_WINDOW = 1 << 3,    /* the stack window could not be read */
+};
+
+enum cpu_stat {
+	CPU_STAT_SAMPLES,      /* samples of target processes */
+	CPU_STAT_RINGBUF_DROPS, /* samples lost because the ring buffer was full */
+	CPU_STAT_TRUNCATED,    /* user stacks deeper than CPU_MAX_USER_FRAMES */
+	CPU_STAT_KSTACK_ERRORS, /* bpf_get_stack failed for the kernel stack */
+	CPU_STAT_NO_USER_REGS, /* no user registers (kernel thread of a target) */
+	CPU_STAT_COUNT,
+};
+
+struct cpu_sample {
+	__u32 pid; /* tgid */
+	__u32 tid;
+	__u32 flags;
+	__u16 n_user;
+	__u16 n_kernel;
+	__u64 ip; /* user registers at the sample (or at kernel entry) */
+	__u64 sp;
+	__u64 bp;
+	__u64 window[CPU_STACK_WINDOW_WORDS];
+	__u64 kernel[CPU_MAX_KERNEL_FRAMES];
+	__u64 user[CPU_MAX_USER_FRAMES]; /* user[0] = ip, then return addresses */
+};
+
+#endif
