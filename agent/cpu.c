@@ -136,12 +136,7 @@ static int on_sample(void *ctx, void *data, size_t size)
 		if (id)
 			run->locs[nl++] = id;
 	}
-	for (uint32_t i = 0; i < nu; i++) {
-		uint64_t id = stacks_user_location(&run->stacks, sp, user[i], i == 0);
-
-		if (id)
-			run->locs[nl++] = id;
-	}
+	nl = stacks_user_stack(&run->stacks, sp, user, nu, run->locs, nl);
 	values[0] = 1;
 	values[1] = run->period_ns;
 	labels[0] = (struct profile_label){.key = "pid", .num = s->pid};

@@ -449,7 +449,8 @@ int gs_binary_symbolize(const struct gs_binary *cbin, uint64_t pc, unsigned flag
 	memset(&frames[0], 0, sizeof(frames[0]));
 	frames[0].function = frames[0].raw_function = sym->name;
 	frames[0].function_len = strlen(sym->name);
-	frames[0].file = "?";
+	frames[0].file = frames[0].raw_file = "?";
+	frames[0].raw_line = 0;
 	frames[0].entry = sym->addr;
 	return 1;
 }

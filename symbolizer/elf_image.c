@@ -204,6 +204,19 @@ const uint8_t *gs_elf_vaddr_bytes(const struct gs_elf *elf, uint64_t vaddr, uint
 	return NULL;
 }
 
+/* Whether a note name of namesz bytes is owner (owner_len counts its NUL) followed only by
+ * NUL padding: Go writes its owner as "Go\0\0" with namesz 4. */
+static bool note_name_eq(const uint8_t *name, uint32_t namesz, const char *owner, size_t owner_len)
+{
+	if (namesz < owner_len || memcmp(name, owner, owner_len) != 0)
+		return false;
+	for (uint32_t i = owner_len; i < namesz; i++) {
+		if (name[i])
+			return false;
+	}
+	return true;
+}
+
 /* Scans one note area [p, p+size) for (owner, type). */
 static int scan_notes(const uint8_t *p, uint64_t size, const char *owner, uint32_t type,
 		      const uint8_t **desc, uint32_t *desc_len)
@@ -220,8 +233,7 @@ static int scan_notes(const uint8_t *p, uint64_t size, const char *owner, uint32
 
 		if (!in_range(name_off, namesz, size) || !in_range(desc_off, descsz, size))
 			return -ENOENT;
-		if (ntype == type && namesz == owner_len &&
-		    memcmp(p + name_off, owner, owner_len) == 0) {
+		if (ntype == type && note_name_eq(p + name_off, namesz, owner, owner_len)) {
 			*desc = p + desc_off;
 			*desc_len = descsz;
 			return 0;

@@ -1,0 +1,371 @@
+/* test_cpu.c — `goscope cpu` for real: loads the BPF program, samples a Go workload
+ * (cpuburn: functions of known relative cost, inlined helpers, a frameless leaf, recursion
+ * deeper than 64 frames, several goroutines) while the workload profiles itself with
+ * runtime/pprof, and compares both profiles by function; plus the command's contracts. */
+#include <criterion/criterion.h>
+#include <criterion/parameterized.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "tests/helpers/gotarget.h"
+#include "tests/helpers/pprof_traces.h"
+#include "tests/helpers/run.h"
+
+#define TOP_FUNCS 20
+#define MAX_FUNCS 4096
+#define TVD_LIMIT 0.05
+
+struct cpucase {
+	char toolchain[8];
+	char mode[16];
+};
+
+ParameterizedTestParameters(cpu, matches_runtime_pprof)
+{
+	static struct cpucase cases[] = {
+		{"1.19", "default"}, {"1.19", "stripped"}, {"1.22", "default"},
+		{"1.22", "stripped"}, {"1.27", "default"}, {"1.27", "stripped"},
+		{"1.27", "pie"},
+	};
+	return cr_make_param_array(struct cpucase, cases, sizeof(cases) / sizeof(cases[0]));
+}
+
+struct func_value {
+	const char *name;
+	double a, b; /* flat in profile a and b */
+	double cum;  /* cumulative in profile a */
+};
+
+static struct func_value *fv_get(struct func_value *fv, int *n, const char *name)
+{
+	for (int i = 0; i < *n; i++) {
+		if (strcmp(fv[i].name, name) == 0)
+			return &fv[i];
+	}
+	cr_assert_lt(*n, MAX_FUNCS);
+	fv[*n] = (struct func_value){.name = name};
+	return &fv[(*n)++];
+}
+
+static int by_cum(const void *x, const void *y)
+{
+	const struct func_value *a = x, *b = y;
+
+	return (a->cum < b->cum) - (a->cum > b->cum);
+}
+
+/* Starts goscope cpu in the background; returns its pid. */
+static pid_t start_goscope(char *const argv[])
+{
+	pid_t pid = fork();
+
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		execv(argv[0], argv);
+		_exit(127);
+	}
+	return pid;
+}
+
+static int wait_exit(pid_t pid)
+{
+	int status;
+
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+ParameterizedTest(struct cpucase *c, cpu, matches_runtime_pprof, .timeout = 180)
+{
+	static struct func_value fv[MAX_FUNCS];
+	char path[4096], dir[64], goprof[256], gsprof[256], pidbuf[16], line[256], why[2048];
+	char gobuf[256];
+	const char *go = go_tool_path(c->toolchain, gobuf, sizeof(gobuf));
+	struct traces tg, ts;
+	struct gotarget t;
+	double tvd = 0;
+	int nf = 0, rc;
+	pid_t gs;
+
+	GOTARGET_BUILD_OR_SKIP(path, "cpuburn", c->toolchain, c->mode);
+	cr_assert(test_tmpdir(dir, sizeof(dir)));
+	snprintf(goprof, sizeof(goprof), "%s/go.pprof", dir);
+	snprintf(gsprof, sizeof(gsprof), "%s/goscope.pb.gz", dir);
+	{
+		char *argv[] = {path, "-duration", "8s", "-goroutines", "2", "-cpuprofile", goprof,
+				NULL};
+
+		cr_assert_eq(gotarget_start(&t, path, argv), 0);
+	}
+	cr_assert_gt(gotarget_read_line(&t, line, sizeof(line), 10000), 0);
+	cr_assert(strncmp(line, "ready", 5) == 0, "%s", line);
+	snprintf(pidbuf, sizeof(pidbuf), "%d", t.pid);
+	{
+		/* No --duration limit: the capture must end by itself when the target exits. */
+		char *argv[] = {(char *)goscope_bin(), "cpu", "--pid", pidbuf, "--duration", "0",
+				"--frequency", "499", "-o", gsprof, NULL};
+
+		gs = start_goscope(argv);
+	}
+	while (gotarget_read_line(&t, line, sizeof(line), 20000) > 0 && strncmp(line, "done", 4))
+		;
+	cr_assert_eq(gotarget_stop(&t, 10000), 0);
+	rc = wait_exit(gs);
+	cr_assert_eq(rc, 0, "goscope cpu exited %d", rc);
+
+	cr_assert_eq(traces_load(go, goprof, NULL, &tg, why, sizeof(why)), 0, "%s", why);
+	cr_assert_eq(traces_load(go, gsprof, NULL, &ts, why, sizeof(why)), 0, "%s", why);
+	cr_assert_gt(ts.n, 10, "goscope profile has %zu traces", ts.n);
+	cr_assert_gt(tg.total, 0);
+	/* Go's own profiler has a bias goscope does not: a SIGPROF that arrives while the
+	 * runtime handles its async-preemption signal (SIGURG) is taken right after the
+	 * handler returns, i.e. at the entry of the injected runtime.asyncPreempt call, so
+	 * runtime/pprof charges ~3% of a busy loop to asyncPreempt. goscope's cpu-clock
+	 * samples (independent of Go's signals) see ~0 there. Charge those samples to the
+	 * interrupted function, which is what was really running. */
+	for (size_t i = 0; i < tg.n; i++) {
+		struct trace *tr = &tg.t[i];
+
+		if (tr->nframes > 1 && strcmp(tr->frames[0], "runtime.asyncPreempt") == 0) {
+			free(tr->frames[0]);
+			memmove(tr->frames, tr->frames + 1, (size_t)(tr->nframes - 1) * sizeof(char *));
+			tr->nframes--;
+		}
+	}
+
+	for (size_t i = 0; i < tg.n; i++) {
+		struct trace *tr = &tg.t[i];
+
+		if (tr->nframes == 0)
+			continue;
+		fv_get(fv, &nf, tr->frames[0])->a += tr->value / tg.total;
+		for (int j = 0; j < tr->nframes; j++) {
+			bool seen = false;
+
+			for (int k = 0; k < j; k++)
+				seen |= strcmp(tr->frames[k], tr->frames[j]) == 0;
+			if (!seen)
+				fv_get(fv, &nf, tr->frames[j])->cum += tr->value;
+		}
+	}
+	for (size_t i = 0; i < ts.n; i++) {
+		if (ts.t[i].nframes)
+			fv_get(fv, &nf, ts.t[i].frames[0])->b += ts.t[i].value / ts.total;
+	}
+	for (int i = 0; i < nf; i++)
+		tvd += fv[i].a > fv[i].b ? fv[i].a - fv[i].b : fv[i].b - fv[i].a;
+	tvd /= 2;
+	cr_log_info("go%s %s: %zu Go traces, %zu goscope traces, TVD %.2f pp", c->toolchain,
+		    c->mode, tg.n, ts.n, tvd * 100);
+	cr_assert_leq(tvd, TVD_LIMIT, "flat-share total variation distance %.1f pp > %.0f pp",
+		      tvd * 100, TVD_LIMIT * 100);
+
+	/* Every caller->callee edge among the top 20 functions of Go's profile. */
+	qsort(fv, (size_t)nf, sizeof(fv[0]), by_cum);
+	{
+		int top = nf < TOP_FUNCS ? nf : TOP_FUNCS, checked = 0;
+
+		for (size_t i = 0; i < tg.n; i++) {
+			struct trace *tr = &tg.t[i];
+
+			for (int j = 0; j + 1 < tr->nframes; j++) {
+				bool callee_top = false, caller_top = false;
+
+				for (int k = 0; k < top; k++) {
+					callee_top |= strcmp(fv[k].name, tr->frames[j]) == 0;
+					caller_top |= strcmp(fv[k].name, tr->frames[j + 1]) == 0;
+				}
+				if (!callee_top || !caller_top)
+					continue;
+				checked++;
+				cr_assert(traces_has_edge(&ts, tr->frames[j + 1], tr->frames[j]),
+					  "edge %s -> %s of Go's profile missing from goscope's",
+					  tr->frames[j + 1], tr->frames[j]);
+			}
+		}
+		cr_assert_gt(checked, 5);
+	}
+	/* The frameless leaf keeps its direct caller. */
+	cr_assert(traces_has_edge(&ts, "main.hot", "main.leaf"));
+	traces_free(&tg);
+	traces_free(&ts);
+}
+
+/* Starts cpuburn (go1.27) for secs seconds; fills t. */
+static void start_burn(struct gotarget *t, char *path, size_t len, const char *secs)
+{
+	char why[1024], line[256];
+	char *argv[] = {path, "-duration", (char *)secs, NULL};
+	int rc = gotarget_build("cpuburn", "1.27", "default", path, len, why, sizeof(why));
+
+	if (rc == GOTARGET_SKIP)
+		cr_skip_test("%s", why);
+	cr_assert_eq(rc, 0, "%s", why);
+	cr_assert_eq(gotarget_start(t, path, argv), 0);
+	cr_assert_gt(gotarget_read_line(t, line, sizeof(line), 10000), 0);
+}
+
+Test(cpu, nonexistent_pid_is_usage_error)
+{
+	char cmd[512], *out = NULL;
+	int rc;
+
+	snprintf(cmd, sizeof(cmd), "%s cpu --pid 999999999 --duration 1s -o /dev/null",
+		 goscope_bin());
+	rc = run_capture(cmd, 1, &out, NULL);
+	cr_assert_eq(rc, 2, "rc %d: %s", rc, out);
+	cr_assert(strstr(out, "no such process: 999999999"), "%s", out);
+	free(out);
+}
+
+Test(cpu, bad_options_are_usage_errors)
+{
+	static const char *const bad[] = {"cpu", "cpu --frequency 0 --pid 1",
+					  "cpu --duration 10x --pid 1", "cpu --pid 1 --all-go",
+					  "cpu --bogus", NULL};
+	char cmd[512], *out = NULL;
+
+	for (int i = 0; bad[i]; i++) {
+		snprintf(cmd, sizeof(cmd), "%s %s", goscope_bin(), bad[i]);
+		cr_assert_eq(run_capture(cmd, 1, &out, NULL), 2, "%s: %s", bad[i], out);
+		cr_assert(strstr(out, "usage: goscope cpu"), "%s: %s", bad[i], out);
+		free(out);
+	}
+}
+
+/* A non-Go process is still profiled; its frames come from ELF symbols. */
+Test(cpu, non_go_process, .timeout = 60)
+{
+	char dir[64], prof[128], cmd[512], why[1024], gobuf[256], *out = NULL;
+	const char *go = go_tool_path("1.27", gobuf, sizeof(gobuf));
+	struct traces tr;
+	pid_t busy = fork();
+	int rc;
+
+	cr_assert_geq(busy, 0);
+	if (busy == 0) {
+		execl("/bin/sh", "sh", "-c", "i=0; while :; do i=$((i+1)); done", NULL);
+		_exit(127);
+	}
+	cr_assert(test_tmpdir(dir, sizeof(dir)));
+	snprintf(prof, sizeof(prof), "%s/sh.pb.gz", dir);
+	snprintf(cmd, sizeof(cmd), "%s cpu --pid %d --duration 2s -o %s", goscope_bin(), busy,
+		 prof);
+	rc = run_capture(cmd, 1, &out, NULL);
+	kill(busy, SIGKILL);
+	waitpid(busy, NULL, 0);
+	cr_assert_eq(rc, 0, "%s", out);
+	free(out);
+	if (!go)
+		cr_skip_test("go1.27 not installed: cannot decode the profile");
+	cr_assert_eq(traces_load(go, prof, NULL, &tr, why, sizeof(why)), 0, "%s", why);
+	cr_assert_gt(tr.n, 0);
+	/* dash/bash: at least some frames resolve to dynamic symbols of libc or the shell. */
+	{
+		int named = 0;
+
+		for (size_t i = 0; i < tr.n; i++) {
+			for (int j = 0; j < tr.t[i].nframes; j++)
+				named += strncmp(tr.t[i].frames[j], "0x", 2) != 0;
+		}
+		cr_assert_gt(named, 0, "no frame was symbolized");
+	}
+	traces_free(&tr);
+}
+
+/* Ctrl-C ends the capture early and the profile is still written. */
+Test(cpu, sigint_writes_profile, .timeout = 60)
+{
+	char path[4096], dir[64], prof[128], pidbuf[16];
+	struct gotarget t;
+	struct stat st;
+	pid_t gs;
+
+	start_burn(&t, path, sizeof(path), "30s");
+	cr_assert(test_tmpdir(dir, sizeof(dir)));
+	snprintf(prof, sizeof(prof), "%s/int.pb.gz", dir);
+	snprintf(pidbuf, sizeof(pidbuf), "%d", t.pid);
+	{
+		char *argv[] = {(char *)goscope_bin(), "cpu", "--pid", pidbuf, "--duration", "60s",
+				"-o", prof, NULL};
+
+		gs = start_goscope(argv);
+	}
+	sleep(2);
+	kill(gs, SIGINT);
+	cr_assert_eq(wait_exit(gs), 0);
+	cr_assert_eq(stat(prof, &st), 0, "no profile written");
+	cr_assert_gt(st.st_size, 100);
+	/* The target is unharmed. */
+	cr_assert_eq(kill(t.pid, 0), 0);
+	kill(t.pid, SIGTERM);
+	gotarget_stop(&t, 5000);
+}
+
+/* --all-go finds the Go workload by itself; -o - writes to stdout. */
+Test(cpu, all_go_to_stdout, .timeout = 60)
+{
+	char path[4096], dir[64], prof[128], cmd[512], why[1024], gobuf[256], *out = NULL;
+	const char *go = go_tool_path("1.27", gobuf, sizeof(gobuf));
+	struct gotarget t;
+	struct traces tr;
+	int rc;
+
+	start_burn(&t, path, sizeof(path), "4s");
+	cr_assert(test_tmpdir(dir, sizeof(dir)));
+	snprintf(prof, sizeof(prof), "%s/all.pb.gz", dir);
+	snprintf(cmd, sizeof(cmd), "%s cpu --all-go --duration 2s -o - 2>/dev/null > %s", goscope_bin(), prof);
+	rc = run_capture(cmd, 0, &out, NULL);
+	gotarget_stop(&t, 10000);
+	cr_assert_eq(rc, 0, "%s", out);
+	free(out);
+	cr_assert_eq(traces_load(go, prof, NULL, &tr, why, sizeof(why)), 0, "%s", why);
+	cr_assert_gt(traces_flat(&tr, "main.hot") + traces_flat(&tr, "main.spin"), 0);
+	/* Each sample says which process it came from. */
+	cr_assert_gt(tr.t[0].nlabels, 0);
+	traces_free(&tr);
+}
+
+/* --kernel adds kernel frames for time spent in the kernel on behalf of the target. */
+Test(cpu, kernel_stacks, .timeout = 60)
+{
+	char path[4096], dir[64], prof[128], cmd[512], why[1024], gobuf[256], line[256];
+	const char *go = go_tool_path("1.27", gobuf, sizeof(gobuf));
+	char *argv[] = {path, "-duration", "3s", NULL};
+	char *out = NULL;
+	struct gotarget t;
+	struct traces tr;
+	int rc, kernel = 0;
+
+	/* pingpong parks and wakes goroutines: futex system calls. */
+	rc = gotarget_build("pingpong", "1.27", "default", path, sizeof(path), why, sizeof(why));
+	if (rc == GOTARGET_SKIP)
+		cr_skip_test("%s", why);
+	cr_assert_eq(rc, 0, "%s", why);
+	cr_assert_eq(gotarget_start(&t, path, argv), 0);
+	cr_assert_gt(gotarget_read_line(&t, line, sizeof(line), 10000), 0);
+	cr_assert(test_tmpdir(dir, sizeof(dir)));
+	snprintf(prof, sizeof(prof), "%s/k.pb.gz", dir);
+	snprintf(cmd, sizeof(cmd), "%s cpu --pid %d --kernel --duration 2s -o %s", goscope_bin(),
+		 t.pid, prof);
+	rc = run_capture(cmd, 1, &out, NULL);
+	gotarget_stop(&t, 10000);
+	cr_assert_eq(rc, 0, "%s", out);
+	free(out);
+	cr_assert_eq(traces_load(go, prof, NULL, &tr, why, sizeof(why)), 0, "%s", why);
+	for (size_t i = 0; i < tr.n; i++) {
+		for (int j = 0; j < tr.t[i].nframes; j++) {
+			if (strstr(tr.t[i].frames[j], "entry_SYSCALL") ||
+			    strstr(tr.t[i].frames[j], "do_syscall") ||
+			    strstr(tr.t[i].frames[j], "futex"))
+				kernel++;
+		}
+	}
+	cr_assert_gt(kernel, 0, "no kernel frames in the profile");
+	traces_free(&tr);
+}
