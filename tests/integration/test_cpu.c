@@ -369,3 +369,66 @@ Test(cpu, kernel_stacks, .timeout = 60)
 	cr_assert_gt(kernel, 0, "no kernel frames in the profile");
 	traces_free(&tr);
 }
+
+/* A CPU profile opens in `go tool pprof` of every installed toolchain (-top, -raw and a
+ * -proto round trip) and in an independent decoder (npm pprof-format), with the sample
+ * types, period and labels the contract names. */
+Test(cpu, profile_validates_everywhere, .timeout = 180)
+{
+	char path[4096], dir[64], prof[128], rt[160], cmd[1024], gobuf[256], *out = NULL;
+	struct gotarget t;
+	int rc, validated = 0;
+
+	start_burn(&t, path, sizeof(path), "4s");
+	cr_assert(test_tmpdir(dir, sizeof(dir)));
+	snprintf(prof, sizeof(prof), "%s/v.pb.gz", dir);
+	snprintf(cmd, sizeof(cmd), "%s cpu --pid %d --duration 2s --frequency 199 -o %s 2>&1",
+		 goscope_bin(), t.pid, prof);
+	rc = run_capture(cmd, 0, &out, NULL);
+	gotarget_stop(&t, 10000);
+	cr_assert_eq(rc, 0, "%s", out);
+	free(out);
+	for (int i = 0; gotarget_toolchains[i]; i++) {
+		const char *go = go_tool_path(gotarget_toolchains[i], gobuf, sizeof(gobuf));
+		static const char *const views[] = {"-top", "-raw", NULL};
+
+		if (!go)
+			continue;
+		for (int v = 0; views[v]; v++) {
+			snprintf(cmd, sizeof(cmd),
+				 "HOME=/tmp PPROF_BINARY_PATH=/nonexistent %s tool pprof "
+				 "-symbolize=none %s %s 2>&1",
+				 go, views[v], prof);
+			rc = run_capture(cmd, 0, &out, NULL);
+			cr_assert_eq(rc, 0, "go%s pprof %s: %s", gotarget_toolchains[i], views[v],
+				     out);
+			cr_assert(strstr(out, "main.hot"), "go%s %s: %s", gotarget_toolchains[i],
+				  views[v], out);
+			if (strcmp(views[v], "-raw") == 0) {
+				cr_assert(strstr(out, "samples/count cpu/nanoseconds"), "%s", out);
+				cr_assert(strstr(out, "pid:"), "%s", out);
+				cr_assert(strstr(out, "comm:"), "%s", out);
+			}
+			free(out);
+		}
+		snprintf(rt, sizeof(rt), "%s/rt-%d.pb.gz", dir, i);
+		snprintf(cmd, sizeof(cmd),
+			 "HOME=/tmp PPROF_BINARY_PATH=/nonexistent %s tool pprof -symbolize=none "
+			 "-proto %s > %s && HOME=/tmp %s tool pprof -symbolize=none -top %s 2>&1",
+			 go, prof, rt, go, rt);
+		rc = run_capture(cmd, 0, &out, NULL);
+		cr_assert_eq(rc, 0, "go%s -proto round trip: %s", gotarget_toolchains[i], out);
+		cr_assert(strstr(out, "main.hot"));
+		free(out);
+		validated++;
+	}
+	cr_assert_gt(validated, 0, "no Go toolchain installed");
+	snprintf(cmd, sizeof(cmd), "node tests/tools/pprof-check.js %s", prof);
+	rc = run_capture(cmd, 1, &out, NULL);
+	if (rc == 127 || strstr(out, "Cannot find module"))
+		cr_skip_test("node or tests/tools/node_modules missing (make deps installs them)");
+	cr_assert_eq(rc, 0, "pprof-check: %s", out);
+	cr_assert(strstr(out, "\"nanoseconds\""), "%s", out);
+	cr_assert(strstr(out, "main.hot"), "%s", out);
+	free(out);
+}
