@@ -9,10 +9,10 @@
 # Idempotent: when everything is installed it runs no apt command and returns at once.
 set -euo pipefail
 
-RUNTIME_PKGS=(libbpf1 libelf1 zlib1g libmicrohttpd12 libcurl4 ca-certificates)
+RUNTIME_PKGS=(libbpf1 libelf1 zlib1g)
 BUILD_PKGS=(make gcc clang llvm pkg-config bpftool libbpf-dev libelf-dev zlib1g-dev
-            libmicrohttpd-dev libcurl4-openssl-dev linux-libc-dev)
-TEST_PKGS=(libcriterion-dev libclang-rt-14-dev binutils procps iproute2)
+            linux-libc-dev)
+TEST_PKGS=(libcriterion-dev libclang-rt-14-dev binutils procps iproute2 util-linux)
 # Go toolchains used to build the test programs (Debian's golang-1.NN-go, see debian-go.sh).
 GO_VERSIONS=(1.19 1.21 1.22 1.23 1.24 1.26 1.27)
 
@@ -56,5 +56,15 @@ if [ "$set_name" = test ]; then
 	done
 	if [ ${#need_go[@]} -gt 0 ]; then
 		bash "$here/debian-go.sh" "${need_go[@]}"
+	fi
+	# pprof-format, the independent pprof decoder of tests/tools (lock file committed). node
+	# and npm are preinstalled; Debian's nodejs/npm would conflict with that build.
+	tools="$here/../tests/tools"
+	if [ ! -d "$tools/node_modules/pprof-format" ]; then
+		if command -v npm >/dev/null 2>&1; then
+			(cd "$tools" && npm ci --silent --no-audit --no-fund)
+		else
+			echo "deps.sh: npm not found: the pprof-format checks will be skipped" >&2
+		fi
 	fi
 fi

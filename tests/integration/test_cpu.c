@@ -432,3 +432,24 @@ Test(cpu, profile_validates_everywhere, .timeout = 180)
 	cr_assert(strstr(out, "main.hot"), "%s", out);
 	free(out);
 }
+
+/* Without privileges the error names what is missing (run as user nobody via setpriv). */
+Test(cpu, missing_privileges_named, .timeout = 60)
+{
+	char path[4096], cmd[1024], *out = NULL;
+	struct gotarget t;
+	int rc;
+
+	if (access("/usr/bin/setpriv", X_OK) != 0)
+		cr_skip_test("setpriv (util-linux) not installed");
+	start_burn(&t, path, sizeof(path), "5s");
+	snprintf(cmd, sizeof(cmd),
+		 "setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all "
+		 "--bounding-set=-all %s cpu --pid %d --duration 1s -o /tmp/nobody.pb.gz 2>&1",
+		 goscope_bin(), t.pid);
+	rc = run_capture(cmd, 0, &out, NULL);
+	gotarget_stop(&t, 10000);
+	cr_assert_eq(rc, 1, "rc %d: %s", rc, out);
+	cr_assert(strstr(out, "CAP_BPF") && strstr(out, "CAP_PERFMON"), "%s", out);
+	free(out);
+}

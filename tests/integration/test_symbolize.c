@@ -213,3 +213,38 @@ Test(symbolize, cli_bad_pid)
 	cr_assert(strstr(out, "no such process") || strstr(out, "bad pid"), "%s", out);
 	free(out);
 }
+
+/* A binary shared by several processes is opened once (cache keyed by device, inode, size
+ * and mtime), and each process still symbolizes through it. */
+Test(symbolize, binary_cache_shared, .timeout = 60)
+{
+	char path[4096], line[128];
+	char *argv[] = {path, NULL};
+	struct gotarget t[3];
+	struct gs_symbolizer *sym;
+	struct gs_process *proc[3];
+	struct gs_error err = {0};
+
+	GOTARGET_BUILD_OR_SKIP(path, "idle", "1.27", "pie");
+	cr_assert_eq(gs_symbolizer_new(&sym, &err), 0);
+	for (int i = 0; i < 3; i++) {
+		cr_assert_eq(gotarget_start(&t[i], path, argv), 0);
+		cr_assert_gt(gotarget_read_line(&t[i], line, sizeof(line), 10000), 0);
+		cr_assert_eq(gs_process_open(sym, t[i].pid, &proc[i], &err), 0, "%s", err.msg);
+		cr_assert_gt(gs_process_preload(proc[i]), 0);
+	}
+	/* idle (static-pie or dynamic) + at most libc and ld.so: never one per process. */
+	cr_assert_leq(gs_symbolizer_cached_binaries(sym), 4, "%u binaries cached",
+		      gs_symbolizer_cached_binaries(sym));
+	for (int i = 0; i < 3; i++) {
+		struct gs_binary *b = gs_process_main_binary(proc[i]);
+
+		cr_assert(b);
+		cr_assert(gs_binary_info(b)->is_go);
+		cr_assert_str_eq(gs_binary_info(b)->buildinfo.mod_path, "goscope.test/idle");
+		gs_process_close(proc[i]);
+		gotarget_stop(&t[i], 5000);
+	}
+	cr_assert_leq(gs_symbolizer_cached_binaries(sym), 4);
+	gs_symbolizer_free(sym);
+}
