@@ -30,6 +30,8 @@ void usage_symbolize(FILE *out);
 int cmd_info(int argc, char **argv);
 int cmd_cpu(int argc, char **argv);
 void usage_cpu(FILE *out);
+int cmd_block(int argc, char **argv);
+void usage_block(FILE *out);
 void usage_info(FILE *out);
 
 /* Prints "goscope CMD: message" to stderr. */

@@ -368,7 +368,8 @@ int gs_binary_open_fd(int fd, const char *name, struct gs_binary **out, struct g
 	rc = gs_elf_open_fd(&bin->elf, fd, err);
 	if (rc < 0) {
 		free(bin);
-		return gs_error_prefix(err, "%s", name ? name : "binary");
+		gs_error_prefix(err, "%s", name ? name : "binary");
+		return rc; /* not gs_error_prefix's value: err may be NULL */
 	}
 	return finish_open(bin, name, out, err);
 }
@@ -512,6 +513,31 @@ int gs_binary_foreach_function(const struct gs_binary *bin,
 		if (fn(ctx, n ? n : "?", f.entry, f.end))
 			break;
 	}
+	return 0;
+}
+
+int gs_binary_addr_to_offset(const struct gs_binary *bin, uint64_t addr, uint64_t *off)
+{
+	struct gs_elf_segment seg;
+
+	for (unsigned i = 0; i < bin->elf.phnum; i++) {
+		if (gs_elf_segment(&bin->elf, i, &seg) < 0 || seg.type != PT_LOAD)
+			continue;
+		if (addr >= seg.vaddr && addr - seg.vaddr < seg.filesz) {
+			*off = seg.offset + (addr - seg.vaddr);
+			return 0;
+		}
+	}
+	return -ENOENT;
+}
+
+int gs_binary_read(const struct gs_binary *bin, uint64_t addr, void *buf, size_t len)
+{
+	const uint8_t *p = gs_elf_vaddr_bytes(&bin->elf, addr, len);
+
+	if (!p)
+		return -ENOENT;
+	memcpy(buf, p, len);
 	return 0;
 }
 

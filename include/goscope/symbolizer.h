@@ -108,6 +108,14 @@ int gs_binary_symbolize(const struct gs_binary *bin, uint64_t pc, unsigned flags
 /* Link-time address of file offset off (through the PT_LOAD that holds it); -ENOENT. */
 int gs_binary_offset_to_addr(const struct gs_binary *bin, uint64_t off, uint64_t *addr);
 
+/* File offset of link-time address addr (through the PT_LOAD that holds it, file-backed
+ * part only) — what uprobe attachment wants; -ENOENT. */
+int gs_binary_addr_to_offset(const struct gs_binary *bin, uint64_t addr, uint64_t *off);
+
+/* Copies len file-backed bytes at link-time address addr (e.g. to decode a function's
+ * prologue); -ENOENT when the range is not file-backed in one PT_LOAD. */
+int gs_binary_read(const struct gs_binary *bin, uint64_t addr, void *buf, size_t len);
+
 /* Entry and end (link-time) of the function named name ("runtime.gopark"); -ENOENT. */
 int gs_binary_find_function(const struct gs_binary *bin, const char *name, uint64_t *entry,
 			    uint64_t *end);

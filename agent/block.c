@@ -1,0 +1,726 @@
+/* block.c — userspace side of bpf/block.bpf.c: finds runtime.gopark/ready/execute through
+ * the pclntab (stripped binaries work), places each probe after the function's stack-check
+ * branch, attaches entry uprobes to /proc/PID/exe for the target only, duty-cycles them to
+ * stay within --max-overhead, and turns the in-kernel sums into a pprof profile shaped like
+ * Go's block profile (contentions/count, delay/nanoseconds, label wait_reason).
+ *
+ * Probes are bpf_link fds owned by this process: whatever way goscope ends (SIGKILL
+ * included) the kernel removes them with the fds.
+ *
+ * Throttling (--max-overhead < 100). A uprobe hit is a trap (~9 us here). The capture runs in
+ * cycles of BLOCK_CYCLE_NS: an on-window with every probe attached, then the rest of the
+ * cycle off. The on-fraction is chosen from the calibrated trap cost, the probe hit rate
+ * measured while on, and the target's own CPU time (/proc/PID/stat), so that
+ * trap cost x hits stays within the budget. Sampling is by park: only parks that start in an
+ * on-window are recorded (gopark is detached at the window's end), and their wake-ups are
+ * still observed afterwards — ready/execute stay attached for a drain period until every park
+ * of the window is resolved (bounded by BLOCK_DRAIN_MAX_FRAC of the cycle). So a sampled park
+ * is measured with its full delay whatever the window edge, and the counted parks are a
+ * time-uniform sample of all parks: scaling counts and delays by 1/fraction is unbiased. The
+ * only bias left is for blocks longer than the drain bound: those parks are dropped (counted
+ * in stats.unresolved and said in the profile's comment). A generation number per window
+ * (window_gen) tells leftovers from the current window's parks. */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "block.h"
+#include "block.skel.h"
+#include "capture.h"
+#include "goscope/block.h"
+#include "goscope/symbolizer.h"
+#include "goversion_table.h"
+#include "stacks.h"
+
+#define NSEC_PER_SEC 1000000000ULL
+#define POLL_NS 20000000ULL          /* main loop tick */
+#define LIVENESS_EVERY_NS 250000000ULL
+#define BLOCK_CYCLE_NS 1000000000ULL /* duty-cycle period */
+#define BLOCK_MIN_ON_NS 20000000ULL  /* shortest on-window */
+#define BLOCK_DRAIN_MAX_FRAC 0.5     /* longest drain, as a fraction of the cycle */
+#define BLOCK_MIN_FRACTION 0.005     /* never sample less than this */
+#define PROLOGUE_BYTES 32
+#define CALIBRATE_CALLS 2000
+#define DEFAULT_TRAP_COST_NS 9000.0 /* measured on this kind of VM (shared/README.md) */
+
+/* amd64 split-stack prologue encodings (cmd/internal/obj/x86/obj6.go stacksplit). */
+static const uint8_t CMP_RSP_G_GUARD[] = {0x49, 0x3b, 0x66, 0x10}; /* cmp 0x10(%r14),%rsp */
+static const uint8_t CMP_R12_G_GUARD[] = {0x4d, 0x3b, 0x66, 0x10}; /* cmp 0x10(%r14),%r12 */
+#define LEA_R12_RSP_DISP8_LEN 5   /* 4c 8d 64 24 d8: lea -N(%rsp),%r12 */
+#define LEA_R12_RSP_DISP32_LEN 8  /* 4c 8d a4 24 d32 */
+#define JBE_REL8 0x76
+#define JBE_REL8_LEN 2
+#define JCC_REL32_PREFIX 0x0f
+#define JBE_REL32 0x86
+#define JBE_REL32_LEN 6
+
+enum probe_kind { PROBE_GOPARK, PROBE_READY, PROBE_EXECUTE, NPROBES };
+static const char *const probe_funcs[NPROBES] = {"runtime.gopark", "runtime.ready",
+						   "runtime.execute"};
+
+struct block_run {
+	const struct block_config *cfg;
+	struct block_stats *stats;
+	struct gs_error *err;
+	struct block_bpf *skel;
+	struct bpf_program *progs[NPROBES];
+	struct bpf_link *links[NPROBES];
+	uint64_t offsets[NPROBES]; /* file offsets of the probe points */
+	bool want[NPROBES];        /* execute is skipped when --reasons excludes IO wait */
+	char exe[64];
+	struct goversion_facts facts;
+	struct profile *prof;
+	struct stacks stacks;
+	int ncpus;
+};
+
+int block_probe_offset(const uint8_t *code, size_t len)
+{
+	size_t off = 0;
+
+	if (len >= sizeof(CMP_RSP_G_GUARD) &&
+	    memcmp(code, CMP_RSP_G_GUARD, sizeof(CMP_RSP_G_GUARD)) == 0) {
+		off = sizeof(CMP_RSP_G_GUARD);
+	} else if (len >= 3 && code[0] == 0x4c && code[1] == 0x8d &&
+		   (code[2] == 0x64 || code[2] == 0xa4) && len > 3 && code[3] == 0x24) {
+		off = code[2] == 0x64 ? LEA_R12_RSP_DISP8_LEN : LEA_R12_RSP_DISP32_LEN;
+		if (len < off + sizeof(CMP_R12_G_GUARD) ||
+		    memcmp(code + off, CMP_R12_G_GUARD, sizeof(CMP_R12_G_GUARD)) != 0)
+			return -ENOENT;
+		off += sizeof(CMP_R12_G_GUARD);
+	} else {
+		return -ENOENT;
+	}
+	if (len >= off + JBE_REL32_LEN && code[off] == JCC_REL32_PREFIX &&
+	    code[off + 1] == JBE_REL32)
+		return (int)(off + JBE_REL32_LEN);
+	if (len >= off + JBE_REL8_LEN && code[off] == JBE_REL8)
+		return (int)(off + JBE_REL8_LEN);
+	return -ENOENT;
+}
+
+int block_parse_reasons(const char *list, const struct goversion_facts *f, uint8_t *allowed,
+			bool *io_wait, struct gs_error *err)
+{
+	char buf[1024], *save = NULL, *tok;
+	int n;
+
+	memset(allowed, 0, BLOCK_MAX_REASONS);
+	*io_wait = false;
+	if (strlen(list) >= sizeof(buf))
+		return gs_error_set(err, -EINVAL, "--reasons list too long");
+	strcpy(buf, list);
+	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		while (*tok == ' ')
+			tok++;
+		n = goversion_wait_reason_number(f, tok);
+		if (n < 0 || n >= BLOCK_MAX_REASONS)
+			return gs_error_set(err, -EINVAL, "unknown wait reason '%s' for go1.%d", tok,
+					    f->minor);
+		allowed[n] = 1;
+		if (strcmp(tok, "IO wait") == 0)
+			*io_wait = true;
+	}
+	return 0;
+}
+
+double block_duty_fraction(double budget_pct, double trap_cost_ns, double hits_per_on_sec,
+			   double target_cpu_per_sec)
+{
+	double cost_per_on_sec = trap_cost_ns * 1e-9 * hits_per_on_sec, f;
+
+	if (budget_pct >= BLOCK_OVERHEAD_UNTHROTTLED || cost_per_on_sec <= 0)
+		return 1.0;
+	f = budget_pct / 100.0 * target_cpu_per_sec / cost_per_on_sec;
+	if (f > 1.0)
+		return 1.0;
+	return f < BLOCK_MIN_FRACTION ? BLOCK_MIN_FRACTION : f;
+}
+
+/* ---- BPF plumbing ---- */
+
+static void read_stats(struct block_run *run, uint64_t *sums)
+{
+	__u64 *vals = calloc((size_t)run->ncpus, sizeof(__u64));
+
+	memset(sums, 0, sizeof(uint64_t) * BLOCK_STAT_COUNT);
+	if (!vals)
+		return;
+	for (__u32 k = 0; k < BLOCK_STAT_COUNT; k++) {
+		if (bpf_map__lookup_elem(run->skel->maps.stats, &k, sizeof(k), vals,
+					 sizeof(__u64) * (size_t)run->ncpus, 0) < 0)
+			continue;
+		for (int c = 0; c < run->ncpus; c++)
+			sums[k] += vals[c];
+	}
+	free(vals);
+}
+
+static uint64_t probe_hits(const uint64_t *s)
+{
+	return s[BLOCK_STAT_PARKS] + s[BLOCK_STAT_READY] + s[BLOCK_STAT_EXECUTE];
+}
+
+static int attach_one(struct block_run *run, enum probe_kind k)
+{
+	LIBBPF_OPTS(bpf_uprobe_opts, opts);
+	struct bpf_link *l;
+
+	if (run->links[k] || !run->want[k])
+		return 0;
+	l = bpf_program__attach_uprobe_opts(run->progs[k], run->cfg->pid, run->exe,
+					    run->offsets[k], &opts);
+	if (!l)
+		return capture_permission_error(run->err, -errno, "attach uprobe");
+	run->links[k] = l;
+	return 0;
+}
+
+static void detach_one(struct block_run *run, enum probe_kind k)
+{
+	if (run->links[k]) {
+		bpf_link__destroy(run->links[k]);
+		run->links[k] = NULL;
+	}
+}
+
+static void detach_all(struct block_run *run)
+{
+	for (int k = 0; k < NPROBES; k++)
+		detach_one(run, (enum probe_kind)k);
+}
+
+static int attach_all(struct block_run *run)
+{
+	/* Wake-up probes first, so no park recorded here can miss its wake-up. */
+	int rc = attach_one(run, PROBE_READY);
+
+	if (rc == 0)
+		rc = attach_one(run, PROBE_EXECUTE);
+	if (rc == 0)
+		rc = attach_one(run, PROBE_GOPARK);
+	return rc;
+}
+
+/* Pending parks of window gen (all when gen < 0); with del, removes them. */
+static uint64_t pending_scan(struct block_run *run, int64_t gen, bool del)
+{
+	int fd = bpf_map__fd(run->skel->maps.pending);
+	__u64 key, next, *prev = NULL;
+	struct block_pending p;
+	uint64_t n = 0;
+
+	while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+		key = next;
+		prev = &key;
+		if (bpf_map_lookup_elem(fd, &key, &p) < 0)
+			continue;
+		if (gen >= 0 && p.window != (uint32_t)gen)
+			continue;
+		n++;
+		if (del)
+			bpf_map_delete_elem(fd, &key); /* get_next_key(prev) stays valid after */
+	}
+	return n;
+}
+
+/* ---- Calibration of the trap cost ---- */
+
+__attribute__((noinline)) void block_calibrate_target(void);
+__attribute__((noinline)) void block_calibrate_target(void)
+{
+	__asm__ volatile("" ::: "memory");
+}
+
+static uint64_t self_file_offset(uintptr_t addr)
+{
+	FILE *f = fopen("/proc/self/maps", "re");
+	unsigned long long start, end, off;
+	char line[512], perms[8];
+	uint64_t res = 0;
+
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%llx-%llx %7s %llx", &start, &end, perms, &off) != 4)
+			continue;
+		if (addr >= start && addr < end && perms[2] == 'x') {
+			res = addr - start + off;
+			break;
+		}
+	}
+	fclose(f);
+	return res;
+}
+
+static double time_calls(unsigned n)
+{
+	uint64_t t0 = capture_monotonic_ns();
+
+	for (unsigned i = 0; i < n; i++)
+		block_calibrate_target();
+	return (double)(capture_monotonic_ns() - t0) / n;
+}
+
+/* Cost of one uprobe hit on this machine: an empty probe on a function of goscope, timed
+ * with and without. Falls back to DEFAULT_TRAP_COST_NS. */
+static double calibrate(struct block_run *run)
+{
+	LIBBPF_OPTS(bpf_uprobe_opts, opts);
+	uint64_t off = self_file_offset((uintptr_t)block_calibrate_target);
+	struct bpf_link *l;
+	double base, with;
+
+	if (!off)
+		return DEFAULT_TRAP_COST_NS;
+	l = bpf_program__attach_uprobe_opts(run->skel->progs.block_calibrate, 0,
+					    "/proc/self/exe", off, &opts);
+	if (!l)
+		return DEFAULT_TRAP_COST_NS;
+	with = time_calls(CALIBRATE_CALLS);
+	bpf_link__destroy(l);
+	base = time_calls(CALIBRATE_CALLS);
+	return with > base ? with - base : DEFAULT_TRAP_COST_NS;
+}
+
+/* utime + stime of the target, in ns. */
+static uint64_t target_cpu_ns(pid_t pid)
+{
+	char path[64], buf[2048], *p;
+	unsigned long long ut = 0, st = 0;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	p = strrchr(buf, ')'); /* comm may hold spaces */
+	if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut,
+			 &st) != 2)
+		return 0;
+	return (ut + st) * (NSEC_PER_SEC / (uint64_t)sysconf(_SC_CLK_TCK));
+}
+
+/* ---- Setup ---- */
+
+static int find_probes(struct block_run *run, struct gs_binary *bin)
+{
+	for (int k = 0; k < NPROBES; k++) {
+		uint8_t code[PROLOGUE_BYTES];
+		uint64_t entry, end, off;
+		int po;
+
+		if (gs_binary_find_function(bin, probe_funcs[k], &entry, &end) < 0)
+			return gs_error_set(run->err, -ENOENT, "%s not found in the pclntab of %s",
+					    probe_funcs[k], run->exe);
+		if (end - entry < sizeof(code) ||
+		    gs_binary_read(bin, entry, code, sizeof(code)) < 0)
+			return gs_error_set(run->err, -ENOENT, "cannot read the code of %s",
+					    probe_funcs[k]);
+		/* After the stack check, so the morestack restart cannot fire the probe twice.
+		 * An unknown prologue falls back to the entry: a repeated gopark only replaces
+		 * its own pending record, and a repeated ready finds nothing left to count. */
+		po = block_probe_offset(code, sizeof(code));
+		if (po < 0)
+			po = 0;
+		if (gs_binary_addr_to_offset(bin, entry + (uint64_t)po, &off) < 0)
+			return gs_error_set(run->err, -ENOENT, "no file offset for %s",
+					    probe_funcs[k]);
+		run->offsets[k] = off;
+	}
+	return 0;
+}
+
+static int open_target(struct block_run *run)
+{
+	const struct gs_binary_info *info;
+	struct gs_binary *bin;
+	int rc;
+
+	snprintf(run->exe, sizeof(run->exe), "/proc/%d/exe", run->cfg->pid);
+	rc = gs_binary_open(run->exe, &bin, run->err);
+	if (rc < 0)
+		return rc;
+	info = gs_binary_info(bin);
+	if (!info->is_go) {
+		rc = gs_error_set(run->err, -ENOEXEC, "process %d is not a Go program",
+				  run->cfg->pid);
+	} else if (!info->has_buildinfo) {
+		rc = gs_error_set(run->err, -ENOEXEC,
+				  "process %d: no Go build info, cannot tell the Go version",
+				  run->cfg->pid);
+	} else {
+		snprintf(run->stats->go_version, sizeof(run->stats->go_version), "%s",
+			 info->buildinfo.go_version);
+		rc = goversion_lookup(info->buildinfo.go_version, &run->facts, run->err);
+		if (rc == -EPROTONOSUPPORT)
+			gs_error_prefix(run->err, "process %d", run->cfg->pid);
+		if (rc == 0)
+			rc = find_probes(run, bin);
+	}
+	gs_binary_close(bin);
+	run->stats->table_measured = run->facts.measured;
+	return rc;
+}
+
+static int load_bpf(struct block_run *run)
+{
+	struct block_bpf *skel = block_bpf__open();
+	bool io_wait = true;
+	int rc;
+
+	if (!skel)
+		return gs_error_set(run->err, -errno, "open BPF object: %s", strerror(errno));
+	run->skel = skel;
+	skel->rodata->target_tgid = (__u32)run->cfg->pid;
+	skel->rodata->capture_goid = run->cfg->goroutine_ids;
+	skel->rodata->goid_offset = run->facts.g_goid;
+	skel->rodata->min_delay_ns = run->cfg->min_delay_ns;
+	if (run->cfg->reasons && *run->cfg->reasons) {
+		rc = block_parse_reasons(run->cfg->reasons, &run->facts,
+					 (uint8_t *)skel->rodata->reason_allowed, &io_wait,
+					 run->err);
+		if (rc < 0)
+			return rc;
+		skel->rodata->filter_reasons = true;
+	}
+	run->progs[PROBE_GOPARK] = skel->progs.block_gopark;
+	run->progs[PROBE_READY] = skel->progs.block_ready;
+	run->progs[PROBE_EXECUTE] = skel->progs.block_execute;
+	run->want[PROBE_GOPARK] = run->want[PROBE_READY] = true;
+	/* execute only matters for wake-ups without ready, which are IO waits (and GC assist
+	 * queues): without IO wait in --reasons it would cost a trap per schedule for nothing. */
+	run->want[PROBE_EXECUTE] = io_wait;
+	rc = block_bpf__load(skel);
+	if (rc < 0)
+		return capture_permission_error(run->err, rc, "load BPF program block");
+	return 0;
+}
+
+/* ---- Profile ---- */
+
+static int add_sample(struct block_run *run, const struct block_key *k, uint64_t count,
+		      uint64_t delay, bool still_blocked, const char *fraction_label)
+{
+	uint64_t locs[BLOCK_MAX_FRAMES + 1];
+	struct profile_label labels[4];
+	struct block_stack st;
+	struct stack_proc *sp;
+	char rbuf[32];
+	int64_t values[2];
+	size_t nl = 0, nlab = 0;
+
+	sp = stacks_proc(&run->stacks, run->cfg->pid);
+	if (!sp)
+		return gs_error_set(run->err, -ENOMEM, "out of memory");
+	if (bpf_map__lookup_elem(run->skel->maps.stacks, &k->stack_id, sizeof(k->stack_id), &st,
+				 sizeof(st), 0) == 0) {
+		uint32_t n = st.n <= BLOCK_MAX_FRAMES ? st.n : BLOCK_MAX_FRAMES;
+
+		nl = stacks_user_stack(&run->stacks, sp, (const uint64_t *)st.pcs, n, locs, 0);
+	}
+	values[0] = (int64_t)count;
+	values[1] = (int64_t)delay;
+	labels[nlab++] = (struct profile_label){
+		.key = "wait_reason",
+		.str = goversion_wait_reason(&run->facts, k->reason, rbuf, sizeof(rbuf))};
+	if (run->cfg->goroutine_ids)
+		labels[nlab++] = (struct profile_label){.key = "goid", .num = (int64_t)k->goid};
+	if (still_blocked)
+		labels[nlab++] = (struct profile_label){.key = "still_blocked", .str = "true"};
+	if (fraction_label)
+		labels[nlab++] =
+			(struct profile_label){.key = "sampled_fraction", .str = fraction_label};
+	return profile_add_sample(run->prof, locs, nl, values, labels, nlab, run->err);
+}
+
+static int collect(struct block_run *run, bool target_alive, const char *fraction_label)
+{
+	int afd = bpf_map__fd(run->skel->maps.agg), pfd = bpf_map__fd(run->skel->maps.pending);
+	struct block_key key, next, *prev = NULL;
+	uint64_t now = capture_monotonic_ns();
+	struct block_value v;
+	__u64 gk, gnext, *gprev = NULL;
+	struct block_pending p;
+	int rc;
+
+	while (bpf_map_get_next_key(afd, prev, &next) == 0) {
+		key = next;
+		prev = &key;
+		if (bpf_map_lookup_elem(afd, &key, &v) < 0 || v.count == 0)
+			continue;
+		run->stats->blocks += v.count;
+		rc = add_sample(run, &key, v.count, v.delay_ns, false, fraction_label);
+		if (rc < 0)
+			return rc;
+	}
+	/* Goroutines blocked now: their delay so far. Once the target has exited there is
+	 * no blocked goroutine any more, so they are not reported then. */
+	if (!target_alive)
+		return 0;
+	while (bpf_map_get_next_key(pfd, gprev, &gnext) == 0) {
+		gk = gnext;
+		gprev = &gk;
+		if (bpf_map_lookup_elem(pfd, &gk, &p) < 0)
+			continue;
+		if (now > p.park_ns && now - p.park_ns < run->cfg->min_delay_ns)
+			continue;
+		key = (struct block_key){.stack_id = p.stack_id, .goid = p.goid,
+					 .reason = p.reason};
+		run->stats->still_blocked++;
+		rc = add_sample(run, &key, 1, now > p.park_ns ? now - p.park_ns : 0, true,
+				fraction_label);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
+static void add_comments(struct block_run *run, const uint64_t *s)
+{
+	struct block_stats *st = run->stats;
+	char text[512];
+
+	snprintf(text, sizeof(text),
+		 "goscope block: %s (wait-reason table %s); %" PRIu64 " parks, %" PRIu64
+		 " blocks (%" PRIu64 " woken without runtime.ready), %" PRIu64
+		 " cancelled parks dropped, %" PRIu64 " still blocked at the end, %" PRIu64
+		 " below --min-delay, %" PRIu64 " lost (maps full)",
+		 st->go_version, st->table_measured ? "measured" : "inferred", st->parks,
+		 st->blocks, st->counted_at_execute, st->cancelled, st->still_blocked,
+		 st->short_blocks, st->lost);
+	profile_add_comment(run->prof, text);
+	if (st->sampled_fraction < 1.0) {
+		snprintf(text, sizeof(text),
+			 "goscope block: throttled by --max-overhead %.3g%%: probes on %.2f%% of "
+			 "the time in %u windows (trap cost %.0f ns); counts and delays are scaled "
+			 "by 1/%.4f; %" PRIu64 " parks still blocked after their window's drain "
+			 "were not counted (blocks that long are under-represented)",
+			 run->cfg->max_overhead_pct, st->sampled_fraction * 100, st->windows,
+			 st->trap_cost_ns, st->sampled_fraction, st->unresolved);
+		profile_add_comment(run->prof, text);
+	}
+	(void)s;
+}
+
+/* ---- Capture loop ---- */
+
+struct duty {
+	bool throttled, on, draining;
+	uint64_t window_start, on_len, drain_end, cycle_end;
+	uint64_t on_total, hits_at_cycle, cpu_at_cycle, cycle_start;
+	uint32_t gen;
+	double fraction;
+};
+
+static int start_window(struct block_run *run, struct duty *d, uint64_t now)
+{
+	d->gen++;
+	run->skel->bss->window_gen = d->gen;
+	d->on = true;
+	d->draining = false;
+	d->window_start = now;
+	d->cycle_start = now;
+	d->on_len = (uint64_t)(d->fraction * (double)BLOCK_CYCLE_NS);
+	if (d->on_len < BLOCK_MIN_ON_NS)
+		d->on_len = BLOCK_MIN_ON_NS;
+	d->cycle_end = now + (d->on_len > BLOCK_CYCLE_NS ? d->on_len : BLOCK_CYCLE_NS);
+	run->stats->windows++;
+	return attach_all(run);
+}
+
+/* One duty-cycle step; called every tick while throttled. */
+static int duty_step(struct block_run *run, struct duty *d, uint64_t now)
+{
+	uint64_t s[BLOCK_STAT_COUNT];
+
+	if (d->on && now - d->window_start >= d->on_len) {
+		detach_one(run, PROBE_GOPARK); /* no new parks; wake-ups still seen */
+		d->on_total += now - d->window_start;
+		d->on = false;
+		d->draining = true;
+		d->drain_end = now + (uint64_t)(BLOCK_DRAIN_MAX_FRAC * (double)BLOCK_CYCLE_NS);
+	}
+	if (d->draining && (pending_scan(run, d->gen, false) == 0 || now >= d->drain_end)) {
+		detach_one(run, PROBE_READY);
+		detach_one(run, PROBE_EXECUTE);
+		run->stats->unresolved += pending_scan(run, -1, true);
+		d->draining = false;
+	}
+	if (!d->on && !d->draining && now >= d->cycle_end) {
+		/* Re-estimate the fraction from the cycle that ended. */
+		uint64_t cpu = target_cpu_ns(run->cfg->pid), hits, on_ns = d->on_len;
+		double cycle_s = (double)(now - d->cycle_start) / 1e9, cpu_rate, probe_cpu;
+
+		read_stats(run, s);
+		hits = probe_hits(s) - d->hits_at_cycle;
+		probe_cpu = (double)hits * run->stats->trap_cost_ns;
+		cpu_rate = ((double)(cpu - d->cpu_at_cycle) - probe_cpu) / 1e9 / cycle_s;
+		if (cpu_rate < 0)
+			cpu_rate = 0;
+		d->fraction = block_duty_fraction(run->cfg->max_overhead_pct,
+						  run->stats->trap_cost_ns,
+						  (double)hits / ((double)on_ns / 1e9), cpu_rate);
+		d->hits_at_cycle = probe_hits(s);
+		d->cpu_at_cycle = cpu;
+		return start_window(run, d, now);
+	}
+	return 0;
+}
+
+int block_capture(const struct block_config *cfg, struct profile **out,
+		  struct block_stats *stats, struct gs_error *err)
+{
+	struct block_run run = {.cfg = cfg, .stats = stats, .err = err};
+	uint64_t start, now, last_live = 0, s[BLOCK_STAT_COUNT];
+	struct duty d = {.fraction = 1.0};
+	char fraction_label[32], *flabel = NULL;
+	bool alive = true;
+	int64_t start_wall;
+	int rc;
+
+	memset(stats, 0, sizeof(*stats));
+	stats->sampled_fraction = 1.0;
+	rc = capture_check_pid(cfg->pid, err);
+	if (rc < 0)
+		return rc;
+	run.ncpus = libbpf_num_possible_cpus();
+	if (run.ncpus <= 0)
+		return gs_error_set(err, -EINVAL, "cannot count CPUs");
+	rc = open_target(&run);
+	if (rc < 0)
+		return rc;
+	run.prof = profile_new();
+	if (!run.prof)
+		return gs_error_set(err, -ENOMEM, "out of memory");
+	profile_add_sample_type(run.prof, "contentions", "count");
+	profile_add_sample_type(run.prof, "delay", "nanoseconds");
+	profile_set_period(run.prof, "contentions", "count", 1);
+	rc = stacks_init(&run.stacks, run.prof, false, err);
+	if (rc < 0)
+		goto out_prof;
+	/* Open the process (and its binaries) now: they may be gone once it exits. */
+	stacks_proc(&run.stacks, cfg->pid);
+	rc = load_bpf(&run);
+	if (rc < 0)
+		goto out_skel;
+
+	d.throttled = cfg->max_overhead_pct < BLOCK_OVERHEAD_UNTHROTTLED;
+	if (d.throttled) {
+		stats->trap_cost_ns = calibrate(&run);
+		d.cpu_at_cycle = target_cpu_ns(cfg->pid);
+		/* The first window runs for BLOCK_MIN_ON_NS... of a cycle; the fraction is then
+		 * learned from what it saw. */
+		d.fraction = (double)BLOCK_MIN_ON_NS / (double)BLOCK_CYCLE_NS;
+	}
+	start = capture_monotonic_ns();
+	start_wall = capture_realtime_ns();
+	rc = d.throttled ? start_window(&run, &d, start) : attach_all(&run);
+	if (rc < 0)
+		goto out_links;
+	if (cfg->on_attached)
+		cfg->on_attached(cfg->arg, stats->go_version);
+
+	stats->ended_by = "signal";
+	for (;;) {
+		struct timespec ts = {0, (long)POLL_NS};
+
+		nanosleep(&ts, NULL);
+		if (cfg->stop && *cfg->stop)
+			break;
+		now = capture_monotonic_ns();
+		if (cfg->duration_ns && now - start >= cfg->duration_ns) {
+			stats->ended_by = "duration";
+			break;
+		}
+		if (now - last_live >= LIVENESS_EVERY_NS) {
+			last_live = now;
+			if (!capture_pid_alive(cfg->pid)) {
+				stats->ended_by = "target exited";
+				alive = false;
+				break;
+			}
+		}
+		if (d.throttled) {
+			rc = duty_step(&run, &d, now);
+			if (rc < 0)
+				goto out_links;
+		}
+	}
+	now = capture_monotonic_ns();
+	detach_all(&run);
+	if (d.on)
+		d.on_total += now - d.window_start;
+	stats->duration_ns = now - start;
+	if (alive)
+		alive = capture_pid_alive(cfg->pid);
+	if (d.throttled) {
+		/* Parks of earlier windows still pending are long blocks whose drain ended;
+		 * the current window's are still blocked at the end. */
+		if (d.draining)
+			stats->unresolved += pending_scan(&run, -1, false) -
+					     pending_scan(&run, d.gen, false);
+		stats->sampled_fraction =
+			stats->duration_ns ? (double)d.on_total / (double)stats->duration_ns : 1.0;
+		if (stats->sampled_fraction > 1.0)
+			stats->sampled_fraction = 1.0;
+		if (stats->sampled_fraction < 1.0) {
+			snprintf(fraction_label, sizeof(fraction_label), "%.4f",
+				 stats->sampled_fraction);
+			flabel = fraction_label;
+		}
+		if (d.draining) {
+			/* Only the current window's parks are "still blocked". */
+			int fd = bpf_map__fd(run.skel->maps.pending);
+			__u64 key, next, *prev = NULL;
+			struct block_pending p;
+
+			while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+				key = next;
+				prev = &key;
+				if (bpf_map_lookup_elem(fd, &key, &p) == 0 && p.window != d.gen)
+					bpf_map_delete_elem(fd, &key);
+			}
+		}
+	}
+	rc = collect(&run, alive, flabel);
+	if (rc < 0)
+		goto out_links;
+	if (flabel)
+		profile_scale(run.prof, (uint64_t)(1e6 / stats->sampled_fraction), 1000000);
+	read_stats(&run, s);
+	stats->parks = s[BLOCK_STAT_PARKS];
+	stats->counted_at_execute = s[BLOCK_STAT_COUNTED_EXEC];
+	stats->cancelled = s[BLOCK_STAT_CANCELLED];
+	stats->short_blocks = s[BLOCK_STAT_SHORT];
+	stats->lost = s[BLOCK_STAT_PENDING_FULL] + s[BLOCK_STAT_STACKS_FULL] +
+		      s[BLOCK_STAT_AGG_FULL];
+	profile_set_time(run.prof, start_wall, (int64_t)stats->duration_ns);
+	add_comments(&run, s);
+out_links:
+	detach_all(&run);
+out_skel:
+	block_bpf__destroy(run.skel);
+	stacks_free(&run.stacks);
+out_prof:
+	if (rc < 0) {
+		profile_free(run.prof);
+		return rc;
+	}
+	*out = run.prof;
+	return 0;
+}

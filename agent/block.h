@@ -1,0 +1,72 @@
+/* block.h — the goroutine blocking profile capability: config in, pprof profile out (shaped
+ * like Go's own block profile). Called by `goscope block` (cmd_block.c). */
+#ifndef GOSCOPE_AGENT_BLOCK_H
+#define GOSCOPE_AGENT_BLOCK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "goscope/error.h"
+#include "profile.h"
+
+/* --max-overhead at or above this means unthrottled. */
+#define BLOCK_OVERHEAD_UNTHROTTLED 100.0
+
+struct block_config {
+	pid_t pid;
+	uint64_t duration_ns;   /* 0 = until stopped or the target exits */
+	uint64_t min_delay_ns;  /* blocks shorter than this are not counted */
+	const char *reasons;    /* comma-separated wait reason strings, NULL = all */
+	double max_overhead_pct; /* estimated added CPU vs the target's own; >= 100 = unthrottled */
+	bool goroutine_ids;     /* numeric label goid */
+	volatile const int *stop; /* polled; nonzero ends the capture (may be NULL) */
+	/* Called once every probe is attached (may be NULL). */
+	void (*on_attached)(void *arg, const char *go_version);
+	void *arg;
+};
+
+struct block_stats {
+	char go_version[64];
+	bool table_measured;        /* the wait-reason/offset table is measured for this version */
+	uint64_t parks;             /* gopark hits */
+	uint64_t blocks;            /* completed blocks counted (before scaling) */
+	uint64_t counted_at_execute; /* of which completed without ready (netpoll, GC) */
+	uint64_t cancelled;         /* cancelled parks dropped */
+	uint64_t still_blocked;     /* goroutines still blocked at the end */
+	uint64_t lost;              /* pending/stack/aggregation maps full */
+	uint64_t unresolved;        /* throttled: parks not resolved by the end of their drain */
+	uint64_t short_blocks;      /* below --min-delay */
+	double trap_cost_ns;        /* calibrated cost of one uprobe hit (throttled captures) */
+	double sampled_fraction;    /* 1 when unthrottled */
+	unsigned windows;           /* sampling windows (throttled) */
+	uint64_t duration_ns;
+	const char *ended_by;       /* "duration", "signal", "target exited" */
+};
+
+/* Captures until the duration passes, *stop becomes nonzero or the target exits, and returns
+ * the profile of what was captured. -EPROTONOSUPPORT for a target older than Go 1.17,
+ * -EINVAL for a bad config (unknown wait reason), -ENOEXEC for a non-Go target. */
+int block_capture(const struct block_config *cfg, struct profile **out,
+		  struct block_stats *stats, struct gs_error *err);
+
+/* Where to put an entry uprobe in a Go function so that the morestack restart (which
+ * re-runs the function from its first byte) cannot fire it twice: right after the
+ * stack-check branch of the split-stack prologue. code holds the function's first bytes.
+ * Returns the offset from the entry, or -ENOENT when the prologue is not recognized. */
+int block_probe_offset(const uint8_t *code, size_t len);
+
+/* Parses a comma-separated list of wait reason strings into allowed[256] for the given
+ * table; -EINVAL with a message naming an unknown reason. */
+struct goversion_facts;
+int block_parse_reasons(const char *list, const struct goversion_facts *f, uint8_t *allowed,
+			bool *io_wait, struct gs_error *err);
+
+/* Duty cycle for --max-overhead: the fraction of time the probes should be on, from the
+ * budget (percent), the trap cost, the probe hit rate while on (hits per second of on-time)
+ * and the target's own CPU use (CPU-seconds per second, probe cost excluded). */
+double block_duty_fraction(double budget_pct, double trap_cost_ns, double hits_per_on_sec,
+			   double target_cpu_per_sec);
+
+#endif

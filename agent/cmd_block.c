@@ -1,0 +1,159 @@
+/* cmd_block.c — `goscope block`: a goroutine blocking profile of a running Go process from
+ * uprobes on the Go runtime, written as pprof (like Go's own block profile). */
+#include <errno.h>
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "block.h"
+#include "capture.h"
+#include "cli.h"
+
+#define DEFAULT_DURATION_NS (30ULL * 1000000000ULL)
+#define DEFAULT_MAX_OVERHEAD 2.0
+/* Exit code for a target goscope block cannot handle (Go < 1.17). */
+#define EXIT_UNSUPPORTED 2
+
+void usage_block(FILE *out)
+{
+	fprintf(out,
+		"usage: goscope block --pid PID [--duration 30s] [--min-delay 0] [--reasons LIST]\n"
+		"                     [--max-overhead PCT] [--goroutine-ids] [-o block.pb.gz]\n\n"
+		"Where the goroutines of a running Go program (>= 1.17, stripped or not) block, why\n"
+		"(the runtime's wait reason) and for how long, from entry uprobes on runtime.gopark,\n"
+		"runtime.ready and runtime.execute. Writes a gzip pprof profile shaped like Go's block\n"
+		"profile (contentions/count, delay/nanoseconds, label wait_reason). The capture ends at\n"
+		"--duration, on Ctrl-C/SIGTERM or when the target exits; what was captured is always\n"
+		"written, goroutines still blocked carry the label still_blocked=true.\n\n"
+		"  -p, --pid PID           the Go process\n"
+		"  -d, --duration D        capture length, e.g. 30s, 500ms (default 30s; 0 = until stopped)\n"
+		"  -m, --min-delay D       ignore blocks shorter than D (default 0)\n"
+		"  -r, --reasons LIST      only these wait reasons, comma-separated runtime strings,\n"
+		"                          e.g. 'chan receive,sync.Mutex.Lock,IO wait'\n"
+		"  -O, --max-overhead PCT  CPU budget vs the target's own CPU time; probes are\n"
+		"                          duty-cycled and the profile scaled (default 2; 100 = off)\n"
+		"  -g, --goroutine-ids     add the numeric label goid\n"
+		"  -o, --output FILE       output file, '-' for stdout (default block.pb.gz)\n"
+		"  -h, --help              show this help\n");
+}
+
+static void on_attached(void *arg, const char *go_version)
+{
+	const struct block_config *cfg = arg;
+
+	fprintf(stderr, "goscope block: attached to pid %d (%s), capturing\n", cfg->pid,
+		go_version);
+}
+
+int cmd_block(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"pid", required_argument, NULL, 'p'},
+		{"duration", required_argument, NULL, 'd'},
+		{"min-delay", required_argument, NULL, 'm'},
+		{"reasons", required_argument, NULL, 'r'},
+		{"max-overhead", required_argument, NULL, 'O'},
+		{"goroutine-ids", no_argument, NULL, 'g'},
+		{"output", required_argument, NULL, 'o'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	struct block_config cfg = {.duration_ns = DEFAULT_DURATION_NS,
+				   .max_overhead_pct = DEFAULT_MAX_OVERHEAD};
+	const char *output = "block.pb.gz";
+	struct gs_error err = {0};
+	struct block_stats stats;
+	struct profile *prof;
+	int c, pid = 0, rc;
+	char *end;
+	double pct;
+
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "+p:d:m:r:O:go:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'p':
+			if (!cli_parse_pid(optarg, &pid)) {
+				cli_error("block", "bad pid '%s'", optarg);
+				return cli_usage_error(usage_block);
+			}
+			break;
+		case 'd':
+			if (capture_parse_duration(optarg, &cfg.duration_ns) < 0) {
+				cli_error("block", "bad duration '%s'", optarg);
+				return cli_usage_error(usage_block);
+			}
+			break;
+		case 'm':
+			if (capture_parse_duration(optarg, &cfg.min_delay_ns) < 0) {
+				cli_error("block", "bad min delay '%s'", optarg);
+				return cli_usage_error(usage_block);
+			}
+			break;
+		case 'r':
+			cfg.reasons = optarg;
+			break;
+		case 'O':
+			errno = 0;
+			pct = strtod(optarg, &end);
+			if (errno || *end || end == optarg || !(pct > 0) || pct > 100) {
+				cli_error("block", "bad max overhead '%s' (0 < PCT <= 100)", optarg);
+				return cli_usage_error(usage_block);
+			}
+			cfg.max_overhead_pct = pct;
+			break;
+		case 'g':
+			cfg.goroutine_ids = true;
+			break;
+		case 'o':
+			output = optarg;
+			break;
+		case 'h':
+			usage_block(stdout);
+			return 0;
+		default:
+			cli_error("block", "bad option '%s'", argv[optind - 1]);
+			return cli_usage_error(usage_block);
+		}
+	}
+	if (optind < argc) {
+		cli_error("block", "unexpected argument '%s'", argv[optind]);
+		return cli_usage_error(usage_block);
+	}
+	if (!pid) {
+		cli_error("block", "give --pid PID");
+		return cli_usage_error(usage_block);
+	}
+	if (capture_check_pid(pid, &err) < 0) {
+		cli_error("block", "%s", err.msg);
+		return EXIT_USAGE;
+	}
+	cfg.pid = pid;
+	cfg.stop = (volatile const int *)&capture_stop_requested;
+	cfg.on_attached = on_attached;
+	cfg.arg = &cfg;
+	capture_install_signals();
+	rc = block_capture(&cfg, &prof, &stats, &err);
+	if (rc < 0) {
+		cli_error("block", "%s", err.msg);
+		return rc == -EPROTONOSUPPORT ? EXIT_UNSUPPORTED : rc == -EINVAL ? EXIT_USAGE : 1;
+	}
+	if (profile_write_file(prof, output, &err) < 0) {
+		cli_error("block", "%s", err.msg);
+		profile_free(prof);
+		return 1;
+	}
+	fprintf(stderr,
+		"goscope block: %s, %llu parks, %llu blocks (%llu without ready), %llu cancelled, "
+		"%llu still blocked, %llu lost in %.1fs (ended by %s)",
+		stats.go_version, (unsigned long long)stats.parks,
+		(unsigned long long)stats.blocks, (unsigned long long)stats.counted_at_execute,
+		(unsigned long long)stats.cancelled, (unsigned long long)stats.still_blocked,
+		(unsigned long long)stats.lost, stats.duration_ns / 1e9, stats.ended_by);
+	if (stats.sampled_fraction < 1.0)
+		fprintf(stderr, "; sampled %.2f%% of the time (trap cost %.0f ns)",
+			stats.sampled_fraction * 100, stats.trap_cost_ns);
+	fprintf(stderr, "; wrote %s\n", strcmp(output, "-") ? output : "stdout");
+	profile_free(prof);
+	return 0;
+}

@@ -1,0 +1,35 @@
+/* goversion_table.h — per-Go-version facts that block capture needs and that the binary does
+ * not carry when it is stripped: waitReason number -> string, and runtime.g field offsets.
+ * One table keyed by the Go minor version from .go.buildinfo. */
+#ifndef GOSCOPE_AGENT_GOVERSION_TABLE_H
+#define GOSCOPE_AGENT_GOVERSION_TABLE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "goscope/error.h"
+
+/* The register ABI (gopark's args in registers, g in R14) arrived in Go 1.17. */
+#define GOVERSION_MIN_MINOR 17
+
+struct goversion_facts {
+	int minor;                 /* 1.N */
+	bool measured;             /* false: inferred from neighbouring versions */
+	const char *const *wait_reasons; /* index = runtime waitReason number */
+	size_t nwait_reasons;
+	uint32_t g_goid;           /* offset of runtime.g.goid */
+};
+
+/* Facts for "go1.N[.M]". -EPROTONOSUPPORT for Go < 1.17 (message says why); -EINVAL for a
+ * version string that does not parse. Versions newer than the table use the newest entry
+ * (measured = false). */
+int goversion_lookup(const char *go_version, struct goversion_facts *out, struct gs_error *err);
+
+/* The runtime's string for waitReason n, or "waitReason(N)" in buf for unknown numbers. */
+const char *goversion_wait_reason(const struct goversion_facts *f, unsigned n, char *buf,
+				  size_t len);
+/* The waitReason number of a string ("chan receive"); -ENOENT. */
+int goversion_wait_reason_number(const struct goversion_facts *f, const char *s);
+
+#endif

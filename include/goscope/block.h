@@ -1,0 +1,69 @@
+/* block.h — types shared by bpf/block.bpf.c and agent/block.c: the pending-park record, the
+ * in-kernel aggregation key/value, the stack records and the counters, plus the per-Go-version
+ * facts the BPF programs need (passed through rodata). */
+#ifndef GOSCOPE_BLOCK_H
+#define GOSCOPE_BLOCK_H
+
+/* Frames kept per stack: {probe ip, [SP], frame-pointer walk...}. Go's own block profile
+ * keeps 32 (<= 1.22) or 128 (1.23+) frames. */
+#define BLOCK_MAX_FRAMES 128
+/* Distinct stacks / (stack, reason[, goid]) keys / goroutines parked at once. */
+#define BLOCK_MAX_STACKS 16384
+#define BLOCK_MAX_AGG 65536
+#define BLOCK_MAX_PENDING 65536
+/* Wait-reason numbers are uint8 in every Go version. */
+#define BLOCK_MAX_REASONS 256
+
+enum block_stat {
+	BLOCK_STAT_PARKS,          /* gopark probe hits of the target */
+	BLOCK_STAT_READY,          /* ready probe hits */
+	BLOCK_STAT_EXECUTE,        /* execute probe hits */
+	BLOCK_STAT_COUNTED_READY,  /* blocks completed at ready */
+	BLOCK_STAT_COUNTED_EXEC,   /* blocks completed at execute (no ready: netpoll, GC) */
+	BLOCK_STAT_CANCELLED,      /* parks cancelled by their unlock function */
+	BLOCK_STAT_FILTERED,       /* parks whose reason is not in --reasons */
+	BLOCK_STAT_PENDING_FULL,   /* parks lost: the pending map was full */
+	BLOCK_STAT_STACKS_FULL,    /* parks lost: the stack map was full */
+	BLOCK_STAT_AGG_FULL,       /* blocks lost: the aggregation map was full */
+	BLOCK_STAT_TRUNCATED,      /* stacks deeper than BLOCK_MAX_FRAMES */
+	BLOCK_STAT_OVERWRITTEN,    /* a pending park replaced by the same g's next park */
+	BLOCK_STAT_SHORT,          /* blocks shorter than --min-delay */
+	BLOCK_STAT_CALIBRATE,      /* hits of the empty calibration probe */
+	BLOCK_STAT_COUNT,
+};
+
+/* A goroutine parked and not yet running again, keyed by its g pointer. */
+struct block_pending {
+	__u64 park_ns; /* bpf_ktime_get_ns (CLOCK_MONOTONIC) at gopark */
+	__u64 stack_id;
+	__u64 goid;    /* 0 unless goroutine ids are captured */
+	__u32 tid;     /* thread that parked it */
+	__u32 window;  /* sampling window (duty cycle) the park started in */
+	__u8 reason;   /* runtime waitReason number */
+	__u8 pad[7];
+};
+
+/* Aggregation key: in-kernel sums per (stack, reason[, goid]). */
+struct block_key {
+	__u64 stack_id;
+	__u64 goid; /* 0 unless goroutine ids are captured */
+	__u32 reason;
+	__u32 pad;
+};
+
+struct block_value {
+	__u64 count;
+	__u64 delay_ns;
+};
+
+/* A user stack: pcs[0] is the probe address inside runtime.gopark (leaf), then return
+ * addresses. stack_id is a hash of the PCs. */
+struct block_stack {
+	__u32 n;
+	__u32 flags;
+	__u64 pcs[BLOCK_MAX_FRAMES];
+};
+
+#define BLOCK_STACK_TRUNCATED 1
+
+#endif
