@@ -1,0 +1,3 @@
+module goscope.bench/gosymbench
+
+go 1.19
