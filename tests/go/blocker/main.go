@@ -4,6 +4,13 @@
 // main.blockRWMutex, main.blockWaitGroup, main.blockCond, main.blockSleep,
 // main.blockNetRead), looping until -duration.
 //
+// -wait: after "ready", wait for a line on stdin before blocking (and before
+// enabling the block profile), so a profiler can attach first.
+// -stress: CPU spinners, allocation (frequent GC, stack shrinking) and a deep
+// recursion before every blocking operation, so parks happen under heavy
+// preemption and stack growth (gopark's morestack restart path).
+// -stuck: one goroutine (main.blockForever) blocked on a channel for the whole run.
+//
 // Output: "ready <pid>" at start; at exit one line per kind
 // "kind <name> count <n> delay_ns <total>" (measured by the program itself
 // around the blocking operation), then "done".
@@ -36,12 +43,55 @@ func (s *stat) add(d time.Duration) {
 }
 
 var (
+	stress  bool
+	sink    []byte
 	delay   time.Duration
 	stopped int32
 	done    = make(chan struct{})
 )
 
-func running() bool { return atomic.LoadInt32(&stopped) == 0 }
+func running() bool {
+	if stress {
+		grow(64)
+	}
+	return atomic.LoadInt32(&stopped) == 0
+}
+
+// grow recurses with a large frame so the goroutine's stack must grow (it is
+// shrunk again by the GC the allocators cause).
+//
+//go:noinline
+func grow(n int) byte {
+	var buf [512]byte
+	buf[n%512] = byte(n)
+	if n == 0 {
+		return buf[0]
+	}
+	return grow(n-1) + buf[n%512]
+}
+
+func startStress() {
+	for i := 0; i < 2; i++ {
+		go func() { // spinner: forces preemption requests
+			x := 0
+			for atomic.LoadInt32(&stopped) == 0 {
+				x++
+			}
+			_ = x
+		}()
+	}
+	go func() { // allocator: frequent GCs, which shrink stacks
+		for atomic.LoadInt32(&stopped) == 0 {
+			sink = make([]byte, 64<<10)
+			time.Sleep(100 * time.Microsecond)
+		}
+	}()
+}
+
+//go:noinline
+func blockForever(ch chan int) {
+	<-ch
+}
 
 //go:noinline
 func blockChanSend(s *stat) {
@@ -198,15 +248,27 @@ func main() {
 	duration := flag.Duration("duration", 2*time.Second, "how long to run")
 	flag.DurationVar(&delay, "delay", 20*time.Millisecond, "blocking delay per event")
 	blockprofile := flag.String("blockprofile", "", "write the runtime block profile to this file at exit")
+	wait := flag.Bool("wait", false, "wait for a line on stdin before blocking")
+	stuck := flag.Bool("stuck", false, "one goroutine blocked for the whole run")
+	flag.BoolVar(&stress, "stress", false, "preemption, GC and stack growth around every park")
 	flag.Parse()
 	runCgoHook()
-	if *blockprofile != "" {
-		runtime.SetBlockProfileRate(1)
-	}
 
 	w := bufio.NewWriter(os.Stdout)
 	fmt.Fprintf(w, "ready %d\n", os.Getpid())
 	w.Flush()
+	if *wait {
+		bufio.NewReader(os.Stdin).ReadString('\n')
+	}
+	if *blockprofile != "" {
+		runtime.SetBlockProfileRate(1)
+	}
+	if stress {
+		startStress()
+	}
+	if *stuck {
+		go blockForever(make(chan int))
+	}
 
 	kinds := []struct {
 		name string

@@ -1,0 +1,3 @@
+module goscope.test/netpark
+
+go 1.19

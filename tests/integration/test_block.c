@@ -1,0 +1,665 @@
+/* test_block.c — `goscope block` for real: attaches to Go workloads (tests/go/blocker,
+ * tests/go/netpark) and compares with Go's own block profile and with the delays the workload
+ * measures itself, for every toolchain, stripped and not; plus the traps of uprobes on the Go
+ * runtime (caller at [SP], morestack restart, cancelled parks, wait-reason numbering, IO waits
+ * without runtime.ready), labels, -tagfocus, SIGKILL leaving no probe, and repeated
+ * attach/detach under load. */
+#include <criterion/criterion.h>
+#include <criterion/parameterized.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "tests/helpers/gotarget.h"
+#include "tests/helpers/pprof_traces.h"
+#include "tests/helpers/run.h"
+
+#define DELAY_TOL 0.10
+#define COUNT_TOL 0.05
+#define MAX_SITES 64
+#define LINE_MAX_LEN 512
+
+struct bcase {
+	char toolchain[8];
+	char mode[16];
+};
+
+/* goscope block running in the background, its stderr on a pipe. */
+struct gsproc {
+	pid_t pid;
+	int err_fd;
+	char buf[8192];
+	size_t len;
+};
+
+static void gs_start(struct gsproc *g, char *const argv[])
+{
+	int p[2];
+
+	cr_assert_eq(pipe(p), 0);
+	g->pid = fork();
+	cr_assert_geq(g->pid, 0);
+	if (g->pid == 0) {
+		dup2(p[1], 2);
+		close(p[0]);
+		close(p[1]);
+		execv(argv[0], argv);
+		_exit(127);
+	}
+	close(p[1]);
+	g->err_fd = p[0];
+	g->len = 0;
+}
+
+/* Reads goscope's stderr until a line containing what (or EOF/timeout); false if not seen. */
+static bool gs_wait_for(struct gsproc *g, const char *what, int timeout_ms)
+{
+	for (int waited = 0; waited < timeout_ms;) {
+		struct pollfd pfd = {.fd = g->err_fd, .events = POLLIN};
+		ssize_t n;
+
+		g->buf[g->len] = '\0';
+		if (strstr(g->buf, what))
+			return true;
+		if (poll(&pfd, 1, 100) == 0) {
+			waited += 100;
+			continue;
+		}
+		n = read(g->err_fd, g->buf + g->len, sizeof(g->buf) - 1 - g->len);
+		if (n <= 0)
+			return false;
+		g->len += (size_t)n;
+	}
+	return false;
+}
+
+static int gs_wait(struct gsproc *g)
+{
+	int status;
+
+	/* Drain stderr so the summary line is kept. */
+	for (;;) {
+		ssize_t n = read(g->err_fd, g->buf + g->len, sizeof(g->buf) - 1 - g->len);
+
+		if (n <= 0)
+			break;
+		g->len += (size_t)n;
+	}
+	g->buf[g->len] = '\0';
+	close(g->err_fd);
+	cr_assert_eq(waitpid(g->pid, &status, 0), g->pid);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+/* Number after "KEY " in goscope's summary line, e.g. "cancelled". */
+static long long gs_stat(const struct gsproc *g, const char *after_number_word)
+{
+	const char *p = strstr(g->buf, after_number_word);
+
+	if (!p)
+		return -1;
+	while (p > g->buf && p[-1] == ' ')
+		p--;
+	while (p > g->buf && p[-1] >= '0' && p[-1] <= '9')
+		p--;
+	return atoll(p);
+}
+
+struct site {
+	char name[128];
+	double delay, count;
+	char reason[64];
+	bool still;
+};
+
+static struct site *site_get(struct site *s, int *n, const char *name)
+{
+	for (int i = 0; i < *n; i++) {
+		if (strcmp(s[i].name, name) == 0)
+			return &s[i];
+	}
+	cr_assert_lt(*n, MAX_SITES);
+	memset(&s[*n], 0, sizeof(s[*n]));
+	snprintf(s[*n].name, sizeof(s[*n].name), "%s", name);
+	return &s[(*n)++];
+}
+
+static const char *label(const struct trace *t, const char *key)
+{
+	size_t kl = strlen(key);
+
+	for (int i = 0; i < t->nlabels; i++) {
+		if (strncmp(t->labels[i], key, kl) == 0 && t->labels[i][kl] == ':')
+			return t->labels[i] + kl + 1;
+	}
+	return NULL;
+}
+
+/* The blocking call site: the first frame of the program (main.*) from the leaf. */
+static const char *call_site(const struct trace *t)
+{
+	for (int i = 0; i < t->nframes; i++) {
+		if (strncmp(t->frames[i], "main.", 5) == 0)
+			return t->frames[i];
+	}
+	return NULL;
+}
+
+/* Sums a profile per call site: delay and count (two pprof reads), wait reason. */
+static int load_sites(const char *go, const char *file, struct site *s, bool *has_reason)
+{
+	struct traces td, tc;
+	char why[2048];
+	int n = 0;
+
+	cr_assert_eq(traces_load(go, file, "-sample_index=delay", &td, why, sizeof(why)), 0, "%s",
+		     why);
+	cr_assert_eq(traces_load(go, file, "-sample_index=contentions", &tc, why, sizeof(why)),
+		     0, "%s", why);
+	for (size_t i = 0; i < td.n; i++) {
+		const char *cs = call_site(&td.t[i]), *r = label(&td.t[i], "wait_reason");
+		struct site *st;
+
+		if (!cs)
+			continue;
+		st = site_get(s, &n, cs);
+		st->delay += td.t[i].value;
+		if (label(&td.t[i], "still_blocked"))
+			st->still = true;
+		if (r) {
+			snprintf(st->reason, sizeof(st->reason), "%s", r);
+			if (has_reason)
+				*has_reason = true;
+		}
+	}
+	for (size_t i = 0; i < tc.n; i++) {
+		const char *cs = call_site(&tc.t[i]);
+
+		if (cs)
+			site_get(s, &n, cs)->count += tc.t[i].value;
+	}
+	traces_free(&td);
+	traces_free(&tc);
+	return n;
+}
+
+static const struct site *site_find(const struct site *s, int n, const char *name)
+{
+	for (int i = 0; i < n; i++) {
+		if (strcmp(s[i].name, name) == 0)
+			return &s[i];
+	}
+	return NULL;
+}
+
+static double rel_err(double a, double b)
+{
+	return b == 0 ? (a == 0 ? 0 : 1e9) : (a > b ? a - b : b - a) / b;
+}
+
+struct kind_stat {
+	char name[32];
+	long long count, delay;
+};
+
+/* Runs blocker (built for c) with extra args under `goscope block` (extra goscope args);
+ * fills the profile paths and the workload's own kind stats. */
+static int run_blocker(const struct bcase *c, const char *blocker_args, const char *gs_args,
+		       char *goprof, char *gsprof, struct kind_stat *ks, int *nks,
+		       struct gsproc *g)
+{
+	char path[4096], dir[64], line[LINE_MAX_LEN], pidbuf[16], cmd[8192];
+	char *argv[32];
+	struct gotarget t;
+	int argc = 0, rc;
+	char *dup1, *tok, *save = NULL;
+
+	GOTARGET_BUILD_OR_SKIP(path, "blocker", c->toolchain, c->mode);
+	cr_assert(test_tmpdir(dir, sizeof(dir)));
+	sprintf(goprof, "%s/go.pprof", dir);
+	sprintf(gsprof, "%s/goscope.pb.gz", dir);
+	snprintf(cmd, sizeof(cmd), "%s -wait -blockprofile %s %s", path, goprof, blocker_args);
+	dup1 = strdup(cmd);
+	for (tok = strtok_r(dup1, " ", &save); tok && argc < 31; tok = strtok_r(NULL, " ", &save))
+		argv[argc++] = tok;
+	argv[argc] = NULL;
+	cr_assert_eq(gotarget_start(&t, path, argv), 0);
+	cr_assert_gt(gotarget_read_line(&t, line, sizeof(line), 10000), 0);
+	cr_assert(strncmp(line, "ready", 5) == 0, "%s", line);
+	snprintf(pidbuf, sizeof(pidbuf), "%d", t.pid);
+
+	snprintf(cmd, sizeof(cmd), "%s block --pid %s -o %s %s", goscope_bin(), pidbuf, gsprof,
+		 gs_args);
+	free(dup1);
+	dup1 = strdup(cmd);
+	argc = 0;
+	save = NULL;
+	for (tok = strtok_r(dup1, " ", &save); tok && argc < 31; tok = strtok_r(NULL, " ", &save))
+		argv[argc++] = tok;
+	argv[argc] = NULL;
+	gs_start(g, argv);
+	cr_assert(gs_wait_for(g, "capturing", 20000), "goscope did not attach: %s", g->buf);
+	cr_assert_eq(write(t.stdin_fd, "go\n", 3), 3);
+
+	*nks = 0;
+	while (gotarget_read_line(&t, line, sizeof(line), 60000) > 0 && strcmp(line, "done")) {
+		struct kind_stat *k = &ks[*nks];
+
+		if (sscanf(line, "kind %31s count %lld delay_ns %lld", k->name, &k->count,
+			   &k->delay) == 3)
+			(*nks)++;
+	}
+	cr_assert_eq(gotarget_stop(&t, 20000), 0);
+	rc = gs_wait(g);
+	free(dup1);
+	cr_assert_eq(rc, 0, "goscope block exited %d: %s", rc, g->buf);
+	return 0;
+}
+
+static const struct kind_stat *kind(const struct kind_stat *ks, int n, const char *name)
+{
+	for (int i = 0; i < n; i++) {
+		if (strcmp(ks[i].name, name) == 0)
+			return &ks[i];
+	}
+	return NULL;
+}
+
+static int minor_of(const char *toolchain)
+{
+	return atoi(strchr(toolchain, '.') + 1);
+}
+
+/* Sites Go's block profile covers, with the wait reason the runtime gives them. */
+struct covered {
+	const char *site;
+	const char *reason;    /* 1.21+ */
+	const char *reason119; /* 1.19 */
+};
+
+static const struct covered covered_sites[] = {
+	{"main.blockChanSend", "chan send", "chan send"},
+	{"main.blockChanRecv", "chan receive", "chan receive"},
+	{"main.blockSelect", "select", "select"},
+	{"main.blockMutex", "sync.Mutex.Lock", "semacquire"},
+	{"main.blockRWMutex", "sync.RWMutex.RLock", "semacquire"},
+	{"main.blockWaitGroup", NULL, "semacquire"}, /* "sync.WaitGroup.Wait" from 1.24 */
+	{"main.blockCond", "sync.Cond.Wait", "sync.Cond.Wait"},
+};
+
+static void check_against_go(const struct bcase *c, const char *blocker_args, bool io_too)
+{
+	static struct site gos[MAX_SITES], gss[MAX_SITES];
+	char goprof[256], gsprof[256], gobuf[256];
+	const char *go = go_tool_path(c->toolchain, gobuf, sizeof(gobuf));
+	struct kind_stat ks[16];
+	struct gsproc g;
+	int ngo, ngs, nks, minor = minor_of(c->toolchain);
+	bool has_reason = false;
+
+	run_blocker(c, blocker_args, "--max-overhead 100 --duration 0", goprof, gsprof, ks, &nks,
+		    &g);
+	ngo = load_sites(go, goprof, gos, NULL);
+	ngs = load_sites(go, gsprof, gss, &has_reason);
+	cr_assert(has_reason, "no wait_reason label");
+	for (size_t i = 0; i < sizeof(covered_sites) / sizeof(covered_sites[0]); i++) {
+		const struct covered *cv = &covered_sites[i];
+		const struct site *a = site_find(gos, ngo, cv->site), *b = site_find(gss, ngs, cv->site);
+		const char *want = minor == 19 ? cv->reason119 : cv->reason;
+
+		if (!want)
+			want = minor >= 24 ? "sync.WaitGroup.Wait" : "semacquire";
+		cr_assert(a, "go%s: %s missing from Go's block profile", c->toolchain, cv->site);
+		cr_assert(b, "go%s %s: %s missing from goscope's profile", c->toolchain, c->mode,
+			  cv->site);
+		cr_log_info("go%s %s %-20s go: %6.0f / %8.2fms  goscope: %6.0f / %8.2fms  [%s]",
+			    c->toolchain, c->mode, cv->site, a->count, a->delay / 1e6, b->count,
+			    b->delay / 1e6, b->reason);
+		cr_expect_leq(rel_err(b->delay, a->delay), DELAY_TOL,
+			      "go%s %s %s: delay goscope %.2fms vs Go %.2fms", c->toolchain,
+			      c->mode, cv->site, b->delay / 1e6, a->delay / 1e6);
+		cr_expect_leq(rel_err(b->count, a->count), COUNT_TOL,
+			      "go%s %s %s: count goscope %.0f vs Go %.0f", c->toolchain, c->mode,
+			      cv->site, b->count, a->count);
+		/* The blocking site's main reason (the cond site also waits on its mutex). */
+		if (strcmp(cv->site, "main.blockCond") != 0)
+			cr_expect_str_eq(b->reason, want, "go%s %s: wait reason", c->toolchain,
+					 cv->site);
+	}
+	if (io_too) {
+		static const struct {
+			const char *kind, *site, *reason;
+		} own[] = {{"sleep", "main.blockSleep", "sleep"},
+			   {"net_read", "main.blockNetRead", "IO wait"}};
+
+		for (size_t i = 0; i < 2; i++) {
+			const struct kind_stat *k = kind(ks, nks, own[i].kind);
+			const struct site *b = site_find(gss, ngs, own[i].site);
+
+			cr_assert(k && b, "go%s: %s missing", c->toolchain, own[i].site);
+			cr_log_info("go%s %s %-20s workload: %lld / %8.2fms  goscope: %6.0f / "
+				    "%8.2fms [%s]",
+				    c->toolchain, c->mode, own[i].site, k->count, k->delay / 1e6,
+				    b->count, b->delay / 1e6, b->reason);
+			cr_expect_leq(rel_err(b->delay, (double)k->delay), DELAY_TOL,
+				      "go%s %s %s: delay goscope %.2fms vs measured %.2fms",
+				      c->toolchain, c->mode, own[i].site, b->delay / 1e6,
+				      k->delay / 1e6);
+			cr_expect_str_eq(b->reason, own[i].reason, "go%s %s", c->toolchain,
+					 own[i].site);
+		}
+	}
+}
+
+ParameterizedTestParameters(block, matches_go_block_profile)
+{
+	static struct bcase cases[] = {
+		{"1.19", "default"}, {"1.19", "stripped"}, {"1.21", "default"},
+		{"1.21", "stripped"}, {"1.22", "default"}, {"1.22", "stripped"},
+		{"1.23", "default"}, {"1.23", "stripped"}, {"1.24", "default"},
+		{"1.24", "stripped"}, {"1.26", "default"}, {"1.26", "stripped"},
+		{"1.27", "default"}, {"1.27", "stripped"},
+	};
+	return cr_make_param_array(struct bcase, cases, sizeof(cases) / sizeof(cases[0]));
+}
+
+/* Correctness per call site vs Go's block profile; sleep and IO wait (trap 5: woken by the
+ * network poller without runtime.ready) vs the workload's own measurements; wait-reason
+ * strings per version (trap 4: 1.26 reordered the numbers). */
+ParameterizedTest(struct bcase *c, block, matches_go_block_profile, .timeout = 120)
+{
+	check_against_go(c, "-duration 2s -delay 10ms", true);
+}
+
+ParameterizedTestParameters(block, no_double_count_under_stress)
+{
+	static struct bcase cases[] = {{"1.19", "default"}, {"1.27", "stripped"}};
+
+	return cr_make_param_array(struct bcase, cases, sizeof(cases) / sizeof(cases[0]));
+}
+
+/* Trap 2: stack growth and preemption requests make gopark's prologue go through morestack
+ * and re-run from the first byte; counts must still match Go's own. */
+ParameterizedTest(struct bcase *c, block, no_double_count_under_stress, .timeout = 120)
+{
+	check_against_go(c, "-duration 2s -delay 5ms -stress", false);
+}
+
+/* Trap 1: the direct caller of gopark (return address at [SP]) is in the stack. */
+Test(block, direct_caller_kept, .timeout = 120)
+{
+	static const char *const tcs[] = {"1.19", "1.27"};
+
+	for (size_t i = 0; i < 2; i++) {
+		struct bcase c;
+		char goprof[256], gsprof[256], gobuf[256], why[2048];
+		const char *go = go_tool_path(tcs[i], gobuf, sizeof(gobuf));
+		const char *sleeper = minor_of(tcs[i]) >= 23 ? "time.Sleep" : "runtime.timeSleep";
+		struct kind_stat ks[16];
+		struct traces tr;
+		struct gsproc g;
+		int nks;
+
+		snprintf(c.toolchain, sizeof(c.toolchain), "%s", tcs[i]);
+		snprintf(c.mode, sizeof(c.mode), "stripped");
+		run_blocker(&c, "-duration 500ms -delay 5ms", "--max-overhead 100 --duration 0",
+			    goprof, gsprof, ks, &nks, &g);
+		cr_assert_eq(traces_load(go, gsprof, NULL, &tr, why, sizeof(why)), 0, "%s", why);
+		cr_expect(traces_has_edge(&tr, "runtime.chansend", "runtime.gopark"),
+			  "go%s: runtime.chansend -> runtime.gopark missing", tcs[i]);
+		cr_expect(traces_has_edge(&tr, "runtime.chansend1", "runtime.chansend"));
+		cr_expect(traces_has_edge(&tr, "runtime.chanrecv", "runtime.gopark"));
+		cr_expect(traces_has_edge(&tr, sleeper, "runtime.gopark"),
+			  "go%s: %s -> runtime.gopark missing", tcs[i], sleeper);
+		cr_expect(traces_has_edge(&tr, "main.blockSleep", sleeper));
+		traces_free(&tr);
+	}
+}
+
+/* Trap 3: parks cancelled by netpollblockcommit (data arrived while parking) are dropped,
+ * not counted: every Read parks at most once, so counted IO waits + cancelled <= reads. */
+Test(block, cancelled_parks_not_counted, .timeout = 120)
+{
+	char path[4096], dir[64], gsprof[256], line[LINE_MAX_LEN], pidbuf[16], gobuf[256];
+	char why[2048];
+	const char *go = go_tool_path("1.27", gobuf, sizeof(gobuf));
+	long long reads = -1, cancelled;
+	double client_count = 0;
+	struct traces tr;
+	struct gotarget t;
+	struct gsproc g;
+	int rc;
+
+	GOTARGET_BUILD_OR_SKIP(path, "netpark", "1.27", "default");
+	cr_assert(test_tmpdir(dir, sizeof(dir)));
+	snprintf(gsprof, sizeof(gsprof), "%s/np.pb.gz", dir);
+	{
+		char *argv[] = {path, "-wait", "-duration", "2s", NULL};
+
+		cr_assert_eq(gotarget_start(&t, path, argv), 0);
+	}
+	cr_assert_gt(gotarget_read_line(&t, line, sizeof(line), 10000), 0);
+	snprintf(pidbuf, sizeof(pidbuf), "%d", t.pid);
+	{
+		char *argv[] = {(char *)goscope_bin(), "block", "--pid", pidbuf, "--max-overhead",
+				"100", "--duration", "0", "-o", gsprof, NULL};
+
+		gs_start(&g, argv);
+	}
+	cr_assert(gs_wait_for(&g, "capturing", 20000), "%s", g.buf);
+	cr_assert_eq(write(t.stdin_fd, "go\n", 3), 3);
+	while (gotarget_read_line(&t, line, sizeof(line), 30000) > 0 && strcmp(line, "done"))
+		sscanf(line, "reads %lld", &reads);
+	cr_assert_eq(gotarget_stop(&t, 10000), 0);
+	rc = gs_wait(&g);
+	cr_assert_eq(rc, 0, "%s", g.buf);
+	cancelled = gs_stat(&g, "cancelled");
+	cr_assert_gt(reads, 1000);
+	cr_assert_eq(traces_load(go, gsprof, "-sample_index=contentions", &tr, why, sizeof(why)),
+		     0, "%s", why);
+	for (size_t i = 0; i < tr.n; i++) {
+		const char *cs = call_site(&tr.t[i]);
+
+		if (cs && strcmp(cs, "main.client") == 0)
+			client_count += tr.t[i].value;
+	}
+	traces_free(&tr);
+	cr_log_info("netpark: %lld reads, %.0f IO-wait blocks counted at main.client, %lld "
+		    "cancelled parks dropped (all goroutines)",
+		    reads, client_count, cancelled);
+	cr_assert_gt(client_count, 0);
+	cr_expect_geq(cancelled, 0, "%s", g.buf);
+	cr_expect_leq(client_count, (double)reads + 1, "more blocks than reads");
+}
+
+/* still_blocked, goid labels and -tagfocus on the wait_reason label; ends by --duration
+ * while the target keeps running. */
+Test(block, labels_still_blocked_goid_tagfocus, .timeout = 120)
+{
+	char path[4096], dir[64], gsprof[256], line[LINE_MAX_LEN], pidbuf[16], gobuf[256];
+	char why[2048], cmd[8192], *out = NULL;
+	const char *go = go_tool_path("1.27", gobuf, sizeof(gobuf));
+	bool still = false;
+	struct traces tr;
+	struct gotarget t;
+	struct gsproc g;
+	size_t len;
+	int rc;
+
+	GOTARGET_BUILD_OR_SKIP(path, "blocker", "1.27", "stripped");
+	cr_assert(test_tmpdir(dir, sizeof(dir)));
+	snprintf(gsprof, sizeof(gsprof), "%s/l.pb.gz", dir);
+	{
+		char *argv[] = {path, "-stuck", "-duration", "5s", "-delay", "5ms", NULL};
+
+		cr_assert_eq(gotarget_start(&t, path, argv), 0);
+	}
+	cr_assert_gt(gotarget_read_line(&t, line, sizeof(line), 10000), 0);
+	snprintf(pidbuf, sizeof(pidbuf), "%d", t.pid);
+	{
+		char *argv[] = {(char *)goscope_bin(), "block", "--pid", pidbuf, "--max-overhead",
+				"100", "--duration", "1s", "--goroutine-ids", "-o", gsprof, NULL};
+
+		gs_start(&g, argv);
+	}
+	rc = gs_wait(&g);
+	cr_assert_eq(rc, 0, "%s", g.buf);
+	cr_assert(strstr(g.buf, "ended by duration"), "%s", g.buf);
+	gotarget_stop(&t, 10000);
+	cr_assert_eq(traces_load(go, gsprof, NULL, &tr, why, sizeof(why)), 0, "%s", why);
+	for (size_t i = 0; i < tr.n; i++) {
+		const char *cs = call_site(&tr.t[i]);
+
+		if (cs && strcmp(cs, "main.blockForever") == 0) {
+			cr_expect_str_eq(label(&tr.t[i], "still_blocked"), "true");
+			cr_expect_str_eq(label(&tr.t[i], "wait_reason"), "chan receive");
+			/* blocked since before the capture: at least the capture's length */
+			cr_expect_geq(tr.t[i].value, 0.9e9);
+			still = true;
+		}
+	}
+	traces_free(&tr);
+	cr_assert(still, "main.blockForever not reported as still blocked");
+
+	/* goid: a numeric label on every sample (pprof -raw prints numeric labels). */
+	snprintf(cmd, sizeof(cmd), "%s tool pprof -raw %s 2>&1", go, gsprof);
+	cr_assert_eq(run_capture(cmd, 1, &out, &len), 0, "%s", out);
+	cr_expect(strstr(out, "goid:["), "no goid label: %.2000s", out);
+	free(out);
+
+	/* -tagfocus selects by wait reason. */
+	cr_assert_eq(traces_load(go, gsprof, "-tagfocus=wait_reason=sleep", &tr, why, sizeof(why)),
+		     0, "%s", why);
+	cr_assert_gt(tr.n, 0);
+	for (size_t i = 0; i < tr.n; i++)
+		cr_expect_str_eq(label(&tr.t[i], "wait_reason"), "sleep");
+	traces_free(&tr);
+}
+
+static bool block_progs_loaded(void)
+{
+	char *out = NULL;
+	size_t len;
+	bool found;
+
+	cr_assert_eq(run_capture("bpftool prog list 2>&1", 1, &out, &len), 0);
+	found = strstr(out, "block_gopark") || strstr(out, "block_ready") ||
+		strstr(out, "block_execute");
+	free(out);
+	return found;
+}
+
+/* SIGKILL mid-capture: the links die with goscope's fds; no probe is left and the target
+ * keeps running. */
+Test(block, sigkill_leaves_no_probe, .timeout = 60)
+{
+	char path[4096], line[LINE_MAX_LEN], pidbuf[16];
+	struct gotarget t;
+	struct gsproc g;
+	int status;
+
+	cr_assert_not(block_progs_loaded(), "a block program is loaded before the test");
+	GOTARGET_BUILD_OR_SKIP(path, "blocker", "1.27", "default");
+	{
+		char *argv[] = {path, "-duration", "4s", "-delay", "5ms", NULL};
+
+		cr_assert_eq(gotarget_start(&t, path, argv), 0);
+	}
+	cr_assert_gt(gotarget_read_line(&t, line, sizeof(line), 10000), 0);
+	snprintf(pidbuf, sizeof(pidbuf), "%d", t.pid);
+	{
+		char *argv[] = {(char *)goscope_bin(), "block", "--pid", pidbuf, "--max-overhead",
+				"100", "--duration", "0", "-o", "/dev/null", NULL};
+
+		gs_start(&g, argv);
+	}
+	cr_assert(gs_wait_for(&g, "capturing", 20000), "%s", g.buf);
+	cr_assert(block_progs_loaded());
+	usleep(500000);
+	kill(g.pid, SIGKILL);
+	cr_assert_eq(waitpid(g.pid, &status, 0), g.pid);
+	close(g.err_fd);
+	/* The kernel releases the links and programs with the last fd, asynchronously. */
+	for (int i = 0; i < 50 && block_progs_loaded(); i++)
+		usleep(100000);
+	cr_assert_not(block_progs_loaded(), "block programs left after SIGKILL");
+	while (gotarget_read_line(&t, line, sizeof(line), 20000) > 0 && strcmp(line, "done"))
+		;
+	cr_assert_str_eq(line, "done", "the target did not finish");
+	cr_assert_eq(gotarget_stop(&t, 10000), 0);
+}
+
+/* Unsupported targets and bad arguments: exit codes and messages. */
+Test(block, contract_errors, .timeout = 30)
+{
+	char cmd[4096], *out = NULL;
+	size_t len;
+	int rc;
+
+	snprintf(cmd, sizeof(cmd), "%s block --pid %d -o /dev/null 2>&1", goscope_bin(),
+		 getpid());
+	rc = run_capture(cmd, 1, &out, &len);
+	cr_expect_neq(rc, 0);
+	cr_expect(strstr(out, "not a Go program"), "%s", out);
+	free(out);
+	snprintf(cmd, sizeof(cmd), "%s block 2>&1", goscope_bin());
+	rc = run_capture(cmd, 1, &out, &len);
+	cr_expect_eq(rc, 2, "%s", out);
+	free(out);
+	snprintf(cmd, sizeof(cmd), "%s block --pid 1 --max-overhead 0 2>&1", goscope_bin());
+	rc = run_capture(cmd, 1, &out, &len);
+	cr_expect_eq(rc, 2, "%s", out);
+	free(out);
+}
+
+/* Safety: a target under load (stack growth, preemption, thousands of parks per second)
+ * survives 200 attach/capture/detach cycles with correct output. */
+Test(block, attach_detach_200_cycles, .timeout = 300)
+{
+	char path[4096], line[LINE_MAX_LEN], pidbuf[16], dir[64], gsprof[256], cmd[8192];
+	char *out = NULL;
+	struct gotarget t;
+	size_t len;
+	int ok = 0, rc;
+
+	GOTARGET_BUILD_OR_SKIP(path, "blocker", "1.27", "stripped");
+	cr_assert(test_tmpdir(dir, sizeof(dir)));
+	snprintf(gsprof, sizeof(gsprof), "%s/c.pb.gz", dir);
+	{
+		char *argv[] = {path, "-duration", "600s", "-delay", "1ms", "-stress", NULL};
+
+		cr_assert_eq(gotarget_start(&t, path, argv), 0);
+	}
+	cr_assert_gt(gotarget_read_line(&t, line, sizeof(line), 10000), 0);
+	snprintf(pidbuf, sizeof(pidbuf), "%d", t.pid);
+	for (int i = 0; i < 200; i++) {
+		/* Alternate unthrottled and throttled captures. */
+		snprintf(cmd, sizeof(cmd),
+			 "%s block --pid %s --duration 150ms --max-overhead %s -o %s 2>&1",
+			 goscope_bin(), pidbuf, i % 2 ? "100" : "2", gsprof);
+		rc = run_capture(cmd, 1, &out, &len);
+		cr_assert_eq(rc, 0, "cycle %d: %s", i, out);
+		cr_assert(strstr(out, "ended by duration"), "cycle %d: %s", i, out);
+		free(out);
+		cr_assert(kill(t.pid, 0) == 0, "target died at cycle %d", i);
+		ok++;
+	}
+	/* The last profile is a valid block profile. */
+	snprintf(cmd, sizeof(cmd), "%s tool pprof -raw %s 2>&1", "/usr/lib/go-1.27/bin/go",
+		 gsprof);
+	cr_assert_eq(run_capture(cmd, 1, &out, &len), 0, "%s", out);
+	cr_expect(strstr(out, "contentions/count delay/nanoseconds"), "%.1000s", out);
+	free(out);
+	kill(t.pid, SIGTERM);
+	while (gotarget_read_line(&t, line, sizeof(line), 30000) > 0 && strcmp(line, "done"))
+		;
+	cr_assert_str_eq(line, "done", "the target did not finish cleanly");
+	cr_assert_eq(gotarget_stop(&t, 10000), 0);
+	cr_assert_eq(ok, 200);
+}
