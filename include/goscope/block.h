@@ -4,6 +4,10 @@
 #ifndef GOSCOPE_BLOCK_H
 #define GOSCOPE_BLOCK_H
 
+#ifndef __VMLINUX_H__ /* userspace; BPF gets the types from vmlinux.h */
+#include <linux/types.h>
+#endif
+
 /* Frames kept per stack: {probe ip, [SP], frame-pointer walk...}. Go's own block profile
  * keeps 32 (<= 1.22) or 128 (1.23+) frames. */
 #define BLOCK_MAX_FRAMES 128

@@ -1,0 +1,125 @@
+/* test_block.c — the pure parts of goscope block (agent/block.c, agent/goversion_table.c):
+ * the Go version gate (no Go < 1.17 toolchain is installed here, so the "unsupported" path is
+ * tested on version strings), wait-reason tables per version (1.26 reordered them), the
+ * prologue decoder that places probes after the stack-check branch, --reasons parsing and
+ * the duty-cycle fraction of --max-overhead. */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <string.h>
+
+#include "agent/block.h"
+#include "agent/goversion_table.h"
+#include "goscope/block.h"
+
+Test(block_version, old_go_is_unsupported)
+{
+	struct goversion_facts f;
+	struct gs_error err = {0};
+
+	cr_assert_eq(goversion_lookup("go1.16.15", &f, &err), -EPROTONOSUPPORT);
+	cr_assert(strstr(err.msg, "unsupported"), "%s", err.msg);
+	cr_assert(strstr(err.msg, "go1.16.15"), "%s", err.msg);
+	cr_assert_eq(goversion_lookup("go1.12", &f, &err), -EPROTONOSUPPORT);
+	cr_assert_eq(goversion_lookup("devel", &f, &err), -EINVAL);
+	cr_assert_eq(goversion_lookup("go1.17", &f, &err), 0);
+	cr_assert_not(f.measured);
+	cr_assert_eq(goversion_lookup("go1.99.1", &f, &err), 0);
+	cr_assert_not(f.measured);
+}
+
+static const char *reason(const char *ver, unsigned n)
+{
+	static struct goversion_facts f;
+	static char buf[32];
+	struct gs_error err = {0};
+
+	cr_assert_eq(goversion_lookup(ver, &f, &err), 0, "%s", err.msg);
+	return goversion_wait_reason(&f, n, buf, sizeof(buf));
+}
+
+/* Numbers from shared/docs/go-runtime-notes.md 3.2 (read from runtime.waitReasonStrings of
+ * binaries built with each toolchain). */
+Test(block_version, wait_reasons_per_version)
+{
+	cr_assert_str_eq(reason("go1.19.8", 14), "chan receive");
+	cr_assert_str_eq(reason("go1.19.8", 18), "semacquire");
+	cr_assert_str_eq(reason("go1.19.8", 21), "timer goroutine (idle)");
+	cr_assert_str_eq(reason("go1.21.13", 21), "sync.Mutex.Lock");
+	cr_assert_str_eq(reason("go1.22.12", 36), "coroutine");
+	cr_assert_str_eq(reason("go1.23.5", 37), "GC weak to strong wait");
+	cr_assert_str_eq(reason("go1.24.4", 24), "sync.WaitGroup.Wait");
+	/* go1.24.4 source says "select (synctest)"; the notes list 1.26+ wording */
+	cr_assert_str_eq(reason("go1.24.4", 43), "select (synctest)");
+	/* 1.26 reordered the enum */
+	cr_assert_str_eq(reason("go1.26.10", 14), "sleep");
+	cr_assert_str_eq(reason("go1.26.10", 19), "chan receive");
+	cr_assert_str_eq(reason("go1.27.3", 20), "chan send");
+	cr_assert_str_eq(reason("go1.27.3", 2), "IO wait");
+	cr_assert_str_eq(reason("go1.27.3", 46), "cleanup wait");
+	cr_assert_str_eq(reason("go1.27.3", 47), "waitReason(47)");
+}
+
+Test(block_version, goid_offsets)
+{
+	struct goversion_facts f;
+
+	cr_assert_eq(goversion_lookup("go1.19.8", &f, NULL), 0);
+	cr_assert_eq(f.g_goid, 152);
+	cr_assert_eq(goversion_lookup("go1.23.5", &f, NULL), 0);
+	cr_assert_eq(f.g_goid, 160);
+	cr_assert_eq(goversion_lookup("go1.24.4", &f, NULL), 0);
+	cr_assert_eq(f.g_goid, 160);
+	cr_assert_eq(goversion_lookup("go1.27.3", &f, NULL), 0);
+	cr_assert_eq(f.g_goid, 152);
+}
+
+/* Prologues as the Go linker emits them (objdump of gopark/ready/execute, 1.19-1.27). */
+Test(block_prologue, after_stack_check)
+{
+	static const uint8_t rel32[] = {0x49, 0x3b, 0x66, 0x10, 0x0f, 0x86, 0xdc, 0x00,
+					0x00, 0x00, 0x55, 0x48, 0x89, 0xe5};
+	static const uint8_t rel8[] = {0x49, 0x3b, 0x66, 0x10, 0x76, 0x20, 0x55};
+	static const uint8_t big8[] = {0x4c, 0x8d, 0x64, 0x24, 0xd8, 0x4d, 0x3b, 0x66,
+				       0x10, 0x0f, 0x86, 0x10, 0x01, 0x00, 0x00, 0x55};
+	static const uint8_t big32[] = {0x4c, 0x8d, 0xa4, 0x24, 0x00, 0xfe, 0xff, 0xff, 0x4d,
+					0x3b, 0x66, 0x10, 0x76, 0x10, 0x55};
+	static const uint8_t nosplit[] = {0x55, 0x48, 0x89, 0xe5, 0x48, 0x83, 0xec, 0x58};
+
+	cr_assert_eq(block_probe_offset(rel32, sizeof(rel32)), 10);
+	cr_assert_eq(block_probe_offset(rel8, sizeof(rel8)), 6);
+	cr_assert_eq(block_probe_offset(big8, sizeof(big8)), 15);
+	cr_assert_eq(block_probe_offset(big32, sizeof(big32)), 14);
+	cr_assert_eq(block_probe_offset(nosplit, sizeof(nosplit)), -ENOENT);
+	cr_assert_eq(block_probe_offset(rel32, 5), -ENOENT);
+}
+
+Test(block_reasons, parse)
+{
+	struct goversion_facts f;
+	uint8_t allowed[BLOCK_MAX_REASONS];
+	struct gs_error err = {0};
+	bool io;
+
+	cr_assert_eq(goversion_lookup("go1.27.3", &f, NULL), 0);
+	cr_assert_eq(block_parse_reasons("chan receive,IO wait", &f, allowed, &io, &err), 0);
+	cr_assert(io);
+	cr_assert_eq(allowed[19], 1);
+	cr_assert_eq(allowed[2], 1);
+	cr_assert_eq(allowed[20], 0);
+	cr_assert_eq(block_parse_reasons("sync.Mutex.Lock", &f, allowed, &io, &err), 0);
+	cr_assert_not(io);
+	cr_assert_eq(allowed[22], 1);
+	cr_assert_eq(block_parse_reasons("chan receive,bogus", &f, allowed, &io, &err), -EINVAL);
+	cr_assert(strstr(err.msg, "bogus"), "%s", err.msg);
+}
+
+Test(block_overhead, duty_fraction)
+{
+	/* 100k hits/s at 9 us = 0.9 CPU-s/s while on; the target uses 1 CPU: 2% -> 2.2% on */
+	cr_assert_float_eq(block_duty_fraction(2, 9000, 100000, 1.0), 0.02 / 0.9, 1e-9);
+	cr_assert_float_eq(block_duty_fraction(100, 9000, 100000, 1.0), 1.0, 1e-12);
+	cr_assert_float_eq(block_duty_fraction(2, 9000, 10, 1.0), 1.0, 1e-12);
+	cr_assert_float_eq(block_duty_fraction(2, 9000, 0, 0), 1.0, 1e-12);
+	/* an idle target with many hits: floor */
+	cr_assert_float_eq(block_duty_fraction(2, 9000, 1e6, 0.0), 0.005, 1e-12);
+}
