@@ -81,3 +81,5 @@ run_bench() {
 
 run_bench symbolizer_lookup
 run_bench cpu_overhead
+run_bench block_pingpong
+run_bench block_http

@@ -1,0 +1,3 @@
+module goscope.test/httpload
+
+go 1.19
