@@ -1,0 +1,590 @@
+/* profile.c — the in-memory profile model (see profile.h): a string table and tables of
+ * mappings, functions, locations and samples, each deduplicated through a hash index so that
+ * building a profile of 100k+ samples stays linear. Encoding lives in agent/pprof.c. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "profile.h"
+
+/* ---- growable arrays ---- */
+
+/* Makes *(T **)arrp hold at least need elements of elem bytes (doubling); -ENOMEM. */
+static int reserve(void *arrp, size_t *cap, size_t need, size_t elem)
+{
+	void *arr, *n;
+	size_t ncap;
+
+	if (need <= *cap)
+		return 0;
+	ncap = *cap ? *cap : 8;
+	while (ncap < need) {
+		if (ncap > SIZE_MAX / 2)
+			return -ENOMEM;
+		ncap *= 2;
+	}
+	if (ncap > SIZE_MAX / elem)
+		return -ENOMEM;
+	memcpy(&arr, arrp, sizeof(arr));
+	n = realloc(arr, ncap * elem);
+	if (!n)
+		return -ENOMEM;
+	memcpy(arrp, &n, sizeof(n));
+	*cap = ncap;
+	return 0;
+}
+
+#define RESERVE(arr, cap, need) reserve(&(arr), &(cap), (need), sizeof(*(arr)))
+
+/* ---- hashing ---- */
+
+/* Folds v into the running hash h (multiply-xorshift; fmix64 finishes it). */
+static uint64_t hash_mix(uint64_t h, uint64_t v)
+{
+	h ^= v;
+	h *= 0xff51afd7ed558ccdULL;
+	return h ^ (h >> 29);
+}
+
+/* MurmurHash3's fmix64, truncated: the 32-bit hash stored in index slots. */
+static uint32_t hash_final(uint64_t h)
+{
+	h ^= h >> 33;
+	h *= 0xc4ceb9fe1a85ec53ULL;
+	h ^= h >> 33;
+	return (uint32_t)h;
+}
+
+static uint32_t hash_bytes(const char *s, size_t n)
+{
+	uint64_t h = 0xcbf29ce484222325ULL; /* FNV-1a */
+
+	for (size_t i = 0; i < n; i++) {
+		h ^= (unsigned char)s[i];
+		h *= 0x100000001b3ULL;
+	}
+	return hash_final(h);
+}
+
+/* ---- hash index of record ids ---- */
+
+typedef bool (*index_eq_fn)(const struct profile *p, uint32_t id, const void *key);
+
+/* Returns the id of the record equal to key (eq decides), or 0. */
+static uint32_t index_find(const struct profile *p, const struct profile_index *ix, uint32_t hash,
+			   index_eq_fn eq, const void *key)
+{
+	if (!ix->slots)
+		return 0;
+	for (size_t i = hash & ix->mask;; i = (i + 1) & ix->mask) {
+		const struct profile_index_slot *s = &ix->slots[i];
+
+		if (s->id == 0)
+			return 0;
+		if (s->hash == hash && eq(p, s->id, key))
+			return s->id;
+	}
+}
+
+/* Puts id in the first free slot of its probe sequence (the table has room). */
+static void index_put(struct profile_index *ix, uint32_t id, uint32_t hash)
+{
+	size_t i = hash & ix->mask;
+
+	while (ix->slots[i].id != 0)
+		i = (i + 1) & ix->mask;
+	ix->slots[i].id = id;
+	ix->slots[i].hash = hash;
+}
+
+/* Adds id (known to be absent) under hash, growing the table to stay at most 3/4 full. */
+static int index_insert(struct profile_index *ix, uint32_t id, uint32_t hash)
+{
+	size_t cap = ix->slots ? ix->mask + 1 : 0;
+
+	if ((ix->count + 1) * 4 > cap * 3) {
+		struct profile_index nix = {0};
+		size_t ncap = cap ? cap * 2 : 64;
+
+		if (ncap > SIZE_MAX / sizeof(*nix.slots))
+			return -ENOMEM;
+		nix.slots = calloc(ncap, sizeof(*nix.slots));
+		if (!nix.slots)
+			return -ENOMEM;
+		nix.mask = ncap - 1;
+		for (size_t i = 0; i < cap; i++) {
+			if (ix->slots[i].id)
+				index_put(&nix, ix->slots[i].id, ix->slots[i].hash);
+		}
+		nix.count = ix->count;
+		free(ix->slots);
+		*ix = nix;
+	}
+	index_put(ix, id, hash);
+	ix->count++;
+	return 0;
+}
+
+/* ---- strings ---- */
+
+struct str_key {
+	const char *s;
+	size_t len;
+};
+
+static bool string_eq(const struct profile *p, uint32_t id, const void *key)
+{
+	const struct str_key *k = key;
+
+	const struct profile_string *s = &p->strings[id - 1];
+
+	return s->len == k->len && memcmp(s->s, k->s, k->len) == 0;
+}
+
+/* Stores the string-table index of s (NULL = "") in *out, adding s when new. */
+static int intern(struct profile *p, const char *s, uint32_t *out)
+{
+	struct str_key k;
+	uint32_t hash, id;
+	char *copy;
+
+	if (!s || !*s) {
+		*out = 0;
+		return 0;
+	}
+	k.s = s;
+	k.len = strlen(s);
+	if (k.len > UINT32_MAX)
+		return -ENOMEM;
+	hash = hash_bytes(s, k.len);
+	id = index_find(p, &p->string_index, hash, string_eq, &k);
+	if (id) {
+		*out = id - 1;
+		return 0;
+	}
+	if (p->nstrings >= UINT32_MAX - 1 || RESERVE(p->strings, p->cap_strings, p->nstrings + 1))
+		return -ENOMEM;
+	copy = malloc(k.len + 1);
+	if (!copy)
+		return -ENOMEM;
+	memcpy(copy, s, k.len + 1);
+	if (index_insert(&p->string_index, (uint32_t)p->nstrings + 1, hash)) {
+		free(copy);
+		return -ENOMEM;
+	}
+	p->strings[p->nstrings].s = copy;
+	p->strings[p->nstrings].len = k.len;
+	*out = (uint32_t)p->nstrings++;
+	return 0;
+}
+
+/* intern() for functions that cannot report errors: records the failure in p->oom. */
+static uint32_t intern_or_oom(struct profile *p, const char *s)
+{
+	uint32_t idx;
+
+	if (intern(p, s, &idx)) {
+		p->oom = true;
+		return 0;
+	}
+	return idx;
+}
+
+/* ---- profile ---- */
+
+struct profile *profile_new(void)
+{
+	struct profile *p = calloc(1, sizeof(*p));
+	char *empty;
+
+	if (!p)
+		return NULL;
+	empty = strdup("");
+	if (!empty || RESERVE(p->strings, p->cap_strings, 1)) {
+		free(empty);
+		profile_free(p);
+		return NULL;
+	}
+	/* string_table[0] == "", never looked up through the index (intern short-cuts it). */
+	p->strings[0].s = empty;
+	p->strings[0].len = 0;
+	p->nstrings = 1;
+	return p;
+}
+
+void profile_free(struct profile *p)
+{
+	if (!p)
+		return;
+	for (size_t i = 0; i < p->nstrings; i++)
+		free(p->strings[i].s);
+	free(p->strings);
+	free(p->string_index.slots);
+	free(p->sample_types);
+	free(p->comments);
+	free(p->mappings);
+	free(p->mapping_index.slots);
+	free(p->functions);
+	free(p->function_index.slots);
+	free(p->locations);
+	free(p->location_index.slots);
+	free(p->lines);
+	free(p->samples);
+	free(p->sample_index.slots);
+	free(p->sample_locs);
+	free(p->values);
+	free(p->labels);
+	free(p);
+}
+
+int profile_add_sample_type(struct profile *p, const char *type, const char *unit)
+{
+	struct profile_value_type vt;
+
+	if (p->nsamples > 0)
+		return -EBUSY;
+	if (intern(p, type, &vt.type) || intern(p, unit, &vt.unit) ||
+	    RESERVE(p->sample_types, p->cap_sample_types, p->nsample_types + 1))
+		return -ENOMEM;
+	p->sample_types[p->nsample_types++] = vt;
+	return 0;
+}
+
+void profile_set_default_sample_type(struct profile *p, const char *type)
+{
+	p->default_sample_type = intern_or_oom(p, type);
+}
+
+void profile_set_period(struct profile *p, const char *type, const char *unit, int64_t period)
+{
+	p->period_type.type = intern_or_oom(p, type);
+	p->period_type.unit = intern_or_oom(p, unit);
+	p->period = period;
+}
+
+void profile_set_time(struct profile *p, int64_t time_nanos, int64_t duration_nanos)
+{
+	p->time_nanos = time_nanos;
+	p->duration_nanos = duration_nanos;
+}
+
+int profile_add_comment(struct profile *p, const char *text)
+{
+	uint32_t idx;
+
+	if (intern(p, text, &idx) || RESERVE(p->comments, p->cap_comments, p->ncomments + 1))
+		return -ENOMEM;
+	p->comments[p->ncomments++] = idx;
+	return 0;
+}
+
+/* ---- mappings ---- */
+
+static uint32_t mapping_hash(const struct profile_mapping_rec *m)
+{
+	uint64_t h = hash_mix(0, m->start);
+
+	h = hash_mix(h, m->limit);
+	h = hash_mix(h, m->offset);
+	h = hash_mix(h, (uint64_t)m->file << 32 | m->build_id);
+	return hash_final(h);
+}
+
+static bool mapping_eq(const struct profile *p, uint32_t id, const void *key)
+{
+	const struct profile_mapping_rec *a = &p->mappings[id - 1], *b = key;
+
+	return a->start == b->start && a->limit == b->limit && a->offset == b->offset &&
+	       a->file == b->file && a->build_id == b->build_id;
+}
+
+uint64_t profile_mapping(struct profile *p, uint64_t start, uint64_t limit, uint64_t offset,
+			 const char *file, const char *build_id, bool has_functions,
+			 bool has_filenames, bool has_line_numbers, bool has_inline_frames)
+{
+	struct profile_mapping_rec m = {
+		.start = start,
+		.limit = limit,
+		.offset = offset,
+		.has_functions = has_functions,
+		.has_filenames = has_filenames,
+		.has_line_numbers = has_line_numbers,
+		.has_inline_frames = has_inline_frames,
+	};
+	uint32_t hash, id;
+
+	if (intern(p, file, &m.file) || intern(p, build_id, &m.build_id))
+		goto oom;
+	hash = mapping_hash(&m);
+	id = index_find(p, &p->mapping_index, hash, mapping_eq, &m);
+	if (id)
+		return id;
+	if (p->nmappings >= UINT32_MAX - 1 ||
+	    RESERVE(p->mappings, p->cap_mappings, p->nmappings + 1) ||
+	    index_insert(&p->mapping_index, (uint32_t)p->nmappings + 1, hash))
+		goto oom;
+	p->mappings[p->nmappings++] = m;
+	return p->nmappings;
+oom:
+	p->oom = true;
+	return 0;
+}
+
+/* ---- functions ---- */
+
+static uint32_t function_hash(const struct profile_function_rec *f)
+{
+	uint64_t h = hash_mix(0, (uint64_t)f->name << 32 | f->system_name);
+
+	h = hash_mix(h, f->filename);
+	h = hash_mix(h, (uint64_t)f->start_line);
+	return hash_final(h);
+}
+
+static bool function_eq(const struct profile *p, uint32_t id, const void *key)
+{
+	const struct profile_function_rec *a = &p->functions[id - 1], *b = key;
+
+	return a->name == b->name && a->system_name == b->system_name &&
+	       a->filename == b->filename && a->start_line == b->start_line;
+}
+
+uint64_t profile_function(struct profile *p, const char *name, const char *system_name,
+			  const char *filename, int64_t start_line)
+{
+	struct profile_function_rec f = {.start_line = start_line};
+	uint32_t hash, id;
+
+	if (intern(p, name, &f.name) || intern(p, system_name, &f.system_name) ||
+	    intern(p, filename, &f.filename))
+		goto oom;
+	hash = function_hash(&f);
+	id = index_find(p, &p->function_index, hash, function_eq, &f);
+	if (id)
+		return id;
+	if (p->nfunctions >= UINT32_MAX - 1 ||
+	    RESERVE(p->functions, p->cap_functions, p->nfunctions + 1) ||
+	    index_insert(&p->function_index, (uint32_t)p->nfunctions + 1, hash))
+		goto oom;
+	p->functions[p->nfunctions++] = f;
+	return p->nfunctions;
+oom:
+	p->oom = true;
+	return 0;
+}
+
+/* ---- locations ---- */
+
+struct loc_key {
+	uint64_t key, address;
+};
+
+static uint32_t location_hash(uint64_t key, uint64_t address)
+{
+	return hash_final(hash_mix(hash_mix(0, key), address));
+}
+
+static bool location_eq(const struct profile *p, uint32_t id, const void *key)
+{
+	const struct profile_location_rec *a = &p->locations[id - 1];
+	const struct loc_key *k = key;
+
+	return a->key == k->key && a->address == k->address;
+}
+
+uint64_t profile_location_find(const struct profile *p, uint64_t key, uint64_t address)
+{
+	struct loc_key k = {key, address};
+
+	return index_find(p, &p->location_index, location_hash(key, address), location_eq, &k);
+}
+
+uint64_t profile_location_add(struct profile *p, uint64_t key, uint64_t address,
+			      uint64_t mapping_id, const struct profile_line *lines, size_t nlines)
+{
+	struct loc_key k = {key, address};
+	uint32_t hash = location_hash(key, address), id;
+	struct profile_location_rec *loc;
+
+	id = index_find(p, &p->location_index, hash, location_eq, &k);
+	if (id)
+		return id;
+	if (mapping_id > p->nmappings || nlines > UINT32_MAX || (nlines && !lines))
+		return 0;
+	for (size_t i = 0; i < nlines; i++) {
+		if (lines[i].function_id == 0 || lines[i].function_id > p->nfunctions)
+			return 0;
+	}
+	if (p->nlocations >= UINT32_MAX - 1 ||
+	    RESERVE(p->locations, p->cap_locations, p->nlocations + 1) ||
+	    RESERVE(p->lines, p->cap_lines, p->nlines + nlines) ||
+	    index_insert(&p->location_index, (uint32_t)p->nlocations + 1, hash)) {
+		p->oom = true;
+		return 0;
+	}
+	loc = &p->locations[p->nlocations];
+	loc->key = key;
+	loc->address = address;
+	loc->mapping_id = mapping_id;
+	loc->line_off = p->nlines;
+	loc->nlines = (uint32_t)nlines;
+	if (nlines)
+		memcpy(&p->lines[p->nlines], lines, nlines * sizeof(*lines));
+	p->nlines += nlines;
+	return ++p->nlocations;
+}
+
+/* ---- samples ---- */
+
+static uint32_t sample_hash(const uint32_t *locs, size_t nlocs,
+			    const struct profile_label_rec *labels, size_t nlabels)
+{
+	uint64_t h = hash_mix(0, (uint64_t)nlocs << 32 | nlabels);
+
+	for (size_t i = 0; i < nlocs; i++)
+		h = hash_mix(h, locs[i]);
+	for (size_t i = 0; i < nlabels; i++) {
+		h = hash_mix(h, (uint64_t)labels[i].key << 32 | labels[i].str);
+		h = hash_mix(h, (uint64_t)labels[i].num);
+		h = hash_mix(h, labels[i].num_unit);
+	}
+	return hash_final(h);
+}
+
+/* A candidate sample, staged at the free ends of the location and label pools. */
+struct sample_key {
+	const uint32_t *locs;
+	const struct profile_label_rec *labels;
+	uint32_t nlocs, nlabels;
+};
+
+static bool sample_eq(const struct profile *p, uint32_t id, const void *key)
+{
+	const struct profile_sample_rec *s = &p->samples[id - 1];
+	const struct sample_key *k = key;
+
+	if (s->nlocs != k->nlocs || s->nlabels != k->nlabels)
+		return false;
+	if (s->nlocs && memcmp(&p->sample_locs[s->loc_off], k->locs, s->nlocs * sizeof(*k->locs)))
+		return false;
+	for (uint32_t i = 0; i < s->nlabels; i++) {
+		const struct profile_label_rec *a = &p->labels[s->label_off + i],
+					       *b = &k->labels[i];
+
+		if (a->key != b->key || a->str != b->str || a->num != b->num ||
+		    a->num_unit != b->num_unit)
+			return false;
+	}
+	return true;
+}
+
+static int64_t add_sat(int64_t a, int64_t b)
+{
+	int64_t r;
+
+	if (__builtin_add_overflow(a, b, &r))
+		return b > 0 ? INT64_MAX : INT64_MIN;
+	return r;
+}
+
+int profile_add_sample(struct profile *p, const uint64_t *location_ids, size_t nlocs,
+		       const int64_t *values, const struct profile_label *labels, size_t nlabels,
+		       struct gs_error *err)
+{
+	size_t nt = p->nsample_types;
+	struct profile_sample_rec *s;
+	struct sample_key k;
+	uint32_t *locs;
+	struct profile_label_rec *lrec;
+	uint32_t hash, id;
+
+	if (nt == 0)
+		return gs_error_set(err, -EINVAL, "profile: sample added before any sample type");
+	if (!values)
+		return gs_error_set(err, -EINVAL, "profile: sample without values");
+	if (nlocs > UINT32_MAX || nlabels > UINT32_MAX || (nlocs && !location_ids) ||
+	    (nlabels && !labels))
+		return gs_error_set(err, -EINVAL, "profile: bad sample arguments");
+	if (p->nsamples >= UINT32_MAX - 1 ||
+	    RESERVE(p->sample_locs, p->cap_sample_locs, p->nsample_locs + nlocs) ||
+	    RESERVE(p->labels, p->cap_labels, p->nlabels + nlabels))
+		goto oom;
+
+	/* Stage the candidate at the pools' ends; it is committed only when new. */
+	locs = &p->sample_locs[p->nsample_locs];
+	for (size_t i = 0; i < nlocs; i++) {
+		if (location_ids[i] == 0 || location_ids[i] > p->nlocations)
+			return gs_error_set(err, -EINVAL,
+					    "profile: sample with unknown location id %llu",
+					    (unsigned long long)location_ids[i]);
+		locs[i] = (uint32_t)location_ids[i];
+	}
+	lrec = &p->labels[p->nlabels];
+	for (size_t i = 0; i < nlabels; i++) {
+		const struct profile_label *l = &labels[i];
+
+		if (!l->key || !*l->key)
+			return gs_error_set(err, -EINVAL, "profile: label without a key");
+		lrec[i] = (struct profile_label_rec){.num = l->str ? 0 : l->num};
+		if (intern(p, l->key, &lrec[i].key) || intern(p, l->str, &lrec[i].str) ||
+		    intern(p, l->str ? NULL : l->num_unit, &lrec[i].num_unit))
+			goto oom;
+	}
+	k = (struct sample_key){locs, lrec, (uint32_t)nlocs, (uint32_t)nlabels};
+	hash = sample_hash(locs, nlocs, lrec, nlabels);
+	id = index_find(p, &p->sample_index, hash, sample_eq, &k);
+	if (id) {
+		int64_t *v = &p->values[(id - 1) * nt];
+
+		for (size_t i = 0; i < nt; i++)
+			v[i] = add_sat(v[i], values[i]);
+		return 0;
+	}
+
+	if (p->nsamples + 1 > SIZE_MAX / nt ||
+	    RESERVE(p->samples, p->cap_samples, p->nsamples + 1) ||
+	    RESERVE(p->values, p->cap_values, (p->nsamples + 1) * nt) ||
+	    index_insert(&p->sample_index, (uint32_t)p->nsamples + 1, hash))
+		goto oom;
+	s = &p->samples[p->nsamples];
+	s->loc_off = p->nsample_locs;
+	s->label_off = p->nlabels;
+	s->nlocs = (uint32_t)nlocs;
+	s->nlabels = (uint32_t)nlabels;
+	s->hash = hash;
+	memcpy(&p->values[p->nsamples * nt], values, nt * sizeof(*values));
+	p->nsample_locs += nlocs;
+	p->nlabels += nlabels;
+	p->nsamples++;
+	return 0;
+oom:
+	return gs_error_set(err, -ENOMEM, "profile: out of memory");
+}
+
+size_t profile_sample_count(const struct profile *p)
+{
+	return p->nsamples;
+}
+
+/* v * num / den rounded half away from zero, clamped to the int64 range. */
+static int64_t scale_value(int64_t v, uint64_t num, uint64_t den)
+{
+	unsigned __int128 mag = v < 0 ? (unsigned __int128)(-(v + 1)) + 1 : (unsigned __int128)v;
+	unsigned __int128 r = (mag * num + den / 2) / den;
+
+	if (v >= 0)
+		return r > INT64_MAX ? INT64_MAX : (int64_t)r;
+	if (r == 0)
+		return 0;
+	return r > (unsigned __int128)INT64_MAX + 1 ? INT64_MIN : -(int64_t)(r - 1) - 1;
+}
+
+void profile_scale(struct profile *p, uint64_t num, uint64_t den)
+{
+	size_t n = p->nsamples * p->nsample_types;
+
+	if (den == 0)
+		return;
+	for (size_t i = 0; i < n; i++)
+		p->values[i] = scale_value(p->values[i], num, den);
+}
