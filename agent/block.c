@@ -529,18 +529,23 @@ struct duty {
 
 static int start_window(struct block_run *run, struct duty *d, uint64_t now)
 {
+	int rc;
+
 	d->gen++;
 	run->skel->bss->window_gen = d->gen;
 	d->on = true;
 	d->draining = false;
-	d->window_start = now;
 	d->cycle_start = now;
 	d->on_len = (uint64_t)(d->fraction * (double)BLOCK_CYCLE_NS);
 	if (d->on_len < BLOCK_MIN_ON_NS)
 		d->on_len = BLOCK_MIN_ON_NS;
 	d->cycle_end = now + (d->on_len > BLOCK_CYCLE_NS ? d->on_len : BLOCK_CYCLE_NS);
 	run->stats->windows++;
-	return attach_all(run);
+	rc = attach_all(run);
+	/* Registering uprobes takes milliseconds: the window (the sampled time) starts when
+	 * gopark's probe is live, which attach_all does last. */
+	d->window_start = capture_monotonic_ns();
+	return rc;
 }
 
 /* One duty-cycle step; called every tick while throttled. */
@@ -549,8 +554,8 @@ static int duty_step(struct block_run *run, struct duty *d, uint64_t now)
 	uint64_t s[BLOCK_STAT_COUNT];
 
 	if (d->on && now - d->window_start >= d->on_len) {
+		d->on_total += capture_monotonic_ns() - d->window_start;
 		detach_one(run, PROBE_GOPARK); /* no new parks; wake-ups still seen */
-		d->on_total += now - d->window_start;
 		d->on = false;
 		d->draining = true;
 		d->drain_end = now + (uint64_t)(BLOCK_DRAIN_MAX_FRAC * (double)BLOCK_CYCLE_NS);
@@ -657,14 +662,22 @@ int block_capture(const struct block_config *cfg, struct profile **out,
 		}
 		if (d.throttled) {
 			rc = duty_step(&run, &d, now);
+			if (rc < 0 && !capture_pid_alive(cfg->pid)) {
+				/* The target exited while a window was being attached. */
+				gs_error_clear(err);
+				rc = 0;
+				stats->ended_by = "target exited";
+				alive = false;
+				break;
+			}
 			if (rc < 0)
 				goto out_links;
 		}
 	}
 	now = capture_monotonic_ns();
-	detach_all(&run);
 	if (d.on)
 		d.on_total += now - d.window_start;
+	detach_all(&run);
 	stats->duration_ns = now - start;
 	if (alive)
 		alive = capture_pid_alive(cfg->pid);

@@ -672,3 +672,46 @@ Test(block, attach_detach_200_cycles, .timeout = 300)
 	cr_assert_eq(gotarget_stop(&t, 10000), 0);
 	cr_assert_eq(ok, 200);
 }
+
+/* Throttled capture (default budget): probes duty-cycled, counts and delays scaled by
+ * 1/fraction; the total over the covered sites stays close to Go's own (unbiased window
+ * edges: parks that start in a window are followed to their wake-up), and the profile says
+ * it was sampled (label and comment). */
+Test(block, throttled_is_unbiased, .timeout = 120)
+{
+	static struct site gos[MAX_SITES], gss[MAX_SITES];
+	struct bcase c = {"1.27", "default"};
+	char goprof[256], gsprof[256], gobuf[256], why[2048];
+	const char *go = go_tool_path(c.toolchain, gobuf, sizeof(gobuf));
+	double go_delay = 0, gs_delay = 0, go_count = 0, gs_count = 0;
+	struct kind_stat ks[16];
+	struct traces tr;
+	struct gsproc g;
+	int ngo, ngs, nks;
+
+	run_blocker(&c, "-duration 6s -delay 10ms", "--duration 0", goprof, gsprof, ks, &nks, &g);
+	cr_assert(strstr(g.buf, "sampled"), "not throttled: %s", g.buf);
+	ngo = load_sites(go, goprof, gos, NULL);
+	ngs = load_sites(go, gsprof, gss, NULL);
+	for (size_t i = 0; i < sizeof(covered_sites) / sizeof(covered_sites[0]); i++) {
+		const struct site *a = site_find(gos, ngo, covered_sites[i].site);
+		const struct site *b = site_find(gss, ngs, covered_sites[i].site);
+
+		cr_assert(a);
+		go_delay += a->delay;
+		go_count += a->count;
+		if (b) {
+			gs_delay += b->delay;
+			gs_count += b->count;
+		}
+	}
+	cr_log_info("throttled: Go %.0f / %.2fs, goscope (scaled) %.0f / %.2fs; %s", go_count,
+		    go_delay / 1e9, gs_count, gs_delay / 1e9, g.buf);
+	cr_expect_leq(rel_err(gs_delay, go_delay), 0.20, "delay %.2fs vs %.2fs", gs_delay / 1e9,
+		      go_delay / 1e9);
+	cr_expect_leq(rel_err(gs_count, go_count), 0.20, "count %.0f vs %.0f", gs_count, go_count);
+	cr_assert_eq(traces_load(go, gsprof, NULL, &tr, why, sizeof(why)), 0, "%s", why);
+	cr_expect(strstr(tr.header, "throttled"), "%s", tr.header);
+	cr_expect(tr.n > 1 && label(&tr.t[0], "sampled_fraction"), "no sampled_fraction label");
+	traces_free(&tr);
+}
