@@ -50,6 +50,6 @@ done
 awk -v n="${sum[none]}" -v d="${sum[default]}" -v f="${sum[full]}" -v r="$ROUNDS" 'BEGIN {
 	printf "mean requests/s: none %.0f, default budget %.0f, unthrottled %.0f\n", n/r, d/r, f/r
 	rd = d / n; rf = f / n
-	printf "RESULT http_ratio_default=%.3f goal=>=0.97 (%s)\n", rd, rd >= 0.97 ? "ok" : "MISSED"
+	printf "RESULT http_ratio_default=%.3f goal=>=0.97 (%s)\n", rd, (rd >= 0.97 ? "ok" : "MISSED")
 	printf "RESULT http_ratio_unthrottled=%.3f goal=none (reported)\n", rf
 }'

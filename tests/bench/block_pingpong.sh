@@ -73,5 +73,5 @@ awk -v b="${sum[base]}" -v p="${sum[bare]}" -v g="${sum[block]}" -v n="$ROUNDS" 
 	printf "mean round trips/s: base %.0f, bare uprobe %.0f, goscope block %.0f\n", b, p, g
 	printf "added ns per round trip: bare %.0f, goscope block %.0f\n", cb, cg
 	r = cg / cb
-	printf "RESULT pingpong_cost_ratio=%.2f goal=<=1.3 (%s)\n", r, r <= 1.3 ? "ok" : "MISSED"
+	printf "RESULT pingpong_cost_ratio=%.2f goal=<=1.3 (%s)\n", r, (r <= 1.3 ? "ok" : "MISSED")
 }'
