@@ -39,7 +39,7 @@ INTEG_BIN := $(BUILD)/tests/integration
 SYMLIB := $(BUILD)/libgoscope-symbolizer.a
 
 .SECONDARY:
-.PHONY: all deps test unit integration asan asan-test run clean fuzz bench format check-format
+.PHONY: all deps test unit integration asan asan-test run clean fuzz bench format fuzz-replay
 all: $(GOSCOPE)
 
 deps:
@@ -93,7 +93,7 @@ asan:
 
 asan-test: asan
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
-		build/asan/tests/unit --jobs 2
+		LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp build/asan/tests/unit --jobs 2
 	$(MAKE) --no-print-directory BUILD=build/asan SANITIZE=1 fuzz-replay
 
 # Every test: dependencies, both builds, unit tests (plain and sanitized), integration tests.
@@ -110,9 +110,11 @@ run: deps all
 FUZZ_SRCS := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=build/fuzz/%)
 FUZZ_SECONDS ?= 60
-build/fuzz/%: tests/fuzz/%.c $(SYM_SRCS)
+FUZZ_DEPS := tests/fuzz/fuzz_common.h tests/unit/elfbuild.c tests/unit/elfbuild.h \
+	tests/unit/pclnbuild.c tests/unit/pclnbuild.h
+build/fuzz/%: tests/fuzz/%.c $(SYM_SRCS) $(FUZZ_DEPS)
 	@mkdir -p $(@D)
-	$(CLANG) -g -O1 -fsanitize=fuzzer,address,undefined -std=gnu11 -D_GNU_SOURCE -Iinclude \
+	$(CLANG) -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -std=gnu11 -D_GNU_SOURCE -Iinclude \
 		-I. $< $(SYM_SRCS) -o $@ -lpthread
 
 fuzz: $(FUZZ_BINS)
@@ -123,7 +125,7 @@ fuzz: $(FUZZ_BINS)
 # Replays the committed seed corpus through every fuzz target's code under ASan/UBSan
 # (a plain-C driver, so it also runs with gcc).
 FUZZ_REPLAY := $(BUILD)/tests/fuzz-replay
-$(FUZZ_REPLAY): tests/fuzz/replay.c $(FUZZ_SRCS) $(SYMLIB)
+$(FUZZ_REPLAY): tests/fuzz/replay.c $(FUZZ_SRCS) $(FUZZ_DEPS) $(SYMLIB)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -o $@ $< $(SYMLIB) $(LDFLAGS) $(LDLIBS)
 

@@ -45,6 +45,11 @@ int gs_elf_open_mem(struct gs_elf *elf, const void *data, size_t size, struct gs
 	elf->shnum = gs_rd16(d + offsetof(Elf64_Ehdr, e_shnum));
 	shstrndx = gs_rd16(d + offsetof(Elf64_Ehdr, e_shstrndx));
 
+	/* Real executables have a dozen program headers; every address lookup scans them, so
+	 * a crafted file with thousands would make each lookup slow. */
+	if (elf->phnum > GS_ELF_MAX_PHDRS)
+		return gs_error_set(err, -EINVAL, "too many program headers (%u > %u)", elf->phnum,
+				    GS_ELF_MAX_PHDRS);
 	if (elf->phnum) {
 		if (phentsize != sizeof(Elf64_Phdr))
 			return gs_error_set(err, -EINVAL, "bad program header size %u", phentsize);

@@ -12,6 +12,9 @@
 
 #include "goscope/error.h"
 
+/* Most program headers accepted (real binaries have about a dozen). */
+#define GS_ELF_MAX_PHDRS 256
+
 struct gs_elf {
 	const uint8_t *data; /* the whole file */
 	size_t size;
