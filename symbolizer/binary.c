@@ -286,7 +286,13 @@ static void resolve_text(struct gs_binary *bin)
 		if (t->field_size == 4)
 			bin->info.text_start = t->text_start;
 	}
-	if (gs_elf_find_section(&bin->elf, ".text", &text) == 0)
+	/* Internally linked Go programs start at a Go function (_rt0_amd64_*); the external
+	 * linker puts C start-up code (_start) before runtime.text. The entry point tells
+	 * without section headers; .text tells when the entry is unusual. */
+	if (bin->elf.entry && bin->info.text_end > bin->info.text_start)
+		bin->info.external_link = bin->elf.entry < bin->info.text_start ||
+					  bin->elf.entry >= bin->info.text_end;
+	else if (gs_elf_find_section(&bin->elf, ".text", &text) == 0)
 		bin->info.external_link = text.addr != bin->info.text_start;
 }
 

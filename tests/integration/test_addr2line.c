@@ -215,3 +215,82 @@ Test(addr2line, stripped_external_linking, .timeout = 300)
 	free(gs_stripped);
 	free(unused);
 }
+
+/* Copies src to dst with the ELF section headers removed (e_shoff, e_shnum, e_shstrndx
+ * zeroed), as sstrip and some packers leave binaries. */
+static void drop_section_headers(const char *src, const char *dst)
+{
+	char cmd[8192];
+	FILE *f;
+	unsigned char zero[8] = {0};
+
+	snprintf(cmd, sizeof(cmd), "cp '%s' '%s'", src, dst);
+	cr_assert_eq(system(cmd), 0);
+	f = fopen(dst, "r+b");
+	cr_assert(f);
+	cr_assert_eq(fseek(f, 0x28, SEEK_SET), 0); /* e_shoff */
+	cr_assert_eq(fwrite(zero, 1, 8, f), 8);
+	cr_assert_eq(fseek(f, 0x3c, SEEK_SET), 0); /* e_shnum, e_shstrndx */
+	cr_assert_eq(fwrite(zero, 1, 4, f), 4);
+	fclose(f);
+}
+
+struct noshcase {
+	char toolchain[8];
+	char mode[16];
+};
+
+ParameterizedTestParameters(addr2line, no_section_headers)
+{
+	static struct noshcase cases[] = {
+		{"1.19", "default"}, {"1.19", "pie"}, {"1.19", "cgo-stripped"},
+		{"1.24", "pie"},     {"1.27", "default"}, {"1.27", "pie"},
+		{"1.27", "cgo-stripped"},
+	};
+	return cr_make_param_array(struct noshcase, cases, sizeof(cases) / sizeof(cases[0]));
+}
+
+/* Without section headers the pclntab is found by a validated magic scan and the text base
+ * from moduledata: every answer, the Go version and the linking mode stay the same. */
+ParameterizedTest(struct noshcase *c, addr2line, no_section_headers, .timeout = 120)
+{
+	char path[4096], dir[64], nosh[128], addrs[128], cmd[8192], report[4096];
+	char *a = NULL, *b = NULL, *ia = NULL, *ib = NULL;
+	int bad;
+
+	GOTARGET_BUILD_OR_SKIP(path, "symtest", c->toolchain, c->mode);
+	cr_assert(test_tmpdir(dir, sizeof(dir)));
+	snprintf(nosh, sizeof(nosh), "%s/nosh", dir);
+	snprintf(addrs, sizeof(addrs), "%s/addrs", dir);
+	drop_section_headers(path, nosh);
+	write_addresses(path, addrs);
+	snprintf(cmd, sizeof(cmd), "%s addr2line --inlines -e '%s' < '%s'", goscope_bin(), path,
+		 addrs);
+	cr_assert_eq(run_capture(cmd, 0, &a, NULL), 0);
+	snprintf(cmd, sizeof(cmd), "%s addr2line --inlines -e '%s' < '%s'", goscope_bin(), nosh,
+		 addrs);
+	cr_assert_eq(run_capture(cmd, 0, &b, NULL), 0);
+	bad = strcmp(a, b) != 0;
+	cr_assert_eq(bad, 0, "answers differ without section headers");
+	snprintf(cmd, sizeof(cmd), "%s info '%s' | grep -E '^(go version|module|pclntab|linking)'",
+		 goscope_bin(), nosh);
+	cr_assert_eq(run_capture(cmd, 0, &ib, NULL), 0);
+	cr_assert(strstr(ib, "found by magic scan"), "%s", ib);
+	snprintf(cmd, sizeof(cmd), "%s info '%s' | grep -E '^(go version|module|linking)'",
+		 goscope_bin(), path);
+	cr_assert_eq(run_capture(cmd, 0, &ia, NULL), 0);
+	(void)report;
+	{
+		/* Same version, module and linking lines. */
+		char *line = strtok(ia, "\n");
+
+		while (line) {
+			cr_assert(strstr(ib, line), "'%s' missing from:\n%s", line, ib);
+			line = strtok(NULL, "\n");
+		}
+	}
+	free(a);
+	free(b);
+	free(ia);
+	free(ib);
+}
