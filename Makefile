@@ -98,7 +98,7 @@ asan-test: asan
 
 # Every test: dependencies, both builds, unit tests (plain and sanitized), integration tests.
 test: deps
-	$(MAKE) all $(UNIT_BIN) $(INTEG_BIN)
+	$(MAKE) -j2 all $(UNIT_BIN) $(INTEG_BIN)
 	$(MAKE) unit
 	$(MAKE) asan-test
 	$(MAKE) integration
