@@ -54,7 +54,7 @@ result() { # NAME VALUE OP GOAL
 	ok=$(awk -v v="$2" -v op="$3" -v g="$4" 'BEGIN {
 		if (v == "nan") print "MISSED"; else if (op == ">=") print (v >= g ? "ok" : "MISSED");
 		else print (v <= g ? "ok" : "MISSED") }')
-	echo "RESULT $1=$2 goal$3$4 ($ok)"
+	echo "RESULT $1=$2 goal=$3$4 ($ok)"
 }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f\n", (b > 0 ? a / b : 0) }'; }
 
