@@ -143,8 +143,23 @@ static int find_pclntab(struct gs_binary *bin, struct gs_error *err)
 /* Finds runtime.firstmoduledata: the symbol, or a word equal to the pclntab address followed
  * by the funcnametab slice's data pointer; in a PIE whose file holds zeros there, the
  * R_X86_64_RELATIVE relocation with that addend. Returns its address or 0. */
+/* Scans [data, data+size) at vaddr for an 8-aligned moduledata candidate: a word equal to
+ * the pclntab address followed by the funcnametab data pointer. */
+static uint64_t scan_moduledata(const uint8_t *data, uint64_t size, uint64_t vaddr,
+				uint64_t pclntab, uint64_t funcnametab)
+{
+	uint64_t start = (8 - vaddr % 8) % 8;
+
+	for (uint64_t off = start; off + MD_ETEXT_OFF + 8 <= size; off += 8) {
+		if (gs_rd64(data + off) == pclntab && gs_rd64(data + off + 8) == funcnametab)
+			return vaddr + off;
+	}
+	return 0;
+}
+
 static uint64_t find_moduledata(const struct gs_binary *bin)
 {
+	static const char *const md_sections[] = {".go.module", ".noptrdata"};
 	const struct gs_pclntab *t = &bin->tab;
 	uint64_t md, fnt = t->addr + (uint64_t)(t->funcnametab - t->data);
 	struct gs_elf_segment seg;
@@ -153,15 +168,20 @@ static uint64_t find_moduledata(const struct gs_binary *bin)
 	if (gs_elf_symbol(&bin->elf, "runtime.firstmoduledata", &md, NULL) == 0 &&
 	    gs_elf_vaddr_bytes(&bin->elf, md, MD_ETEXT_OFF + 8))
 		return md;
+	/* The linker puts firstmoduledata in .go.module (1.26+) or .noptrdata: scanning just
+	 * those touches a few hundred KiB instead of every data page of a large binary. */
+	for (unsigned k = 0; k < sizeof(md_sections) / sizeof(md_sections[0]); k++) {
+		if (gs_elf_find_section(&bin->elf, md_sections[k], &sec) == 0 && sec.data &&
+		    (md = scan_moduledata(sec.data, sec.size, sec.addr, t->addr, fnt)))
+			return md;
+	}
 	for (unsigned i = 0; i < bin->elf.phnum; i++) {
 		if (gs_elf_segment(&bin->elf, i, &seg) < 0 || seg.type != PT_LOAD || !seg.data ||
 		    (seg.flags & PF_X))
 			continue;
-		uint64_t start = (8 - seg.vaddr % 8) % 8;
-		for (uint64_t off = start; off + MD_ETEXT_OFF + 8 <= seg.filesz; off += 8) {
-			if (gs_rd64(seg.data + off) == t->addr && gs_rd64(seg.data + off + 8) == fnt)
-				return seg.vaddr + off;
-		}
+		md = scan_moduledata(seg.data, seg.filesz, seg.vaddr, t->addr, fnt);
+		if (md)
+			return md;
 	}
 	for (unsigned i = 0; i < bin->elf.shnum; i++) {
 		if (gs_elf_section(&bin->elf, i, &sec) < 0 || sec.type != SHT_RELA || !sec.data ||

@@ -319,17 +319,26 @@ int gs_pclntab_pcvalue(const struct gs_pclntab *t, const struct gs_func *f, uint
 			return -ENOENT;
 		if (*p == 0 && pc != f->entry)
 			return -ENOENT; /* end of table without covering target */
-		n = gs_uvarint(p, end, &uv);
-		if (!n)
-			return -ENOENT;
-		p += n;
+		/* Most deltas fit one byte (as in runtime.step): skip the general decoder. */
+		if (*p < 0x80) {
+			uv = *p++;
+		} else {
+			n = gs_uvarint(p, end, &uv);
+			if (!n)
+				return -ENOENT;
+			p += n;
+		}
 		uint32_t u32 = (uint32_t)uv;
 		/* int32 arithmetic wraps in Go; here it must not overflow (UB) on corrupt tables. */
 		v = (int32_t)((uint32_t)v + (-(u32 & 1) ^ (u32 >> 1)));
-		n = gs_uvarint(p, end, &pcdelta);
-		if (!n)
-			return -ENOENT;
-		p += n;
+		if (p < end && *p < 0x80) {
+			pcdelta = *p++;
+		} else {
+			n = gs_uvarint(p, end, &pcdelta);
+			if (!n)
+				return -ENOENT;
+			p += n;
+		}
 		pc += (uint64_t)(uint32_t)((uint32_t)pcdelta * t->quantum);
 		if (target < pc) {
 			*val = v;
