@@ -50,3 +50,24 @@ bool cli_parse_pid(const char *s, int *out)
 	*out = (int)v;
 	return true;
 }
+
+void cli_for_each_input(int argc, char **argv, int first, bool keep_empty,
+			void (*fn)(void *ctx, const char *text), void *ctx)
+{
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t len;
+
+	if (first < argc) {
+		for (int i = first; i < argc; i++)
+			fn(ctx, argv[i]);
+		return;
+	}
+	while ((len = getline(&line, &cap, stdin)) >= 0) {
+		while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+			line[--len] = '\0';
+		if (len || keep_empty)
+			fn(ctx, line);
+	}
+	free(line);
+}

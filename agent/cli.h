@@ -40,6 +40,10 @@ void cli_error(const char *cmd, const char *fmt, ...) __attribute__((format(prin
 int cli_usage_error(void (*usage)(FILE *out));
 /* Parses a hex address ("0x4a1b2c" or "4a1b2c"); false when it is not one. */
 bool cli_parse_hex(const char *s, unsigned long long *out);
+/* Calls fn for each argument argv[first..argc), or, when there are none, for each line of
+ * stdin (newline stripped; empty lines too when keep_empty). */
+void cli_for_each_input(int argc, char **argv, int first, bool keep_empty,
+			void (*fn)(void *ctx, const char *text), void *ctx);
 /* Parses a pid (positive decimal). */
 bool cli_parse_pid(const char *s, int *out);
 

@@ -50,6 +50,19 @@ static void one(struct gs_binary *bin, const char *text, enum frames_style style
 	frames_print(stdout, style, addr, frames, n, NULL);
 }
 
+struct input_ctx {
+	struct gs_binary *bin;
+	enum frames_style style;
+	unsigned flags;
+};
+
+static void one_input(void *arg, const char *text)
+{
+	struct input_ctx *ctx = arg;
+
+	one(ctx->bin, text, ctx->style, ctx->flags);
+}
+
 int cmd_addr2line(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -104,20 +117,10 @@ int cmd_addr2line(int argc, char **argv)
 		cli_error("addr2line", "%s", err.msg);
 		return 1;
 	}
-	if (optind < argc) {
-		for (int i = optind; i < argc; i++)
-			one(bin, argv[i], style, flags);
-	} else {
-		char *line = NULL;
-		size_t cap = 0;
-		ssize_t len;
+	{
+		struct input_ctx ctx = {bin, style, flags};
 
-		while ((len = getline(&line, &cap, stdin)) >= 0) {
-			while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
-				line[--len] = '\0';
-			one(bin, line, style, flags);
-		}
-		free(line);
+		cli_for_each_input(argc, argv, optind, true, one_input, &ctx);
 	}
 	gs_binary_close(bin);
 	return 0;

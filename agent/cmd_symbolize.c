@@ -47,6 +47,19 @@ static void one(struct gs_process *proc, const char *text, enum frames_style sty
 	frames_print(stdout, style, addr, frames, n, &loc);
 }
 
+struct input_ctx {
+	struct gs_process *proc;
+	enum frames_style style;
+	unsigned flags;
+};
+
+static void one_input(void *arg, const char *text)
+{
+	struct input_ctx *ctx = arg;
+
+	one(ctx->proc, text, ctx->style, ctx->flags);
+}
+
 int cmd_symbolize(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -100,21 +113,10 @@ int cmd_symbolize(int argc, char **argv)
 		gs_symbolizer_free(sym);
 		return err.code == -ESRCH || err.code == -ENOENT ? EXIT_USAGE : 1;
 	}
-	if (optind < argc) {
-		for (int i = optind; i < argc; i++)
-			one(proc, argv[i], style, flags);
-	} else {
-		char *line = NULL;
-		size_t cap = 0;
-		ssize_t len;
+	{
+		struct input_ctx ctx = {proc, style, flags};
 
-		while ((len = getline(&line, &cap, stdin)) >= 0) {
-			while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
-				line[--len] = '\0';
-			if (len)
-				one(proc, line, style, flags);
-		}
-		free(line);
+		cli_for_each_input(argc, argv, optind, false, one_input, &ctx);
 	}
 	gs_process_close(proc);
 	gs_symbolizer_free(sym);

@@ -12,7 +12,7 @@
 
 #include "goprocs.h"
 
-static void read_comm(const char *proc_root, pid_t pid, char *out, size_t len)
+void goproc_read_comm(const char *proc_root, pid_t pid, char *out, size_t len)
 {
 	char path[64];
 	ssize_t n;
@@ -65,7 +65,7 @@ int goproc_inspect(const char *proc_root, pid_t pid, struct goproc *p, struct gs
 		gs_binary_close(bin);
 		return 0;
 	}
-	read_comm(proc_root, pid, p->comm, sizeof(p->comm));
+	goproc_read_comm(proc_root, pid, p->comm, sizeof(p->comm));
 	if (info->has_buildinfo) {
 		snprintf(p->go_version, sizeof(p->go_version), "%s", info->buildinfo.go_version);
 		snprintf(p->path, sizeof(p->path), "%s", info->buildinfo.path);

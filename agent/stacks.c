@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "goprocs.h"
 #include "stacks.h"
 
 #define MAX_INLINE_FRAMES 64
@@ -107,23 +108,6 @@ void stacks_free(struct stacks *s)
 	memset(s, 0, sizeof(*s));
 }
 
-static void read_comm(pid_t pid, char *out, size_t len)
-{
-	char path[64];
-	ssize_t n;
-	int fd;
-
-	snprintf(path, sizeof(path), "/proc/%d/comm", pid);
-	out[0] = '\0';
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return;
-	n = read(fd, out, len - 1);
-	close(fd);
-	out[n > 0 ? n : 0] = '\0';
-	out[strcspn(out, "\n")] = '\0';
-}
-
 struct stack_proc *stacks_proc(struct stacks *s, pid_t pid)
 {
 	struct stack_proc *sp;
@@ -144,7 +128,7 @@ struct stack_proc *stacks_proc(struct stacks *s, pid_t pid)
 	sp = &s->procs[s->nprocs++];
 	memset(sp, 0, sizeof(*sp));
 	sp->pid = pid;
-	read_comm(pid, sp->comm, sizeof(sp->comm));
+	goproc_read_comm("/proc", pid, sp->comm, sizeof(sp->comm));
 	if (gs_process_open(s->sym, pid, &sp->proc, NULL) == 0)
 		gs_process_preload(sp->proc);
 	else
