@@ -1,4 +1,5 @@
-/* block.c — userspace side of bpf/block.bpf.c: finds runtime.gopark/ready/execute through
+/* block.c — userspace side of bpf/block.bpf.c: finds runtime.gopark/ready/netpollready/
+ * injectglist through
  * the pclntab (stripped binaries work), places each probe after the function's stack-check
  * branch, attaches entry uprobes to /proc/PID/exe for the target only, duty-cycles them to
  * stay within --max-overhead, and turns the in-kernel sums into a pprof profile shaped like
@@ -12,9 +13,10 @@
  * cycle off. The on-fraction is chosen from the calibrated trap cost, the probe hit rate
  * measured while on, and the target's own CPU time (/proc/PID/stat), so that
  * trap cost x hits stays within the budget. Sampling is by park: only parks that start in an
- * on-window are recorded (gopark is detached at the window's end), and their wake-ups are
- * still observed afterwards — ready/execute stay attached for a drain period until every park
- * of the window is resolved (bounded by BLOCK_DRAIN_MAX_FRAC of the cycle). So a sampled park
+ * on-window are recorded (at the window's end gopark stops recording: it then only ends its
+ * g's earlier park, which tells a cancelled park from a block), and their wake-ups are still
+ * observed afterwards — the probes stay attached for a drain period until every park of the
+ * window is resolved (woken, or its goroutine seen not parked any more) (bounded by BLOCK_DRAIN_MAX_FRAC of the cycle). So a sampled park
  * is measured with its full delay whatever the window edge, and the counted parks are a
  * time-uniform sample of all parks: scaling counts and delays by 1/fraction is unbiased. The
  * only bias left is for blocks longer than the drain bound: those parks are dropped (counted
@@ -62,9 +64,13 @@ static const uint8_t CMP_R12_G_GUARD[] = {0x4d, 0x3b, 0x66, 0x10}; /* cmp 0x10(%
 #define JBE_REL32 0x86
 #define JBE_REL32_LEN 6
 
-enum probe_kind { PROBE_GOPARK, PROBE_READY, PROBE_EXECUTE, NPROBES };
+enum probe_kind { PROBE_GOPARK, PROBE_READY, PROBE_NETPOLL, PROBE_INJECT, NPROBES };
 static const char *const probe_funcs[NPROBES] = {"runtime.gopark", "runtime.ready",
-						   "runtime.execute"};
+						   "runtime.netpollready", "runtime.injectglist"};
+
+/* runtime g status values (stable since Go 1.0) and the bit GC scanning ORs in. */
+#define G_STATUS_WAITING 4
+#define G_STATUS_SCAN 0x1000
 
 struct block_run {
 	const struct block_config *cfg;
@@ -74,8 +80,9 @@ struct block_run {
 	struct bpf_program *progs[NPROBES];
 	struct bpf_link *links[NPROBES];
 	uint64_t offsets[NPROBES]; /* file offsets of the probe points */
-	bool want[NPROBES];        /* execute is skipped when --reasons excludes IO wait */
+	bool want[NPROBES];        /* netpollready is skipped when --reasons excludes IO wait */
 	char exe[64];
+	int mem_fd;                /* /proc/PID/mem, to check that a pending g is still parked */
 	struct goversion_facts facts;
 	struct profile *prof;
 	struct stacks stacks;
@@ -166,7 +173,8 @@ static void read_stats(struct block_run *run, uint64_t *sums)
 
 static uint64_t probe_hits(const uint64_t *s)
 {
-	return s[BLOCK_STAT_PARKS] + s[BLOCK_STAT_READY] + s[BLOCK_STAT_EXECUTE];
+	return s[BLOCK_STAT_PARKS] + s[BLOCK_STAT_READY] + s[BLOCK_STAT_NETPOLL] +
+	       s[BLOCK_STAT_INJECT];
 }
 
 static int attach_one(struct block_run *run, enum probe_kind k)
@@ -204,10 +212,52 @@ static int attach_all(struct block_run *run)
 	int rc = attach_one(run, PROBE_READY);
 
 	if (rc == 0)
-		rc = attach_one(run, PROBE_EXECUTE);
+		rc = attach_one(run, PROBE_NETPOLL);
+	if (rc == 0)
+		rc = attach_one(run, PROBE_INJECT);
 	if (rc == 0)
 		rc = attach_one(run, PROBE_GOPARK);
 	return rc;
+}
+
+/* Whether the goroutine of a pending park is still in that park: g.atomicstatus is
+ * _Gwaiting (GC may have set the scan bit) and g.waitreason is the park's. A pending g that
+ * is not was cancelled (park_m's unlockf returned false) or woken by a path without a probe
+ * (GC workers, the trace reader) and has not parked since. Unreadable memory counts as
+ * parked: the caller keeps the entry as before. */
+static bool g_still_parked(struct block_run *run, uint64_t g, const struct block_pending *p)
+{
+	uint32_t status;
+	uint8_t reason;
+
+	if (run->mem_fd < 0)
+		return true;
+	if (pread(run->mem_fd, &status, sizeof(status), (off_t)(g + run->facts.g_atomicstatus)) !=
+		    sizeof(status) ||
+	    pread(run->mem_fd, &reason, sizeof(reason), (off_t)(g + run->facts.g_waitreason)) !=
+		    sizeof(reason))
+		return true;
+	return (status & ~(uint32_t)G_STATUS_SCAN) == G_STATUS_WAITING && reason == p->reason;
+}
+
+/* Removes the pending parks whose goroutine is not parked any more; returns how many. */
+static uint64_t drop_not_parked(struct block_run *run)
+{
+	int fd = bpf_map__fd(run->skel->maps.pending);
+	__u64 key, next, *prev = NULL;
+	struct block_pending p;
+	uint64_t n = 0;
+
+	while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+		key = next;
+		prev = &key;
+		if (bpf_map_lookup_elem(fd, &key, &p) < 0 || g_still_parked(run, key, &p))
+			continue;
+		/* A wake-up probe may have ended it meanwhile: count only a real removal. */
+		if (bpf_map_delete_elem(fd, &key) == 0)
+			n++;
+	}
+	return n;
 }
 
 /* Pending parks of window gen (all when gen < 0); with del, removes them. */
@@ -390,6 +440,9 @@ static int load_bpf(struct block_run *run)
 	skel->rodata->capture_goid = run->cfg->goroutine_ids;
 	skel->rodata->goid_offset = run->facts.g_goid;
 	skel->rodata->min_delay_ns = run->cfg->min_delay_ns;
+	skel->rodata->g_schedlink_offset = run->facts.g_schedlink;
+	skel->rodata->pd_rg_offset = run->facts.pd_rg;
+	skel->rodata->pd_wg_offset = run->facts.pd_wg;
 	if (run->cfg->reasons && *run->cfg->reasons) {
 		rc = block_parse_reasons(run->cfg->reasons, &run->facts,
 					 (uint8_t *)skel->rodata->reason_allowed, &io_wait,
@@ -400,11 +453,13 @@ static int load_bpf(struct block_run *run)
 	}
 	run->progs[PROBE_GOPARK] = skel->progs.block_gopark;
 	run->progs[PROBE_READY] = skel->progs.block_ready;
-	run->progs[PROBE_EXECUTE] = skel->progs.block_execute;
-	run->want[PROBE_GOPARK] = run->want[PROBE_READY] = true;
-	/* execute only matters for wake-ups without ready, which are IO waits (and GC assist
-	 * queues): without IO wait in --reasons it would cost a trap per schedule for nothing. */
-	run->want[PROBE_EXECUTE] = io_wait;
+	run->progs[PROBE_NETPOLL] = skel->progs.block_netpollready;
+	run->progs[PROBE_INJECT] = skel->progs.block_injectglist;
+	run->want[PROBE_GOPARK] = run->want[PROBE_READY] = run->want[PROBE_INJECT] = true;
+	/* netpollready only ends IO waits: without IO wait in --reasons it would trap per
+	 * poller batch for nothing. injectglist is rare (poller and GC batches) and ends
+	 * several reasons, so it stays. */
+	run->want[PROBE_NETPOLL] = io_wait;
 	rc = block_bpf__load(skel);
 	if (rc < 0)
 		return capture_permission_error(run->err, rc, "load BPF program block");
@@ -479,6 +534,10 @@ static int collect(struct block_run *run, bool target_alive, const char *fractio
 			continue;
 		if (now > p.park_ns && now - p.park_ns < run->cfg->min_delay_ns)
 			continue;
+		if (!g_still_parked(run, gk, &p)) {
+			run->stats->cancelled++;
+			continue;
+		}
 		key = (struct block_key){.stack_id = p.stack_id, .goid = p.goid,
 					 .reason = p.reason};
 		run->stats->still_blocked++;
@@ -498,10 +557,10 @@ static void add_comments(struct block_run *run, const uint64_t *s)
 	snprintf(text, sizeof(text),
 		 "goscope block: %s (wait-reason table %s); %" PRIu64 " parks, %" PRIu64
 		 " blocks (%" PRIu64 " woken without runtime.ready), %" PRIu64
-		 " cancelled parks dropped, %" PRIu64 " still blocked at the end, %" PRIu64
+		 " cancelled parks dropped (or woken by an unprobed path), %" PRIu64 " still blocked at the end, %" PRIu64
 		 " below --min-delay, %" PRIu64 " lost (maps full)",
 		 st->go_version, st->table_measured ? "measured" : "inferred", st->parks,
-		 st->blocks, st->counted_at_execute, st->cancelled, st->still_blocked,
+		 st->blocks, st->counted_without_ready, st->cancelled, st->still_blocked,
 		 st->short_blocks, st->lost);
 	profile_add_comment(run->prof, text);
 	if (st->sampled_fraction < 1.0) {
@@ -533,6 +592,7 @@ static int start_window(struct block_run *run, struct duty *d, uint64_t now)
 
 	d->gen++;
 	run->skel->bss->window_gen = d->gen;
+	run->skel->data->parks_open = 1;
 	d->on = true;
 	d->draining = false;
 	d->cycle_start = now;
@@ -555,14 +615,17 @@ static int duty_step(struct block_run *run, struct duty *d, uint64_t now)
 
 	if (d->on && now - d->window_start >= d->on_len) {
 		d->on_total += capture_monotonic_ns() - d->window_start;
-		detach_one(run, PROBE_GOPARK); /* no new parks; wake-ups still seen */
+		/* No new parks; wake-ups still seen, and a g parking again ends its cancelled
+		 * park. */
+		run->skel->data->parks_open = 0;
 		d->on = false;
 		d->draining = true;
 		d->drain_end = now + (uint64_t)(BLOCK_DRAIN_MAX_FRAC * (double)BLOCK_CYCLE_NS);
 	}
+	if (d->draining)
+		run->stats->cancelled += drop_not_parked(run);
 	if (d->draining && (pending_scan(run, d->gen, false) == 0 || now >= d->drain_end)) {
-		detach_one(run, PROBE_READY);
-		detach_one(run, PROBE_EXECUTE);
+		detach_all(run);
 		run->stats->unresolved += pending_scan(run, -1, true);
 		d->draining = false;
 	}
@@ -590,7 +653,8 @@ static int duty_step(struct block_run *run, struct duty *d, uint64_t now)
 int block_capture(const struct block_config *cfg, struct profile **out,
 		  struct block_stats *stats, struct gs_error *err)
 {
-	struct block_run run = {.cfg = cfg, .stats = stats, .err = err};
+	struct block_run run = {.cfg = cfg, .stats = stats, .err = err, .mem_fd = -1};
+	char mem_path[64];
 	uint64_t start, now, last_live = 0, s[BLOCK_STAT_COUNT];
 	struct duty d = {.fraction = 1.0};
 	char fraction_label[32], *flabel = NULL;
@@ -620,6 +684,8 @@ int block_capture(const struct block_config *cfg, struct profile **out,
 		goto out_prof;
 	/* Open the process (and its binaries) now: they may be gone once it exits. */
 	stacks_proc(&run.stacks, cfg->pid);
+	snprintf(mem_path, sizeof(mem_path), "/proc/%d/mem", cfg->pid);
+	run.mem_fd = open(mem_path, O_RDONLY | O_CLOEXEC); /* optional: see g_still_parked */
 	rc = load_bpf(&run);
 	if (rc < 0)
 		goto out_skel;
@@ -717,8 +783,9 @@ int block_capture(const struct block_config *cfg, struct profile **out,
 		profile_scale(run.prof, (uint64_t)(1e6 / stats->sampled_fraction), 1000000);
 	read_stats(&run, s);
 	stats->parks = s[BLOCK_STAT_PARKS];
-	stats->counted_at_execute = s[BLOCK_STAT_COUNTED_EXEC];
-	stats->cancelled = s[BLOCK_STAT_CANCELLED];
+	stats->counted_without_ready =
+		s[BLOCK_STAT_COUNTED_NETPOLL] + s[BLOCK_STAT_COUNTED_INJECT];
+	stats->cancelled += s[BLOCK_STAT_OVERWRITTEN];
 	stats->short_blocks = s[BLOCK_STAT_SHORT];
 	stats->lost = s[BLOCK_STAT_PENDING_FULL] + s[BLOCK_STAT_STACKS_FULL] +
 		      s[BLOCK_STAT_AGG_FULL];
@@ -728,6 +795,8 @@ out_links:
 	detach_all(&run);
 out_skel:
 	block_bpf__destroy(run.skel);
+	if (run.mem_fd >= 0)
+		close(run.mem_fd);
 	stacks_free(&run.stacks);
 out_prof:
 	if (rc < 0) {

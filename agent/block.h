@@ -32,8 +32,9 @@ struct block_stats {
 	bool table_measured;        /* the wait-reason/offset table is measured for this version */
 	uint64_t parks;             /* gopark hits */
 	uint64_t blocks;            /* completed blocks counted (before scaling) */
-	uint64_t counted_at_execute; /* of which completed without ready (netpoll, GC) */
-	uint64_t cancelled;         /* cancelled parks dropped */
+	uint64_t counted_without_ready; /* of which completed at netpollready/injectglist */
+	uint64_t cancelled;         /* parks ended without a wake-up seen: cancelled (or woken
+				     * by an unprobed path), dropped */
 	uint64_t still_blocked;     /* goroutines still blocked at the end */
 	uint64_t lost;              /* pending/stack/aggregation maps full */
 	uint64_t unresolved;        /* throttled: parks not resolved by the end of their drain */

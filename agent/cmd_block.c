@@ -147,7 +147,7 @@ int cmd_block(int argc, char **argv)
 		"goscope block: %s, %llu parks, %llu blocks (%llu without ready), %llu cancelled, "
 		"%llu still blocked, %llu lost in %.1fs (ended by %s)",
 		stats.go_version, (unsigned long long)stats.parks,
-		(unsigned long long)stats.blocks, (unsigned long long)stats.counted_at_execute,
+		(unsigned long long)stats.blocks, (unsigned long long)stats.counted_without_ready,
 		(unsigned long long)stats.cancelled, (unsigned long long)stats.still_blocked,
 		(unsigned long long)stats.lost, stats.duration_ns / 1e9, stats.ended_by);
 	if (stats.sampled_fraction < 1.0)

@@ -9,6 +9,11 @@
  *  - g.goid: DWARF of binaries built with each toolchain (notes section 5): 152 in
  *    1.19-1.22, 160 in 1.23-1.24 (g.syscallbp inserted before it), 152 again in 1.26-1.27
  *    (gobuf.ret removed).
+ *  - g.atomicstatus/schedlink/waitreason and pollDesc.rg/wg: read with debug/dwarf (a small
+ *    Go program printing DW_AT_data_member_location of those members of runtime.g and
+ *    runtime.pollDesc) from tests/go/netpark built unstripped by each toolchain; the g
+ *    offsets agree with notes section 5. pollDesc grew a field before rg in 1.20 or 1.21
+ *    (fdseq; 1.20 not installed, assumed like 1.21).
  *  - Not installed here (1.17, 1.18, 1.20, 1.25, > 1.27): inferred, measured = false.
  *    1.17/1.18 use 1.19's table (assumed: no source of those releases here to check), 1.20
  *    uses 1.21's (the sync.* and stop-the-world reasons arrived around 1.20/1.21; a reason the
@@ -290,18 +295,36 @@ static const char *const wait_reasons_126[] = {
 #define G_GOID_123 160
 #define G_GOID_126 152
 
+/* runtime.g.atomicstatus / .schedlink / .waitreason, DWARF (see the top of the file). */
+#define G_STATUS_119 144
+#define G_SCHEDLINK_119 160
+#define G_WAITREASON_119 176
+#define G_STATUS_123 152
+#define G_SCHEDLINK_123 168
+#define G_WAITREASON_123 184
+#define G_STATUS_126 144
+#define G_SCHEDLINK_126 160
+#define G_WAITREASON_126 176
+#define G_119 G_GOID_119, G_STATUS_119, G_SCHEDLINK_119, G_WAITREASON_119
+#define G_123 G_GOID_123, G_STATUS_123, G_SCHEDLINK_123, G_WAITREASON_123
+#define G_126 G_GOID_126, G_STATUS_126, G_SCHEDLINK_126, G_WAITREASON_126
+
+/* runtime.pollDesc.rg / .wg, DWARF: 24/32 in 1.19, 32/40 from 1.21 (fdseq added). */
+#define PD_119 24, 32
+#define PD_121 32, 40
+
 static const struct goversion_facts table[] = {
-	{17, false, wait_reasons_119, N(wait_reasons_119), G_GOID_119},
-	{18, false, wait_reasons_119, N(wait_reasons_119), G_GOID_119},
-	{19, true, wait_reasons_119, N(wait_reasons_119), G_GOID_119},
-	{20, false, wait_reasons_121, N(wait_reasons_121), G_GOID_119},
-	{21, true, wait_reasons_121, N(wait_reasons_121), G_GOID_119},
-	{22, true, wait_reasons_122, N(wait_reasons_122), G_GOID_119},
-	{23, true, wait_reasons_123, N(wait_reasons_123), G_GOID_123},
-	{24, true, wait_reasons_124, N(wait_reasons_124), G_GOID_123},
-	{25, false, wait_reasons_124, N(wait_reasons_124), G_GOID_123},
-	{26, true, wait_reasons_126, N(wait_reasons_126), G_GOID_126},
-	{27, true, wait_reasons_126, N(wait_reasons_126), G_GOID_126},
+	{17, false, wait_reasons_119, N(wait_reasons_119), G_119, PD_119},
+	{18, false, wait_reasons_119, N(wait_reasons_119), G_119, PD_119},
+	{19, true, wait_reasons_119, N(wait_reasons_119), G_119, PD_119},
+	{20, false, wait_reasons_121, N(wait_reasons_121), G_119, PD_121},
+	{21, true, wait_reasons_121, N(wait_reasons_121), G_119, PD_121},
+	{22, true, wait_reasons_122, N(wait_reasons_122), G_119, PD_121},
+	{23, true, wait_reasons_123, N(wait_reasons_123), G_123, PD_121},
+	{24, true, wait_reasons_124, N(wait_reasons_124), G_123, PD_121},
+	{25, false, wait_reasons_124, N(wait_reasons_124), G_123, PD_121},
+	{26, true, wait_reasons_126, N(wait_reasons_126), G_126, PD_121},
+	{27, true, wait_reasons_126, N(wait_reasons_126), G_126, PD_121},
 };
 
 int goversion_lookup(const char *go_version, struct goversion_facts *out, struct gs_error *err)

@@ -19,6 +19,10 @@ struct goversion_facts {
 	const char *const *wait_reasons; /* index = runtime waitReason number */
 	size_t nwait_reasons;
 	uint32_t g_goid;           /* offset of runtime.g.goid */
+	uint32_t g_atomicstatus;   /* offset of runtime.g.atomicstatus (uint32) */
+	uint32_t g_schedlink;      /* offset of runtime.g.schedlink */
+	uint32_t g_waitreason;     /* offset of runtime.g.waitreason (uint8) */
+	uint32_t pd_rg, pd_wg;     /* offsets of runtime.pollDesc.rg / .wg */
 };
 
 /* Facts for "go1.N[.M]". -EPROTONOSUPPORT for Go < 1.17 (message says why); -EINVAL for a

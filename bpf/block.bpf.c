@@ -8,9 +8,18 @@
  *    twice): records g (R14) -> {now, reason (CL), stack} in `pending`.
  *  - block_ready on runtime.ready(gp=RAX): the goroutine is runnable again; the delay is
  *    park -> ready, summed in the kernel per (stack, reason[, goid]) in `agg`.
- *  - block_execute on runtime.execute(gp=RAX, inheritTime=BL): a goroutine that runs again
- *    while still pending was made runnable without ready (the network poller's batches,
- *    GC assist queues): it is counted here — unless the park was cancelled (see below).
+ *  - block_netpollready on runtime.netpollready(toRun=RAX, pd=RBX, mode=ECX): the network
+ *    poller hands IO waiters to the scheduler in batches, without ready. The waiting g is
+ *    still in pd.rg / pd.wg at entry (netpollunblock takes it out next); IO-wait blocks end
+ *    here, which is Go's own park -> ready point for them.
+ *  - block_injectglist on runtime.injectglist(glist=RAX): the other batches made runnable
+ *    without ready (GC assist queue, GC-cycle and weak-to-strong waiters, the scavenger and
+ *    forcegc goroutines, netpoll leftovers already counted above). The list is walked
+ *    through g.schedlink.
+ *  - Cancelled parks (park_m's unlockf returned false, e.g. netpollblockcommit seeing data
+ *    arrive) reach none of these: their pending entry is ended by the same g's next gopark,
+ *    and userspace drops the ones left at the end whose g is not parked any more. So no
+ *    probe on runtime.execute, which trapped once per schedule.
  *  - block_calibrate: an empty probe userspace times to learn the trap cost.
  *
  * Stacks: at the probe nothing of gopark's frame exists yet, so RBP is still the caller's
@@ -31,14 +40,26 @@ const volatile __u32 goid_offset = 0;   /* offset of runtime.g.goid */
 const volatile bool filter_reasons = false;
 const volatile __u8 reason_allowed[BLOCK_MAX_REASONS] = {};
 const volatile __u64 min_delay_ns = 0;  /* shorter blocks are not counted */
+const volatile __u32 g_schedlink_offset = 0; /* offset of runtime.g.schedlink */
+const volatile __u32 pd_rg_offset = 0;  /* offsets of runtime.pollDesc.rg / .wg */
+const volatile __u32 pd_wg_offset = 0;
 
 /* Written by userspace between sampling windows (duty cycling). */
 __u32 window_gen = 0;
+/* 0 while a throttled capture drains: gopark only ends the g's earlier park then. */
+__u32 parks_open = 1;
 
 #define FP_ALIGN_MASK 7
 #define REASON_MASK 0xff
 #define FNV_OFFSET 0xcbf29ce484222325ULL
 #define FNV_PRIME 0x100000001b3ULL
+/* netpollready's mode argument (runtime/netpoll.go). */
+#define NETPOLL_MODE_MASK 0xffffffffULL
+#define NETPOLL_MODE_READ 'r'
+#define NETPOLL_MODE_WRITE 'w'
+#define NETPOLL_MODE_BOTH ('r' + 'w')
+/* pollDesc.rg/wg hold nil, pdReady (1), pdWait (2) or a g pointer. */
+#define PD_SENTINEL_MAX 2
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -100,8 +121,13 @@ int block_gopark(struct pt_regs *ctx)
 	if (!is_target() || g == 0)
 		return 0;
 	stat_inc(BLOCK_STAT_PARKS);
-	if (filter_reasons && !reason_allowed[reason]) {
-		stat_inc(BLOCK_STAT_FILTERED);
+	if (!parks_open || (filter_reasons && !reason_allowed[reason])) {
+		if (parks_open)
+			stat_inc(BLOCK_STAT_FILTERED);
+		/* Not recorded, but it still ends this g's earlier park: that park was
+		 * cancelled (or woken unseen), and this park's ready must not count it. */
+		if (bpf_map_delete_elem(&pending, &g) == 0)
+			stat_inc(BLOCK_STAT_OVERWRITTEN);
 		return 0;
 	}
 	st = bpf_map_lookup_elem(&scratch, &zero);
@@ -151,7 +177,8 @@ int block_gopark(struct pt_regs *ctx)
 	p.window = window_gen;
 	p.reason = reason;
 	/* A pending entry for the same g is a park that never completed: it was cancelled
-	 * (unlockf returned false) and the goroutine is parking again. */
+	 * (unlockf returned false) — or woken by a path without a probe — and the goroutine is
+	 * parking again. */
 	if (bpf_map_lookup_elem(&pending, &g))
 		stat_inc(BLOCK_STAT_OVERWRITTEN);
 	if (bpf_map_update_elem(&pending, &g, &p, BPF_ANY) < 0)
@@ -202,36 +229,81 @@ int block_ready(struct pt_regs *ctx)
 	return 0;
 }
 
-/* A goroutine that reaches execute while still pending was not readied. Two cases:
- *  - it was made runnable in a batch without ready (netpoll -> injectglist / findRunnable
- *    taking it directly, GC assist queues): a real block, counted with delay park -> now;
- *  - its park was cancelled: park_m ran unlockf, which returned false, and park_m calls
- *    execute(gp, inheritTime=true) at once on the same thread.
- * Rule: cancelled iff inheritTime is true and the thread is the one that parked it. Every
- * other path to execute with a pending g passes inheritTime=false: goroutines woken without
- * ready go to run queues through injectglist/globrunqput (never runnext), or are returned by
- * findRunnable's netpoll paths with inheritTime=false; only runnext (filled by ready, which
- * already removed the pending entry) and park_m's cancel path give true. */
-SEC("uprobe")
-int block_execute(struct pt_regs *ctx)
+/* Ends the pending park of g, if any, at now; returns 1 when one was counted. */
+static __always_inline int wake(__u64 g, __u64 now)
 {
-	__u64 g = ctx->ax, now = bpf_ktime_get_ns();
-	bool inherit = (ctx->bx & REASON_MASK) != 0;
-	struct block_pending *p;
+	struct block_pending *p = bpf_map_lookup_elem(&pending, &g);
+
+	if (!p)
+		return 0;
+	account(g, p, now);
+	return 1;
+}
+
+/* The g waiting in pollDesc slot off (rg or wg), if the slot holds one. */
+static __always_inline __u64 pd_waiter(__u64 pd, __u32 off)
+{
+	__u64 v = 0;
+
+	if (bpf_probe_read_user(&v, sizeof(v), (void *)(pd + off)) != 0)
+		return 0;
+	if (v <= PD_SENTINEL_MAX || (v & FP_ALIGN_MASK))
+		return 0;
+	return v;
+}
+
+/* netpollready(toRun *gList, pd *pollDesc, mode int32): nosplit, so probed at its entry
+ * (no stack check, no morestack restart). A slot read as pdWait while its goroutine is
+ * committing the park would be missed; that g's park then ends at its next gopark. */
+SEC("uprobe")
+int block_netpollready(struct pt_regs *ctx)
+{
+	__u64 pd = ctx->bx, mode = ctx->cx & NETPOLL_MODE_MASK, now = bpf_ktime_get_ns(), g;
+	int n = 0;
 
 	if (!is_target())
 		return 0;
-	stat_inc(BLOCK_STAT_EXECUTE);
-	p = bpf_map_lookup_elem(&pending, &g);
-	if (!p)
+	stat_inc(BLOCK_STAT_NETPOLL);
+	if (pd == 0)
 		return 0;
-	if (inherit && p->tid == (__u32)bpf_get_current_pid_tgid()) {
-		stat_inc(BLOCK_STAT_CANCELLED);
-		bpf_map_delete_elem(&pending, &g);
-		return 0;
+	if (mode == NETPOLL_MODE_READ || mode == NETPOLL_MODE_BOTH) {
+		g = pd_waiter(pd, pd_rg_offset);
+		if (g)
+			n += wake(g, now);
 	}
-	stat_inc(BLOCK_STAT_COUNTED_EXEC);
-	account(g, p, now);
+	if (mode == NETPOLL_MODE_WRITE || mode == NETPOLL_MODE_BOTH) {
+		g = pd_waiter(pd, pd_wg_offset);
+		if (g)
+			n += wake(g, now);
+	}
+	for (; n > 0; n--)
+		stat_inc(BLOCK_STAT_COUNTED_NETPOLL);
+	return 0;
+}
+
+/* injectglist(glist *gList): gList.head is the first word in every version; the list is
+ * linked through g.schedlink and ends with 0. */
+SEC("uprobe")
+int block_injectglist(struct pt_regs *ctx)
+{
+	__u64 glist = ctx->ax, g = 0, now = bpf_ktime_get_ns();
+	int i;
+
+	if (!is_target())
+		return 0;
+	stat_inc(BLOCK_STAT_INJECT);
+	if (glist == 0 || bpf_probe_read_user(&g, sizeof(g), (void *)glist) != 0)
+		return 0;
+	for (i = 0; i < BLOCK_MAX_INJECT; i++) {
+		if (g == 0 || (g & FP_ALIGN_MASK))
+			break;
+		if (wake(g, now))
+			stat_inc(BLOCK_STAT_COUNTED_INJECT);
+		if (bpf_probe_read_user(&g, sizeof(g), (void *)(g + g_schedlink_offset)) != 0)
+			break;
+	}
+	if (i == BLOCK_MAX_INJECT && g)
+		stat_inc(BLOCK_STAT_INJECT_CUT);
 	return 0;
 }
 

@@ -17,20 +17,27 @@
 #define BLOCK_MAX_PENDING 65536
 /* Wait-reason numbers are uint8 in every Go version. */
 #define BLOCK_MAX_REASONS 256
+/* Goroutines followed per runtime.injectglist call (the list is walked through
+ * g.schedlink). The batches it gets are a netpoll result or a GC wait queue; longer ones are
+ * cut (counted in BLOCK_STAT_INJECT_CUT) and their tail ends as cancelled/overwritten. */
+#define BLOCK_MAX_INJECT 64
 
 enum block_stat {
 	BLOCK_STAT_PARKS,          /* gopark probe hits of the target */
 	BLOCK_STAT_READY,          /* ready probe hits */
-	BLOCK_STAT_EXECUTE,        /* execute probe hits */
+	BLOCK_STAT_NETPOLL,        /* netpollready probe hits */
+	BLOCK_STAT_INJECT,         /* injectglist probe hits */
 	BLOCK_STAT_COUNTED_READY,  /* blocks completed at ready */
-	BLOCK_STAT_COUNTED_EXEC,   /* blocks completed at execute (no ready: netpoll, GC) */
-	BLOCK_STAT_CANCELLED,      /* parks cancelled by their unlock function */
+	BLOCK_STAT_COUNTED_NETPOLL, /* blocks completed at netpollready (IO waits) */
+	BLOCK_STAT_COUNTED_INJECT, /* blocks completed at injectglist (GC wait queues) */
+	BLOCK_STAT_INJECT_CUT,     /* injectglist lists longer than BLOCK_MAX_INJECT */
 	BLOCK_STAT_FILTERED,       /* parks whose reason is not in --reasons */
 	BLOCK_STAT_PENDING_FULL,   /* parks lost: the pending map was full */
 	BLOCK_STAT_STACKS_FULL,    /* parks lost: the stack map was full */
 	BLOCK_STAT_AGG_FULL,       /* blocks lost: the aggregation map was full */
 	BLOCK_STAT_TRUNCATED,      /* stacks deeper than BLOCK_MAX_FRAMES */
-	BLOCK_STAT_OVERWRITTEN,    /* a pending park replaced by the same g's next park */
+	BLOCK_STAT_OVERWRITTEN,    /* a pending park ended by the same g's next park: it was
+				    * cancelled, or woken by a path that is not probed */
 	BLOCK_STAT_SHORT,          /* blocks shorter than --min-delay */
 	BLOCK_STAT_CALIBRATE,      /* hits of the empty calibration probe */
 	BLOCK_STAT_COUNT,

@@ -558,8 +558,9 @@ static bool block_progs_loaded(void)
 	bool found;
 
 	cr_assert_eq(run_capture("bpftool prog list 2>&1", 1, &out, &len), 0);
+	/* bpftool shows names cut to 15 characters. */
 	found = strstr(out, "block_gopark") || strstr(out, "block_ready") ||
-		strstr(out, "block_execute");
+		strstr(out, "block_netpoll") || strstr(out, "block_injectgl");
 	free(out);
 	return found;
 }
