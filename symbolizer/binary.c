@@ -13,6 +13,7 @@
 
 #include "buildinfo.h"
 #include "elfsyms.h"
+#include "pcindex.h"
 #include "pclntab.h"
 
 #define GO_BUILDID_NOTE_TYPE 4 /* ELF_NOTE_GOBUILDID_TAG */
@@ -339,6 +340,8 @@ static int open_image(struct gs_binary *bin, struct gs_error *err)
 		bin->info.pclntab_size = bin->tab.size;
 		bin->info.nfunc = bin->tab.nfunc;
 		resolve_text(bin);
+		/* Without it (out of memory) lookups are only slower. */
+		bin->tab.pcindex = gs_pcindex_new(bin->tab.nfunc, bin->info.text_end - bin->info.text_start);
 	} else if (rc != -ENOENT && bin->info.has_buildinfo) {
 		/* A Go binary whose table is corrupt: refuse rather than mis-symbolize. */
 		return gs_error_set(err, rc, "%s", perr.msg);
@@ -417,6 +420,7 @@ void gs_binary_close(struct gs_binary *bin)
 		return;
 	gs_buildinfo_free(&bin->info.buildinfo);
 	gs_elfsyms_free(&bin->syms);
+	gs_pcindex_free(bin->tab.pcindex);
 	pthread_mutex_destroy(&bin->syms_lock);
 	gs_elf_close(&bin->elf);
 	free(bin->name);

@@ -4,9 +4,11 @@
  * FUNCDATA_InlTree / PCDATA_InlTreeIndex. Nothing is copied out of the image: lookups are a
  * binary search plus varint walks, each read checked against the table's bounds. */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "buildinfo.h"
+#include "pcindex.h"
 #include "pclntab.h"
 
 #define HDR_MAGIC_LEN 8 /* magic u32 + pad + pad + quantum + ptrsize */
@@ -229,14 +231,10 @@ int gs_pclntab_func_at(const struct gs_pclntab *t, uint64_t idx, struct gs_func 
 	return 0;
 }
 
-int gs_pclntab_find_func(const struct gs_pclntab *t, uint64_t pc, struct gs_func *f,
-			 struct gs_error *err)
+/* Index of the last function whose entry is <= pc, searching [lo, hi) (entry(lo) <= pc <
+ * entry(hi) must hold). */
+static uint64_t search_func(const struct gs_pclntab *t, uint64_t pc, uint64_t lo, uint64_t hi)
 {
-	uint64_t lo = 0, hi = t->nfunc;
-
-	if (pc < functab_entry(t, 0) || pc >= functab_entry(t, t->nfunc))
-		return -ENOENT;
-	/* Invariant: entry(lo) <= pc < entry(hi). */
 	while (hi - lo > 1) {
 		uint64_t mid = lo + (hi - lo) / 2;
 
@@ -245,6 +243,47 @@ int gs_pclntab_find_func(const struct gs_pclntab *t, uint64_t pc, struct gs_func
 		else
 			hi = mid;
 	}
+	return lo;
+}
+
+/* Function covering the first byte of bucket b (see PCINDEX_BUCKET_SHIFT), computed once. */
+static uint64_t bucket_func(const struct gs_pclntab *t, uint32_t *buckets, uint64_t nbuckets,
+			    uint64_t b, uint64_t first)
+{
+	uint32_t v;
+	uint64_t idx;
+
+	if (b >= nbuckets)
+		return t->nfunc - 1;
+	v = __atomic_load_n(&buckets[b], __ATOMIC_RELAXED);
+	if (v)
+		return v - 1;
+	idx = search_func(t, first + (b << PCINDEX_BUCKET_SHIFT), 0, t->nfunc);
+	__atomic_store_n(&buckets[b], (uint32_t)idx + 1, __ATOMIC_RELAXED);
+	return idx;
+}
+
+int gs_pclntab_find_func(const struct gs_pclntab *t, uint64_t pc, struct gs_func *f,
+			 struct gs_error *err)
+{
+	uint64_t lo = 0, hi = t->nfunc, first = functab_entry(t, 0), nbuckets;
+	uint32_t *buckets;
+
+	if (pc < first || pc >= functab_entry(t, t->nfunc))
+		return -ENOENT;
+	/* Narrow the binary search to the functions of pc's bucket of text. */
+	buckets = t->pcindex ? gs_pcindex_buckets(t->pcindex, &nbuckets) : NULL;
+	if (buckets) {
+		uint64_t b = (pc - first) >> PCINDEX_BUCKET_SHIFT;
+		uint64_t l = bucket_func(t, buckets, nbuckets, b, first);
+		uint64_t h = bucket_func(t, buckets, nbuckets, b + 1, first) + 1;
+
+		if (l < h && h <= t->nfunc) {
+			lo = l;
+			hi = h;
+		}
+	}
+	lo = search_func(t, pc, lo, hi);
 	if (gs_pclntab_func_at(t, lo, f, err) < 0)
 		return err ? err->code : -EINVAL;
 	if (pc < f->entry || pc >= f->end)
@@ -300,51 +339,124 @@ static uint8_t func_nfuncdata(const struct gs_pclntab *t, const struct gs_func *
 	return f->rec[t->func_size - 1];
 }
 
+/* One entry of a pcvalue table (as runtime.step): advances *p, *pc and *v. 1 when an entry
+ * was decoded, 0 at the end of the table (or past pctab), -1 on a bad varint. */
+static inline int pcvalue_step(const struct gs_pclntab *t, const uint8_t **pp, const uint8_t *end,
+			       uint64_t entry, uint64_t *pc, int32_t *v)
+{
+	const uint8_t *p = *pp;
+	uint64_t uv, pcdelta;
+	size_t n;
+
+	if (p >= end || (*p == 0 && *pc != entry))
+		return 0; /* a zero value delta past the first entry ends the table */
+	/* Most deltas fit one byte (as in runtime.step): skip the general decoder. */
+	if (*p < 0x80) {
+		uv = *p++;
+	} else {
+		n = gs_uvarint(p, end, &uv);
+		if (!n)
+			return -1;
+		p += n;
+	}
+	uint32_t u32 = (uint32_t)uv;
+	/* int32 arithmetic wraps in Go; here it must not overflow (UB) on corrupt tables. */
+	*v = (int32_t)((uint32_t)*v + (-(u32 & 1) ^ (u32 >> 1)));
+	if (p < end && *p < 0x80) {
+		pcdelta = *p++;
+	} else {
+		n = gs_uvarint(p, end, &pcdelta);
+		if (!n)
+			return -1;
+		p += n;
+	}
+	*pc += (uint64_t)(uint32_t)((uint32_t)pcdelta * t->quantum);
+	*pp = p;
+	return 1;
+}
+
+/* Records a checkpoint every PCINDEX_INTERVAL entries of the table at off (see pcindex.c)
+ * and publishes them; gives up silently when the budget is spent or the table is bad. */
+static void pcvalue_index(const struct gs_pclntab *t, const struct gs_func *f, uint32_t off)
+{
+	const uint8_t *p = t->pctab + off, *end = t->pctab + t->pctab_size;
+	uint64_t pc = f->entry, entries = 0;
+	struct pcindex_table *tab;
+	int32_t v = -1;
+	int rc;
+
+	if (t->pctab_size > UINT32_MAX)
+		return;
+	while ((rc = pcvalue_step(t, &p, end, f->entry, &pc, &v)) == 1)
+		entries++;
+	if (rc < 0 || entries / PCINDEX_INTERVAL == 0 ||
+	    !gs_pcindex_reserve(t->pcindex, (uint32_t)(entries / PCINDEX_INTERVAL)))
+		return;
+	tab = malloc(sizeof(*tab) + entries / PCINDEX_INTERVAL * sizeof(tab->cp[0]));
+	if (!tab)
+		return;
+	tab->off = off;
+	tab->n = 0;
+	p = t->pctab + off;
+	pc = f->entry;
+	v = -1;
+	for (uint64_t i = 1; i <= entries; i++) {
+		pcvalue_step(t, &p, end, f->entry, &pc, &v);
+		if (i % PCINDEX_INTERVAL == 0)
+			tab->cp[tab->n++] = (struct pcindex_cp){
+				.pc_off = pc - f->entry,
+				.p_off = (uint32_t)(p - t->pctab),
+				.val = v,
+			};
+	}
+	gs_pcindex_put(t->pcindex, f->index, tab);
+}
+
 int gs_pclntab_pcvalue(const struct gs_pclntab *t, const struct gs_func *f, uint32_t off,
 		       uint64_t target, int32_t *val)
 {
 	const uint8_t *p, *end;
+	const struct pcindex_table *ix;
 	uint64_t pc = f->entry;
 	int32_t v = -1;
+	unsigned steps = 0;
+	int rc;
 
 	if (off == 0 || off >= t->pctab_size)
 		return -ENOENT;
 	p = t->pctab + off;
 	end = t->pctab + t->pctab_size;
-	for (;;) {
-		uint64_t uv, pcdelta;
-		size_t n;
+	ix = t->pcindex && target >= f->entry ? gs_pcindex_get(t->pcindex, f->index, off) : NULL;
+	if (ix) {
+		/* Resume after the last checkpoint at or below target. */
+		uint64_t want = target - f->entry;
+		uint32_t lo = 0, hi = ix->n;
 
-		if (p >= end)
-			return -ENOENT;
-		if (*p == 0 && pc != f->entry)
-			return -ENOENT; /* end of table without covering target */
-		/* Most deltas fit one byte (as in runtime.step): skip the general decoder. */
-		if (*p < 0x80) {
-			uv = *p++;
-		} else {
-			n = gs_uvarint(p, end, &uv);
-			if (!n)
-				return -ENOENT;
-			p += n;
+		while (lo < hi) {
+			uint32_t mid = lo + (hi - lo) / 2;
+
+			if (ix->cp[mid].pc_off <= want)
+				lo = mid + 1;
+			else
+				hi = mid;
 		}
-		uint32_t u32 = (uint32_t)uv;
-		/* int32 arithmetic wraps in Go; here it must not overflow (UB) on corrupt tables. */
-		v = (int32_t)((uint32_t)v + (-(u32 & 1) ^ (u32 >> 1)));
-		if (p < end && *p < 0x80) {
-			pcdelta = *p++;
-		} else {
-			n = gs_uvarint(p, end, &pcdelta);
-			if (!n)
-				return -ENOENT;
-			p += n;
+		if (lo > 0) {
+			p = t->pctab + ix->cp[lo - 1].p_off;
+			pc = f->entry + ix->cp[lo - 1].pc_off;
+			v = ix->cp[lo - 1].val;
 		}
-		pc += (uint64_t)(uint32_t)((uint32_t)pcdelta * t->quantum);
+	}
+	while ((rc = pcvalue_step(t, &p, end, f->entry, &pc, &v)) == 1) {
+		steps++;
 		if (target < pc) {
 			*val = v;
+			if (!ix && t->pcindex && steps >= PCINDEX_MIN_STEPS &&
+			    gs_pcindex_mark(t->pcindex, f->index, off))
+				pcvalue_index(t, f, off);
 			return 0;
 		}
 	}
+	return -ENOENT; /* a bad varint, or the table ended without covering target */
 }
 
 int gs_pclntab_pcdata(const struct gs_pclntab *t, const struct gs_func *f, unsigned table,

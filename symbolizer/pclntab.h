@@ -47,6 +47,9 @@ struct gs_pclntab {
 	const struct gs_elf *elf;
 	uint64_t gofunc; /* moduledata.gofunc (1.18+), 0 when unknown */
 	int wrapper_funcid; /* abi.FuncIDWrapper for this Go version, -1 when unknown */
+	/* Skip index over long pcvalue tables (pcindex.c); NULL: every lookup walks. Owned by
+	 * whoever set it (gs_binary). */
+	struct gs_pcindex *pcindex;
 };
 
 struct gs_func {

@@ -8,7 +8,9 @@
  *   symbolizer_bench lookup BINARY PCFILE MIN_SECONDS
  *       Times gs_binary_symbolize over the PCs, with full inline expansion and with
  *       GS_LOOKUP_NO_INLINE, repeating the whole list until MIN_SECONDS passed (after one
- *       untimed warm-up pass). Prints "lookup mode=... lookups=... seconds=... per_sec=...".
+ *       untimed warm-up pass). Prints "lookup mode=... lookups=... seconds=... per_sec=...",
+ *       and first, as mode=inline-first-pass, one timed pass with inlines on the freshly
+ *       opened binary (before anything is indexed).
  *       Also prints "check found=... hash=..." over the outermost function, file and line of
  *       each PC (as debug/gosym reports them) for a cross-check with the Go program.
  *   symbolizer_bench first BINARY PC
@@ -218,6 +220,18 @@ static int cmd_lookup(int argc, char **argv)
 	bin = open_or_die(argv[2]);
 	open_s = now_s() - t0;
 	printf("open seconds=%.6f\n", open_s);
+
+	/* The first pass over the PCs on the fresh binary: nothing cached or indexed yet (the
+	 * skip index over long pcvalue tables is built during this pass). */
+	t0 = now_s();
+	for (size_t i = 0; i < n; i++)
+		gs_binary_symbolize(bin, pcs[i], 0, frames, MAX_FRAMES, &err);
+	{
+		double el = now_s() - t0;
+
+		printf("lookup mode=inline-first-pass lookups=%zu seconds=%.6f per_sec=%.0f\n", n, el,
+		       el > 0 ? n / el : 0);
+	}
 
 	/* Cross-check: outermost function, file and line as debug/gosym reports them. */
 	for (size_t i = 0; i < n; i++) {

@@ -66,7 +66,7 @@ echo "host: $(nproc) CPUs, $(uname -r); load average $(cut -d' ' -f1-3 /proc/loa
 # ratio goscope/gosym) and the medians of the rates.
 measure() {
 	local name=$1 bin=$2 v=$3 dist=$4 rounds=$5 gs pcs r c g
-	local ri=() rn=() ci=() cn=() gb=() gl=() chk_c="" chk_g=""
+	local ri=() rn=() rf=() ci=() cn=() cf=() gb=() gl=() chk_c="" chk_g=""
 	gs=$(gosymbench "$v")
 	pcs=$TMP/pcs-$name-$dist
 	"$SB" gen "$bin" "$NPCS" 12345 "$pcs" "$dist" 2>&1
@@ -75,13 +75,14 @@ measure() {
 		mapfile -t g < <("$gs" lookup "$bin" "$pcs" "$SECS")
 		printf "  round $r goscope: %s\n" "${c[@]}"
 		printf "  round $r gosym:   %s\n" "${g[@]}"
-		local c_in c_no g_both g_line
+		local c_in c_no c_first g_both g_line
 		c_in=$(printf '%s\n' "${c[@]}" | grep 'mode=inline ' | tr ' ' '\n' | awk -F= '$1=="per_sec"{print $2}')
 		c_no=$(printf '%s\n' "${c[@]}" | grep 'mode=noinline ' | tr ' ' '\n' | awk -F= '$1=="per_sec"{print $2}')
+		c_first=$(printf '%s\n' "${c[@]}" | grep 'mode=inline-first-pass ' | tr ' ' '\n' | awk -F= '$1=="per_sec"{print $2}')
 		g_both=$(printf '%s\n' "${g[@]}" | grep 'mode=pctoline+pctofunc ' | tr ' ' '\n' | awk -F= '$1=="per_sec"{print $2}')
 		g_line=$(printf '%s\n' "${g[@]}" | grep 'mode=pctoline ' | tr ' ' '\n' | awk -F= '$1=="per_sec"{print $2}')
-		ci+=("$c_in") cn+=("$c_no") gb+=("$g_both") gl+=("$g_line")
-		ri+=("$(ratio "$c_in" "$g_both")") rn+=("$(ratio "$c_no" "$g_both")")
+		ci+=("$c_in") cn+=("$c_no") cf+=("$c_first") gb+=("$g_both") gl+=("$g_line")
+		ri+=("$(ratio "$c_in" "$g_both")") rn+=("$(ratio "$c_no" "$g_both")") rf+=("$(ratio "$c_first" "$g_both")")
 		chk_c=$(printf '%s\n' "${c[@]}" | grep '^check')
 		chk_g=$(printf '%s\n' "${g[@]}" | grep '^check')
 	done
@@ -91,10 +92,11 @@ measure() {
 		echo "  cross-check: DISAGREE: goscope '$chk_c' vs debug/gosym '$chk_g'"
 	fi
 	M_CIN=$(median "${ci[@]}") M_CNO=$(median "${cn[@]}") M_GB=$(median "${gb[@]}") M_GL=$(median "${gl[@]}")
-	R_INLINE=$(median "${ri[@]}") R_NOINLINE=$(median "${rn[@]}")
+	R_INLINE=$(median "${ri[@]}") R_NOINLINE=$(median "${rn[@]}") R_FIRST=$(median "${rf[@]}")
 	echo "  lookups/s (median of $rounds): goscope inline $M_CIN, goscope no-inline $M_CNO," \
+		"goscope inline first pass on a fresh open $(median "${cf[@]}")," \
 		"debug/gosym PCToLine+PCToFunc $M_GB, debug/gosym PCToLine alone $M_GL"
-	echo "  ratio goscope/debug-gosym per round: inline ${ri[*]}; no-inline ${rn[*]}"
+	echo "  ratio goscope/debug-gosym per round: inline ${ri[*]}; no-inline ${rn[*]}; inline first pass ${rf[*]}"
 	echo "  ratio vs PCToLine alone (median rates): inline $(ratio "$M_CIN" "$M_GL"), no-inline $(ratio "$M_CNO" "$M_GL")"
 }
 

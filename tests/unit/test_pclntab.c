@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "symbolizer/elf_image.h"
+#include "symbolizer/pcindex.h"
 #include "symbolizer/pclntab.h"
 #include "tests/unit/elfbuild.h"
 #include "tests/unit/pclnbuild.h"
@@ -191,6 +192,91 @@ Test(pclntab, real_go119_consistent)
 Test(pclntab, real_go127_consistent)
 {
 	real_consistent(TU_VET127, GS_PCLNTAB_GO120);
+}
+
+/* The skip index over long pcvalue tables (pcindex.c) must not change a single answer: every
+ * PC of every big function, looked up in a scrambled order (so tables get indexed part-way and
+ * are then read through their checkpoints) through a table with an index and one without. */
+static void real_index_matches_walk(const char *path)
+{
+	struct real r;
+	struct gs_pclntab indexed;
+	struct gs_frame a[MAXF], b[MAXF];
+	struct gs_error err = {0};
+	uint64_t big = 0, checked = 0;
+
+	real_open(&r, path);
+	indexed = r.tab;
+	indexed.pcindex = gs_pcindex_new(r.tab.nfunc, gs_binary_info(r.bin)->text_end -
+								 gs_binary_info(r.bin)->text_start);
+	cr_assert_not_null(indexed.pcindex);
+	/* Function lookup through the buckets: every function's first and last byte. */
+	for (uint64_t i = 0; i < r.tab.nfunc; i++) {
+		struct gs_func f, g;
+
+		cr_assert_eq(gs_pclntab_func_at(&r.tab, i, &f, &err), 0, "%s", err.msg);
+		if (f.entry == f.end)
+			continue;
+		cr_assert_eq(gs_pclntab_find_func(&indexed, f.entry, &g, &err), 0);
+		cr_assert_eq(g.index, i);
+		cr_assert_eq(gs_pclntab_find_func(&indexed, f.end - 1, &g, &err), 0);
+		cr_assert_eq(g.index, i);
+	}
+	for (int pass = 0; pass < 2; pass++) {
+		for (uint64_t i = 0; i < r.tab.nfunc; i++) {
+			struct gs_func f;
+			uint64_t size, step;
+
+			cr_assert_eq(gs_pclntab_func_at(&r.tab, i, &f, &err), 0, "%s", err.msg);
+			size = f.end - f.entry;
+			if (size < 4096)
+				continue;
+			big += pass == 0;
+			/* A stride coprime to the size visits every PC once, out of order. */
+			step = 7919 % size ? 7919 : 7907;
+			for (uint64_t k = 0, off = 0; k < size; k++, off = (off + step) % size) {
+				uint64_t pc = f.entry + off;
+				int32_t va = 0, vb = 0;
+				int ra, rb, na, nb;
+
+				na = gs_pclntab_frames(&indexed, pc, true, a, MAXF, &err);
+				nb = gs_pclntab_frames(&r.tab, pc, true, b, MAXF, &err);
+				cr_assert_eq(na, nb, "frames at %#llx", (unsigned long long)pc);
+				for (int j = 0; j < na; j++) {
+					cr_assert_str_eq(a[j].raw_function, b[j].raw_function);
+					cr_assert_str_eq(a[j].raw_file, b[j].raw_file);
+					cr_assert_eq(a[j].raw_line, b[j].raw_line, "line at %#llx",
+						     (unsigned long long)pc);
+				}
+				ra = gs_pclntab_pcdata(&indexed, &f, 0, pc, &va);
+				rb = gs_pclntab_pcdata(&r.tab, &f, 0, pc, &vb);
+				cr_assert_eq(ra, rb);
+				cr_assert_eq(va, vb);
+				ra = gs_pclntab_pcvalue(&indexed, &f, gs_func_field(&r.tab, &f, 4), pc, &va);
+				rb = gs_pclntab_pcvalue(&r.tab, &f, gs_func_field(&r.tab, &f, 4), pc, &vb);
+				cr_assert_eq(ra, rb);
+				cr_assert_eq(va, vb, "pcsp at %#llx", (unsigned long long)pc);
+				checked++;
+			}
+		}
+	}
+	cr_assert_gt(big, 10, "expected big functions in %s", path);
+	cr_assert_gt(gs_pcindex_tables(indexed.pcindex), big, "long tables got indexed");
+	cr_log_info("%s: %llu big functions, %llu lookups, %zu tables indexed", path,
+		    (unsigned long long)big, (unsigned long long)checked,
+		    gs_pcindex_tables(indexed.pcindex));
+	gs_pcindex_free(indexed.pcindex);
+	real_close(&r);
+}
+
+Test(pclntab, real_go119_index_matches_walk, .timeout = 120)
+{
+	real_index_matches_walk(TU_VET119);
+}
+
+Test(pclntab, real_go127_index_matches_walk, .timeout = 120)
+{
+	real_index_matches_walk(TU_VET127);
 }
 
 static void real_known(const char *path, bool start_lines)

@@ -1,0 +1,60 @@
+/* pcindex.h — a lazily built skip index over long pcvalue tables (see pcindex.c). */
+#ifndef GOSCOPE_SYMBOLIZER_PCINDEX_H
+#define GOSCOPE_SYMBOLIZER_PCINDEX_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* A walk that decodes this many entries is long (see gs_pcindex_mark). */
+#define PCINDEX_MIN_STEPS 48
+/* One checkpoint every this many entries: an indexed lookup decodes fewer than this many. */
+#define PCINDEX_INTERVAL 16
+/* Checkpoint bytes per binary; past it, lookups walk from the table's start as before. */
+#define PCINDEX_MAX_BYTES (16u << 20)
+
+/* The decoder's state right after one entry: the entry covers pcs below entry + pc_off. */
+struct pcindex_cp {
+	uint64_t pc_off; /* pc - function entry */
+	uint32_t p_off;  /* offset of the next entry in pctab */
+	int32_t val;
+};
+
+struct pcindex_table {
+	uint32_t off; /* the table's offset in pctab */
+	uint32_t n;
+	struct pcindex_cp cp[]; /* increasing pc_off */
+};
+
+/* Function lookup: text is cut into buckets of 1 << PCINDEX_BUCKET_SHIFT bytes, and the
+ * function covering each bucket's first byte is remembered once looked up, so finding a PC's
+ * function is a binary search over the few functions of one bucket (as the runtime's
+ * findfunctab does), not over all of them. */
+#define PCINDEX_BUCKET_SHIFT 11
+/* Text larger than this gets no buckets (a crafted functab could claim any range). */
+#define PCINDEX_MAX_BUCKETS (1u << 20)
+
+struct gs_pcindex;
+
+/* Index for a pclntab of nfunc functions whose text spans text_size bytes; NULL when out of
+ * memory (lookups then walk and search as without it). */
+struct gs_pcindex *gs_pcindex_new(uint64_t nfunc, uint64_t text_size);
+/* The bucket array (entries: function index + 1, 0 = not looked up yet; atomic) and its
+ * length; NULL when the text was too large. */
+uint32_t *gs_pcindex_buckets(struct gs_pcindex *ix, uint64_t *n);
+void gs_pcindex_free(struct gs_pcindex *ix);
+/* The published index of function func's table at off, or NULL. Lock-free; safe with concurrent puts. */
+const struct pcindex_table *gs_pcindex_get(const struct gs_pcindex *ix, uint64_t func,
+					   uint32_t off);
+/* Room for n more checkpoints in the byte budget? Reserves it when so. */
+int gs_pcindex_reserve(struct gs_pcindex *ix, uint32_t n);
+/* Notes a long walk through function func's table at off: 1 when one was noted before (time
+ * to index it), else 0. Indexing on the second long walk, not the first, keeps one-off
+ * lookups (a single address, the first lookup after open) from reading whole tables. */
+int gs_pcindex_mark(struct gs_pcindex *ix, uint64_t func, uint32_t off);
+/* Publishes tab (allocated with malloc, its bytes reserved) for function func's marked table
+ * tab->off; takes ownership: frees it when another thread published it first. */
+void gs_pcindex_put(struct gs_pcindex *ix, uint64_t func, struct pcindex_table *tab);
+/* Tables indexed so far (for tests and statistics). */
+size_t gs_pcindex_tables(const struct gs_pcindex *ix);
+
+#endif
