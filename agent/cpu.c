@@ -300,7 +300,11 @@ int cpu_capture(const struct cpu_config *cfg, struct profile **out, struct cpu_s
 	last_scan = start;
 	stats->ended_by = "signal";
 	for (;;) {
+		/* BPF rarely wakes us (CPU_RINGBUF_WAKEUP_BYTES): the timeout is the normal
+		 * way out of the poll, so drain the ring after it either way. */
 		rc = ring_buffer__poll(run.rb, POLL_MS);
+		if (rc >= 0 || rc == -EINTR)
+			rc = ring_buffer__consume(run.rb);
 		if (rc < 0 && rc != -EINTR) {
 			gs_error_set(err, rc, "ring buffer poll: %s", strerror(-rc));
 			break;

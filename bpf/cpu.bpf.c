@@ -47,6 +47,16 @@ static __always_inline void stat_inc(__u32 which)
 		(*v)++;
 }
 
+/* Batched wakeups: see CPU_RINGBUF_WAKEUP_BYTES. */
+static __always_inline void submit(struct cpu_sample *s)
+{
+	__u64 flags = bpf_ringbuf_query(&samples, BPF_RB_AVAIL_DATA) >= CPU_RINGBUF_WAKEUP_BYTES
+			      ? BPF_RB_FORCE_WAKEUP
+			      : BPF_RB_NO_WAKEUP;
+
+	bpf_ringbuf_submit(s, flags);
+}
+
 SEC("perf_event")
 int cpu_sample(struct bpf_perf_event_data *ctx)
 {
@@ -98,7 +108,7 @@ int cpu_sample(struct bpf_perf_event_data *ctx)
 	s->bp = bp;
 	if (ip == 0) {
 		stat_inc(CPU_STAT_NO_USER_REGS);
-		bpf_ringbuf_submit(s, 0);
+		submit(s);
 		return 0;
 	}
 
@@ -134,6 +144,6 @@ int cpu_sample(struct bpf_perf_event_data *ctx)
 		}
 	}
 	s->n_user = n;
-	bpf_ringbuf_submit(s, 0);
+	submit(s);
 	return 0;
 }

@@ -14,6 +14,10 @@
 /* Processes whose samples are kept (the filter is in the kernel). */
 #define CPU_MAX_TARGETS 4096
 #define CPU_RINGBUF_BYTES (8u << 20)
+/* Samples are submitted without waking the reader (a wakeup per sample costs the reader a
+ * context switch on a CPU the target wants): userspace drains the ring every poll period,
+ * and BPF wakes it early only once this much data is waiting. */
+#define CPU_RINGBUF_WAKEUP_BYTES (CPU_RINGBUF_BYTES / 4)
 
 enum cpu_sample_flags {
 	CPU_SAMPLE_IN_KERNEL = 1 << 0,    /* the CPU was in kernel mode */
