@@ -5,7 +5,9 @@
 // main.hot uses an inlined helper (main.mix) and calls the frameless leaf
 // main.leaf; main.cold burns CPU at the bottom of a recursion 80 frames deep.
 //
-// Output: "ready <pid>" at start, "done <total work units>" at exit.
+// Output: "ready <pid>" at start, "done <total work units>" at exit. With -report D,
+// also "tick <unix ns> <work units so far>" every D, for benchmarks that compare
+// throughput in windows of one long run (tests/bench/cpu_overhead.sh).
 package main
 
 import (
@@ -91,8 +93,15 @@ func cold(x uint64) uint64 {
 	return deep(80, x)
 }
 
+// progress counts work units as they are done (for -report); one padded slot per worker,
+// so the workers never share a cache line.
+type progress struct {
+	units int64
+	_     [56]byte
+}
+
 //go:noinline
-func worker(id int, units *int64, wg *sync.WaitGroup) {
+func worker(id int, units *int64, done *progress, wg *sync.WaitGroup) {
 	defer wg.Done()
 	x := uint64(id + 1)
 	var n int64
@@ -101,6 +110,7 @@ func worker(id int, units *int64, wg *sync.WaitGroup) {
 		x = warm(x)
 		x = cold(x)
 		n += 10
+		atomic.StoreInt64(&done.units, n)
 	}
 	atomic.AddInt64(units, n)
 	sinkMu.Lock()
@@ -112,6 +122,7 @@ func main() {
 	duration := flag.Duration("duration", 5*time.Second, "how long to burn CPU")
 	goroutines := flag.Int("goroutines", 2, "number of burning goroutines")
 	cpuprofile := flag.String("cpuprofile", "", "write a runtime/pprof CPU profile to this file")
+	report := flag.Duration("report", 0, "print the work units done so far at this interval")
 	flag.Parse()
 	runCgoHook()
 
@@ -147,9 +158,23 @@ func main() {
 
 	var units int64
 	var wg sync.WaitGroup
+	done := make([]progress, *goroutines)
 	for i := 0; i < *goroutines; i++ {
 		wg.Add(1)
-		go worker(i, &units, &wg)
+		go worker(i, &units, &done[i], &wg)
+	}
+	if *report > 0 {
+		go func() {
+			out := bufio.NewWriter(os.Stdout)
+			for range time.Tick(*report) {
+				var sum int64
+				for i := range done {
+					sum += atomic.LoadInt64(&done[i].units)
+				}
+				fmt.Fprintf(out, "tick %d %d\n", time.Now().UnixNano(), sum)
+				out.Flush()
+			}
+		}()
 	}
 	wg.Wait()
 	fmt.Fprintf(w, "done %d\n", units)
