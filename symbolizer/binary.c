@@ -341,7 +341,8 @@ static int open_image(struct gs_binary *bin, struct gs_error *err)
 		bin->info.nfunc = bin->tab.nfunc;
 		resolve_text(bin);
 		/* Without it (out of memory) lookups are only slower. */
-		bin->tab.pcindex = gs_pcindex_new(bin->tab.nfunc, bin->info.text_end - bin->info.text_start);
+		bin->tab.pcindex = gs_pcindex_new(bin->tab.nfunc, bin->info.text_end - bin->info.text_start,
+						  bin->tab.funcnametab_size, bin->tab.filetab_size);
 	} else if (rc != -ENOENT && bin->info.has_buildinfo) {
 		/* A Go binary whose table is corrupt: refuse rather than mis-symbolize. */
 		return gs_error_set(err, rc, "%s", perr.msg);

@@ -37,10 +37,14 @@ struct gs_pcindex {
 	size_t bytes;		     /* atomic: reserved bytes */
 	uint32_t *buckets;	     /* see PCINDEX_BUCKET_SHIFT */
 	uint64_t nbuckets;
+	uint8_t *strmap[PCINDEX_NSTRTABS]; /* see enum pcindex_strtab */
+	uint64_t strbits[PCINDEX_NSTRTABS];
 };
 
-struct gs_pcindex *gs_pcindex_new(uint64_t nfunc, uint64_t text_size)
+struct gs_pcindex *gs_pcindex_new(uint64_t nfunc, uint64_t text_size, uint64_t funcnametab_size,
+				  uint64_t filetab_size)
 {
+	const uint64_t strtab_size[PCINDEX_NSTRTABS] = {funcnametab_size, filetab_size};
 	struct gs_pcindex *ix;
 	uint64_t n;
 
@@ -61,6 +65,12 @@ struct gs_pcindex *gs_pcindex_new(uint64_t nfunc, uint64_t text_size)
 		ix->buckets = calloc(n, sizeof(*ix->buckets));
 		ix->nbuckets = ix->buckets ? n : 0;
 	}
+	for (int k = 0; k < PCINDEX_NSTRTABS; k++) {
+		if (strtab_size[k] == 0 || strtab_size[k] > PCINDEX_MAX_STRTAB_BYTES)
+			continue;
+		ix->strmap[k] = calloc(strtab_size[k] / 8 + 1, 1);
+		ix->strbits[k] = ix->strmap[k] ? strtab_size[k] : 0;
+	}
 	return ix;
 }
 
@@ -77,6 +87,8 @@ void gs_pcindex_free(struct gs_pcindex *ix)
 	}
 	free(ix->funcs);
 	free(ix->buckets);
+	for (int k = 0; k < PCINDEX_NSTRTABS; k++)
+		free(ix->strmap[k]);
 	free(ix);
 }
 
@@ -191,3 +203,10 @@ uint32_t *gs_pcindex_buckets(struct gs_pcindex *ix, uint64_t *n)
 	return ix->buckets;
 }
 
+
+uint8_t *gs_pcindex_strmap(const struct gs_pcindex *ix, enum pcindex_strtab which,
+			   uint64_t *nbits)
+{
+	*nbits = ix->strbits[which];
+	return ix->strmap[which];
+}

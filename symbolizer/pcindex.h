@@ -35,9 +35,21 @@ struct pcindex_table {
 
 struct gs_pcindex;
 
-/* Index for a pclntab of nfunc functions whose text spans text_size bytes; NULL when out of
- * memory (lookups then walk and search as without it). */
-struct gs_pcindex *gs_pcindex_new(uint64_t nfunc, uint64_t text_size);
+/* String tables: a bit per byte offset says "a NUL-terminated string starts here inside the
+ * table", set after the first bounds-checked scan, so a name is scanned once, not per lookup
+ * (the scan is a cache miss on every name a lookup returns). */
+enum pcindex_strtab { PCINDEX_STR_FUNCNAME, PCINDEX_STR_FILE, PCINDEX_NSTRTABS };
+/* String tables larger than this get no bitmap. */
+#define PCINDEX_MAX_STRTAB_BYTES (256u << 20)
+
+/* Index for a pclntab of nfunc functions whose text spans text_size bytes, with string tables
+ * of the given sizes; NULL when out of memory (lookups then walk, search and scan as without
+ * it). */
+struct gs_pcindex *gs_pcindex_new(uint64_t nfunc, uint64_t text_size, uint64_t funcnametab_size,
+				  uint64_t filetab_size);
+/* The bitmap of string table which (atomic bytes) and its length in bits; NULL when none. */
+uint8_t *gs_pcindex_strmap(const struct gs_pcindex *ix, enum pcindex_strtab which,
+			   uint64_t *nbits);
 /* The bucket array (entries: function index + 1, 0 = not looked up yet; atomic) and its
  * length; NULL when the text was too large. */
 uint32_t *gs_pcindex_buckets(struct gs_pcindex *ix, uint64_t *n);

@@ -2,7 +2,8 @@
  * debug/gosym (read, not copied): header fields per magic, a functab sorted by entry, _func
  * records with pcvalue tables (zig-zag varint deltas), and inline trees reached through
  * FUNCDATA_InlTree / PCDATA_InlTreeIndex. Nothing is copied out of the image: lookups are a
- * binary search plus varint walks, each read checked against the table's bounds. */
+ * binary search plus varint walks, each read checked against the table's bounds. A lazily
+ * built, bounded index (pcindex.c) shortens both for the functions lookups keep hitting. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +34,23 @@ static const char *cstr(const uint8_t *base, uint64_t size, uint64_t off)
 	if (!base || off >= size || !memchr(base + off, '\0', size - off))
 		return NULL;
 	return (const char *)base + off;
+}
+
+/* cstr for the string table which of t, remembering offsets already found terminated. */
+static const char *cstr_tab(const struct gs_pclntab *t, enum pcindex_strtab which,
+			    const uint8_t *base, uint64_t size, uint64_t off)
+{
+	uint64_t nbits = 0;
+	uint8_t *map = t->pcindex ? gs_pcindex_strmap(t->pcindex, which, &nbits) : NULL;
+	const char *s;
+
+	if (map && off < nbits && nbits == size &&
+	    (__atomic_load_n(&map[off >> 3], __ATOMIC_RELAXED) >> (off & 7) & 1))
+		return (const char *)base + off;
+	s = cstr(base, size, off);
+	if (s && map && off < nbits && nbits == size)
+		__atomic_fetch_or(&map[off >> 3], (uint8_t)(1u << (off & 7)), __ATOMIC_RELAXED);
+	return s;
 }
 
 static enum gs_pclntab_format format_of(uint32_t magic)
@@ -313,7 +331,8 @@ const char *gs_pclntab_name_at(const struct gs_pclntab *t, int32_t nameoff)
 {
 	if (nameoff < 0)
 		return NULL;
-	return cstr(t->funcnametab, t->funcnametab_size, (uint64_t)nameoff);
+	return cstr_tab(t, PCINDEX_STR_FUNCNAME, t->funcnametab, t->funcnametab_size,
+			(uint64_t)nameoff);
 }
 
 const char *gs_pclntab_func_name(const struct gs_pclntab *t, const struct gs_func *f)
@@ -524,7 +543,7 @@ const char *gs_pclntab_file(const struct gs_pclntab *t, const struct gs_func *f,
 		foff = gs_rd32(t->cutab + idx * 4);
 		if (foff == CUTAB_FILE_MISSING)
 			return NULL;
-		return cstr(t->filetab, t->filetab_size, foff);
+		return cstr_tab(t, PCINDEX_STR_FILE, t->filetab, t->filetab_size, foff);
 	}
 }
 

@@ -207,8 +207,9 @@ static void real_index_matches_walk(const char *path)
 
 	real_open(&r, path);
 	indexed = r.tab;
-	indexed.pcindex = gs_pcindex_new(r.tab.nfunc, gs_binary_info(r.bin)->text_end -
-								 gs_binary_info(r.bin)->text_start);
+	indexed.pcindex = gs_pcindex_new(
+		r.tab.nfunc, gs_binary_info(r.bin)->text_end - gs_binary_info(r.bin)->text_start,
+		r.tab.funcnametab_size, r.tab.filetab_size);
 	cr_assert_not_null(indexed.pcindex);
 	/* Function lookup through the buckets: every function's first and last byte. */
 	for (uint64_t i = 0; i < r.tab.nfunc; i++) {
