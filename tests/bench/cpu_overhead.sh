@@ -8,7 +8,10 @@
 #   with:    from the start of `goscope cpu --pid PID --duration D -F 99` to its exit, so
 #            loading BPF, opening the binary, symbolizing and writing the profile all count;
 #   without: a window as long as the last "with" window, no goscope.
-# Throughput in a window = work units done in it (interpolated between ticks) / its length.
+# Throughput in a window = work units done in it (interpolated between ticks) / the CPU time
+# this VM had in it: its length x CPUs minus the steal time of /proc/stat (time the host ran
+# other guests instead; on this VM it reaches 5 % of a window). The ratio per wall second,
+# steal left in, is printed too.
 #
 #   throughput ratio = throughput(with) / throughput(without), per pair; median and mean.
 #     Goal: median >= 0.995.
@@ -25,10 +28,10 @@
 # printed: the ratio of the two adjacent windows of the same kind where consecutive pairs meet
 # (without|without and with|with), which should be 1 and shows how far from 1 a ratio can be
 # by chance here. Every window also reports the CPU other processes of this machine used
-# (busy time from /proc/stat minus target and goscope).
+# (busy time from /proc/stat minus target and goscope; steal not included).
 #
 # Environment: BENCH_CPU_PAIRS (default 10), BENCH_CPU_DURATION (seconds per capture,
-# default 5), BENCH_CPU_FREQUENCY (default 99).
+# default 10, goscope cpu's default), BENCH_CPU_FREQUENCY (default 99).
 set -euo pipefail
 
 REPO=${GOSCOPE_REPO:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd -P)}
@@ -36,7 +39,7 @@ cd "$REPO"
 OUT=$REPO/build/bench
 mkdir -p "$OUT"
 PAIRS=${BENCH_CPU_PAIRS:-10}
-DURATION=${BENCH_CPU_DURATION:-5}
+DURATION=${BENCH_CPU_DURATION:-10}
 FREQ=${BENCH_CPU_FREQUENCY:-99}
 GOSCOPE=$REPO/build/goscope
 TMP=$(mktemp -d /tmp/goscope-bench-cpu.XXXXXX)
@@ -72,8 +75,11 @@ result() { # NAME VALUE OP GOAL
 	echo "RESULT $1=$2 goal=$3$4 ($ok)"
 }
 now_ns() { echo "${EPOCHREALTIME/./}000"; }
-busy_ms() { # CPU time (ms) all CPUs spent busy since boot, from /proc/stat
-	head -1 /proc/stat | awk -v hz="$(getconf CLK_TCK)" '{ printf "%.0f\n", ($2+$3+$4+$7+$8+$9) * 1000 / hz }'
+busy_ms() { # CPU time (ms) all CPUs spent busy since boot, from /proc/stat (steal excluded)
+	head -1 /proc/stat | awk -v hz="$(getconf CLK_TCK)" '{ printf "%.0f\n", ($2+$3+$4+$7+$8) * 1000 / hz }'
+}
+steal_ms() { # CPU time (ms) the hypervisor gave other guests instead of this VM, since boot
+	head -1 /proc/stat | awk -v hz="$(getconf CLK_TCK)" '{ printf "%.0f\n", $9 * 1000 / hz }'
 }
 target_cpu_ms() { # utime + stime of the target, ms
 	awk -v hz="$(getconf CLK_TCK)" '{ sub(/^.*\) /, ""); printf "%.0f\n", ($12 + $13) * 1000 / hz }' \
@@ -101,10 +107,12 @@ done
 sleep 1 # warm-up
 
 last_len_s=$((DURATION))
-RATE=0 GPCT=0 UPCT=0 BPCT=0
+NCPU=$(nproc)
+RATE=0 RAW_RATE=0 GPCT=0 UPCT=0 BPCT=0
 # window MODE TAG: one window; sets RATE (units/s) and, for "with", GPCT/UPCT/BPCT.
 window() {
-	local mode=$1 tag=$2 t0 t1 c0 c1 b0 b1 u0 u1 tcpu gcpu=0 bpfns=0 others len
+	local mode=$1 tag=$2 t0 t1 c0 c1 b0 b1 s0 s1 u0 u1 tcpu gcpu=0 bpfns=0 others len steal
+	s0=$(steal_ms)
 	b0=$(busy_ms)
 	c0=$(target_cpu_ms)
 	t0=$(now_ns)
@@ -118,11 +126,16 @@ window() {
 	t1=$(now_ns)
 	c1=$(target_cpu_ms)
 	b1=$(busy_ms)
+	s1=$(steal_ms)
 	sleep 0.25 # the tick after t1
 	u0=$(units_at "$t0")
 	u1=$(units_at "$t1")
 	len=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f\n", (b - a) / 1e9 }')
-	RATE=$(awk -v a="$u0" -v b="$u1" -v l="$len" 'BEGIN { printf "%.1f\n", (b - a) / l }')
+	steal=$((s1 - s0))
+	RAW_RATE=$(awk -v a="$u0" -v b="$u1" -v l="$len" 'BEGIN { printf "%.1f\n", (b - a) / l }')
+	# Work per CPU-second this VM really had: the host's steal is taken out.
+	RATE=$(awk -v a="$u0" -v b="$u1" -v l="$len" -v n="$NCPU" -v st="$steal" \
+		'BEGIN { printf "%.1f\n", (b - a) / (l * n - st / 1000) * n }')
 	tcpu=$((c1 - c0))
 	if [ "$mode" = with ]; then
 		local g
@@ -135,7 +148,8 @@ window() {
 		last_len_s=$len
 	fi
 	others=$(awk -v b="$((b1 - b0))" -v t="$tcpu" -v g="$gcpu" 'BEGIN { printf "%.0f\n", b - t - g }')
-	printf '  %-14s %-7s len_s=%s units_per_s=%s target_cpu_ms=%s' "$tag" "$mode" "$len" "$RATE" "$tcpu"
+	printf '  %-14s %-7s len_s=%s units_per_s=%s steal_ms=%s units_per_unstolen_s=%s target_cpu_ms=%s' \
+		"$tag" "$mode" "$len" "$RAW_RATE" "$steal" "$RATE" "$tcpu"
 	[ "$mode" != with ] || printf ' goscope_cpu_ms=%s bpf_ns=%s' "$gcpu" "$bpfns"
 	printf ' others_cpu_ms=%s\n' "$others"
 	if [ "$mode" = with ]; then
@@ -143,7 +157,7 @@ window() {
 	fi
 }
 
-ratios=() upct=() bpct=() gpct=() aa=()
+ratios=() raw_ratios=() upct=() bpct=() gpct=() aa=()
 prev_mode= prev_rate=
 for p in $(seq 1 "$PAIRS"); do
 	if ((p % 2)); then order=(without with); else order=(with without); fi
@@ -154,19 +168,21 @@ for p in $(seq 1 "$PAIRS"); do
 		fi
 		prev_mode=$m prev_rate=$RATE
 		if [ "$m" = with ]; then
-			r_with=$RATE
+			r_with=$RATE raw_with=$RAW_RATE
 			upct+=("$UPCT") bpct+=("$BPCT") gpct+=("$GPCT")
 		else
-			r_without=$RATE
+			r_without=$RATE raw_without=$RAW_RATE
 		fi
 	done
 	r=$(awk -v a="$r_with" -v b="$r_without" 'BEGIN { printf "%.4f\n", a / b }')
 	ratios+=("$r")
+	raw_ratios+=("$(awk -v a="$raw_with" -v b="$raw_without" 'BEGIN { printf "%.4f\n", a / b }')")
 	echo "  pair $p (${order[0]} first): throughput ratio with/without = $r; goscope CPU/target CPU = $GPCT % (userspace $UPCT %, BPF $BPCT %)"
 done
 
 echo
-echo "throughput ratios: ${ratios[*]}; median $(median "${ratios[@]}"), mean $(mean "${ratios[@]}")"
+echo "throughput ratios (work per unstolen CPU-second): ${ratios[*]}; median $(median "${ratios[@]}"), mean $(mean "${ratios[@]}")"
+echo "throughput ratios (work per wall second, steal not taken out): ${raw_ratios[*]}; median $(median "${raw_ratios[@]}")"
 echo "noise (same kind of window, adjacent, ratio should be 1): ${aa[*]}; median |1 - ratio| $(median $(printf '%s\n' "${aa[@]}" | awk '{ d = $1 - 1; print (d < 0 ? -d : d) }'))"
 echo "goscope CPU / target CPU (%): userspace ${upct[*]}; BPF ${bpct[*]}"
 echo "goscope CPU / target CPU median (%): userspace $(median "${upct[@]}"), BPF $(median "${bpct[@]}"), total $(median "${gpct[@]}")"
