@@ -26,9 +26,18 @@
  * first went through the table (marked), tab[i] when the next one built its checkpoints. */
 #define PCINDEX_TABLES_PER_FUNC 8
 
+struct pcindex_slot {
+	uint32_t off;		    /* atomic; 0 = free */
+	uint32_t n;		    /* copies of tab->n and its last pc offset, written */
+	uint32_t last;		    /* (atomically) before tab is published, so a */
+	uint32_t pad;		    /* lookup reads one line here, not the table's */
+	struct pcindex_table *tab; /* atomic */
+};
+
 struct pcindex_func {
-	uint32_t off[PCINDEX_TABLES_PER_FUNC];		  /* atomic; 0 = free */
-	struct pcindex_table *tab[PCINDEX_TABLES_PER_FUNC]; /* atomic */
+	uint32_t name_meta; /* atomic; see gs_pcindex_name_meta */
+	uint32_t pad;
+	struct pcindex_slot slot[PCINDEX_TABLES_PER_FUNC];
 };
 
 struct gs_pcindex {
@@ -82,7 +91,7 @@ void gs_pcindex_free(struct gs_pcindex *ix)
 		if (!ix->funcs[i])
 			continue;
 		for (int k = 0; k < PCINDEX_TABLES_PER_FUNC; k++)
-			free(ix->funcs[i]->tab[k]);
+			free(ix->funcs[i]->slot[k].tab);
 		free(ix->funcs[i]);
 	}
 	free(ix->funcs);
@@ -92,25 +101,34 @@ void gs_pcindex_free(struct gs_pcindex *ix)
 	free(ix);
 }
 
-const struct pcindex_table *gs_pcindex_get(const struct gs_pcindex *ix, uint64_t func,
-					   uint32_t off)
+bool gs_pcindex_get(const struct gs_pcindex *ix, uint64_t func, uint32_t off,
+		    struct pcindex_view *view)
 {
 	struct pcindex_func *fe;
 
 	if (func >= ix->nfunc)
-		return NULL;
+		return false;
 	fe = __atomic_load_n(&ix->funcs[func], __ATOMIC_ACQUIRE);
 	if (!fe)
-		return NULL;
+		return false;
 	for (int k = 0; k < PCINDEX_TABLES_PER_FUNC; k++) {
-		uint32_t o = __atomic_load_n(&fe->off[k], __ATOMIC_ACQUIRE);
+		struct pcindex_slot *sl = &fe->slot[k];
+		uint32_t o = __atomic_load_n(&sl->off, __ATOMIC_ACQUIRE);
+		struct pcindex_table *tab;
 
 		if (o == 0)
-			return NULL;
-		if (o == off)
-			return __atomic_load_n(&fe->tab[k], __ATOMIC_ACQUIRE);
+			return false;
+		if (o != off)
+			continue;
+		tab = __atomic_load_n(&sl->tab, __ATOMIC_ACQUIRE);
+		if (!tab)
+			return false;
+		view->cp = tab->cp;
+		view->n = __atomic_load_n(&sl->n, __ATOMIC_RELAXED);
+		view->last = __atomic_load_n(&sl->last, __ATOMIC_RELAXED);
+		return view->n > 0;
 	}
-	return NULL;
+	return false;
 }
 
 static int reserve(struct gs_pcindex *ix, size_t add)
@@ -125,9 +143,9 @@ static int reserve(struct gs_pcindex *ix, size_t add)
 	return 1;
 }
 
-int gs_pcindex_reserve(struct gs_pcindex *ix, uint32_t n)
+int gs_pcindex_reserve(struct gs_pcindex *ix, size_t bytes)
 {
-	return reserve(ix, sizeof(struct pcindex_table) + (size_t)n * sizeof(struct pcindex_cp));
+	return reserve(ix, bytes);
 }
 
 /* The function's entry, created when missing; NULL when there is no room. */
@@ -155,8 +173,8 @@ int gs_pcindex_mark(struct gs_pcindex *ix, uint64_t func, uint32_t off)
 	for (int k = 0; k < PCINDEX_TABLES_PER_FUNC; k++) {
 		uint32_t expect = 0;
 
-		if (__atomic_compare_exchange_n(&fe->off[k], &expect, off, false, __ATOMIC_ACQ_REL,
-						__ATOMIC_ACQUIRE))
+		if (__atomic_compare_exchange_n(&fe->slot[k].off, &expect, off, false,
+						__ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
 			return 0; /* marked now */
 		if (expect == off)
 			return 1; /* marked before */
@@ -171,14 +189,20 @@ void gs_pcindex_put(struct gs_pcindex *ix, uint64_t func, struct pcindex_table *
 	if (func >= ix->nfunc || !(fe = __atomic_load_n(&ix->funcs[func], __ATOMIC_ACQUIRE)))
 		goto drop;
 	for (int k = 0; k < PCINDEX_TABLES_PER_FUNC; k++) {
+		struct pcindex_slot *sl = &fe->slot[k];
 		struct pcindex_table *expect = NULL;
 
-		if (__atomic_load_n(&fe->off[k], __ATOMIC_ACQUIRE) != tab->off)
+		if (__atomic_load_n(&sl->off, __ATOMIC_ACQUIRE) != tab->off)
 			continue;
-		if (__atomic_compare_exchange_n(&fe->tab[k], &expect, tab, false, __ATOMIC_RELEASE,
+		if (tab->n == 0 || __atomic_load_n(&sl->tab, __ATOMIC_ACQUIRE))
+			break; /* another thread indexed it first */
+		/* Racing builders of one table store the same values. */
+		__atomic_store_n(&sl->n, tab->n, __ATOMIC_RELAXED);
+		__atomic_store_n(&sl->last, tab->cp[tab->n - 1].pc_off, __ATOMIC_RELAXED);
+		if (__atomic_compare_exchange_n(&sl->tab, &expect, tab, false, __ATOMIC_RELEASE,
 						__ATOMIC_RELAXED))
 			return;
-		break; /* another thread indexed it first */
+		break;
 	}
 drop:
 	free(tab);
@@ -192,7 +216,7 @@ size_t gs_pcindex_tables(const struct gs_pcindex *ix)
 		struct pcindex_func *fe = __atomic_load_n(&ix->funcs[i], __ATOMIC_ACQUIRE);
 
 		for (int k = 0; fe && k < PCINDEX_TABLES_PER_FUNC; k++)
-			n += __atomic_load_n(&fe->tab[k], __ATOMIC_ACQUIRE) != NULL;
+			n += __atomic_load_n(&fe->slot[k].tab, __ATOMIC_ACQUIRE) != NULL;
 	}
 	return n;
 }
@@ -209,4 +233,13 @@ uint8_t *gs_pcindex_strmap(const struct gs_pcindex *ix, enum pcindex_strtab whic
 {
 	*nbits = ix->strbits[which];
 	return ix->strmap[which];
+}
+
+uint32_t *gs_pcindex_name_meta(struct gs_pcindex *ix, uint64_t func)
+{
+	struct pcindex_func *fe;
+
+	if (func >= ix->nfunc || !(fe = func_entry(ix, func)))
+		return NULL;
+	return &fe->name_meta;
 }

@@ -358,6 +358,28 @@ static uint8_t func_nfuncdata(const struct gs_pclntab *t, const struct gs_func *
 	return f->rec[t->func_size - 1];
 }
 
+/* Decodes one uvarint at *pp: the one- and two-byte forms (nearly all of a pcvalue table)
+ * inline, the rest through gs_uvarint. false on a bad or truncated varint. */
+static inline bool pc_uvarint(const uint8_t **pp, const uint8_t *end, uint64_t *out)
+{
+	const uint8_t *p = *pp;
+	size_t n;
+
+	if (p < end && *p < 0x80) {
+		*out = *p;
+		*pp = p + 1;
+		return true;
+	}
+	if (end - p >= 2 && p[1] < 0x80) {
+		*out = (uint64_t)(p[0] & 0x7f) | (uint64_t)p[1] << 7;
+		*pp = p + 2;
+		return true;
+	}
+	n = gs_uvarint(p, end, out);
+	*pp = p + n;
+	return n != 0;
+}
+
 /* One entry of a pcvalue table (as runtime.step): advances *p, *pc and *v. 1 when an entry
  * was decoded, 0 at the end of the table (or past pctab), -1 on a bad varint. */
 static inline int pcvalue_step(const struct gs_pclntab *t, const uint8_t **pp, const uint8_t *end,
@@ -365,30 +387,16 @@ static inline int pcvalue_step(const struct gs_pclntab *t, const uint8_t **pp, c
 {
 	const uint8_t *p = *pp;
 	uint64_t uv, pcdelta;
-	size_t n;
 
 	if (p >= end || (*p == 0 && *pc != entry))
 		return 0; /* a zero value delta past the first entry ends the table */
-	/* Most deltas fit one byte (as in runtime.step): skip the general decoder. */
-	if (*p < 0x80) {
-		uv = *p++;
-	} else {
-		n = gs_uvarint(p, end, &uv);
-		if (!n)
-			return -1;
-		p += n;
-	}
+	if (!pc_uvarint(&p, end, &uv))
+		return -1;
 	uint32_t u32 = (uint32_t)uv;
 	/* int32 arithmetic wraps in Go; here it must not overflow (UB) on corrupt tables. */
 	*v = (int32_t)((uint32_t)*v + (-(u32 & 1) ^ (u32 >> 1)));
-	if (p < end && *p < 0x80) {
-		pcdelta = *p++;
-	} else {
-		n = gs_uvarint(p, end, &pcdelta);
-		if (!n)
-			return -1;
-		p += n;
-	}
+	if (!pc_uvarint(&p, end, &pcdelta))
+		return -1;
 	*pc += (uint64_t)(uint32_t)((uint32_t)pcdelta * t->quantum);
 	*pp = p;
 	return 1;
@@ -399,7 +407,7 @@ static inline int pcvalue_step(const struct gs_pclntab *t, const uint8_t **pp, c
 static void pcvalue_index(const struct gs_pclntab *t, const struct gs_func *f, uint32_t off)
 {
 	const uint8_t *p = t->pctab + off, *end = t->pctab + t->pctab_size;
-	uint64_t pc = f->entry, entries = 0;
+	uint64_t pc = f->entry, entries = 0, n;
 	struct pcindex_table *tab;
 	int32_t v = -1;
 	int rc;
@@ -408,34 +416,72 @@ static void pcvalue_index(const struct gs_pclntab *t, const struct gs_func *f, u
 		return;
 	while ((rc = pcvalue_step(t, &p, end, f->entry, &pc, &v)) == 1)
 		entries++;
-	if (rc < 0 || entries / PCINDEX_INTERVAL == 0 ||
-	    !gs_pcindex_reserve(t->pcindex, (uint32_t)(entries / PCINDEX_INTERVAL)))
-		return;
-	tab = malloc(sizeof(*tab) + entries / PCINDEX_INTERVAL * sizeof(tab->cp[0]));
-	if (!tab)
+	n = entries / PCINDEX_INTERVAL;
+	if (rc < 0 || n == 0 || n > UINT32_MAX || pc - f->entry > UINT32_MAX ||
+	    !gs_pcindex_reserve(t->pcindex, pcindex_table_size(n)) ||
+	    !(tab = malloc(pcindex_table_size(n))))
 		return;
 	tab->off = off;
-	tab->n = 0;
+	tab->n = (uint32_t)n;
 	p = t->pctab + off;
 	pc = f->entry;
 	v = -1;
-	for (uint64_t i = 1; i <= entries; i++) {
+	for (uint64_t i = 1, k = 0; i <= entries; i++) {
 		pcvalue_step(t, &p, end, f->entry, &pc, &v);
-		if (i % PCINDEX_INTERVAL == 0)
-			tab->cp[tab->n++] = (struct pcindex_cp){
-				.pc_off = pc - f->entry,
+		if (i % PCINDEX_INTERVAL == 0 && k < n) {
+			tab->cp[k++] = (struct pcindex_cp){
+				.pc_off = (uint32_t)(pc - f->entry),
 				.p_off = (uint32_t)(p - t->pctab),
 				.val = v,
 			};
+		}
 	}
 	gs_pcindex_put(t->pcindex, f->index, tab);
+}
+
+/* How many checkpoints of ix lie at or below want (pc offsets are increasing). */
+static uint32_t checkpoints_at_or_below(const struct pcindex_view *ix, uint64_t want)
+{
+	const struct pcindex_cp *cp = ix->cp;
+	uint32_t n = ix->n, lo, hi, i;
+
+	if (want >= ix->last)
+		return n;
+	/* Guess by interpolation, then scan a little; a skewed table falls back to bisection
+	 * between the bounds the scan found. Invariant: cp[lo-1] <= want < cp[hi]. */
+	i = (uint32_t)((want * n) / ((uint64_t)ix->last + 1));
+	lo = 0;
+	hi = n - 1;
+	for (int step = 0; step < PCINDEX_SCAN_STEPS; step++) {
+		if (cp[i].pc_off <= want) {
+			lo = i + 1;
+			if (cp[i + 1].pc_off > want) /* i + 1 <= n - 1: cp[n - 1] > want */
+				return lo;
+			i++;
+		} else {
+			hi = i;
+			if (i == 0 || cp[i - 1].pc_off <= want)
+				return i;
+			i--;
+		}
+	}
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+
+		if (cp[mid].pc_off <= want)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
 }
 
 int gs_pclntab_pcvalue(const struct gs_pclntab *t, const struct gs_func *f, uint32_t off,
 		       uint64_t target, int32_t *val)
 {
 	const uint8_t *p, *end;
-	const struct pcindex_table *ix;
+	struct pcindex_view view;
+	bool ix;
 	uint64_t pc = f->entry;
 	int32_t v = -1;
 	unsigned steps = 0;
@@ -445,24 +491,15 @@ int gs_pclntab_pcvalue(const struct gs_pclntab *t, const struct gs_func *f, uint
 		return -ENOENT;
 	p = t->pctab + off;
 	end = t->pctab + t->pctab_size;
-	ix = t->pcindex && target >= f->entry ? gs_pcindex_get(t->pcindex, f->index, off) : NULL;
+	ix = t->pcindex && target >= f->entry && gs_pcindex_get(t->pcindex, f->index, off, &view);
 	if (ix) {
 		/* Resume after the last checkpoint at or below target. */
-		uint64_t want = target - f->entry;
-		uint32_t lo = 0, hi = ix->n;
+		uint32_t k = checkpoints_at_or_below(&view, target - f->entry);
 
-		while (lo < hi) {
-			uint32_t mid = lo + (hi - lo) / 2;
-
-			if (ix->cp[mid].pc_off <= want)
-				lo = mid + 1;
-			else
-				hi = mid;
-		}
-		if (lo > 0) {
-			p = t->pctab + ix->cp[lo - 1].p_off;
-			pc = f->entry + ix->cp[lo - 1].pc_off;
-			v = ix->cp[lo - 1].val;
+		if (k > 0) {
+			p = t->pctab + view.cp[k - 1].p_off;
+			pc = f->entry + view.cp[k - 1].pc_off;
+			v = view.cp[k - 1].val;
 		}
 	}
 	while ((rc = pcvalue_step(t, &p, end, f->entry, &pc, &v)) == 1) {
@@ -569,6 +606,33 @@ static void set_function(struct gs_frame *fr, const char *raw)
 	fr->function_len = strlen(fr->function);
 }
 
+/* Function-name facts kept per function (gs_pcindex_name_meta): the name was found
+ * NUL-terminated inside funcnametab and has no type arguments to elide, and its length. */
+#define NAME_META_PLAIN (1u << 31)
+#define NAME_META_LEN_MASK 0x7fffffffu
+
+/* set_function for f's own name: after the first time, a plain name is neither scanned nor
+ * even read (a cache miss per lookup otherwise). */
+static void set_outer_function(const struct gs_pclntab *t, const struct gs_func *f,
+			       struct gs_frame *fr)
+{
+	uint32_t *meta = t->pcindex ? gs_pcindex_name_meta(t->pcindex, f->index) : NULL;
+	uint32_t m = meta ? __atomic_load_n(meta, __ATOMIC_RELAXED) : 0;
+	const char *raw;
+
+	if (m & NAME_META_PLAIN) {
+		raw = (const char *)t->funcnametab + gs_func_field(t, f, FIELD_NAMEOFF);
+		fr->raw_function = fr->function = raw;
+		fr->function_len = m & NAME_META_LEN_MASK;
+		return;
+	}
+	raw = gs_pclntab_func_name(t, f);
+	set_function(fr, raw);
+	if (meta && raw && fr->function == raw && fr->function_len <= NAME_META_LEN_MASK)
+		__atomic_store_n(meta, NAME_META_PLAIN | (uint32_t)fr->function_len,
+				 __ATOMIC_RELAXED);
+}
+
 static void position_at(const struct gs_pclntab *t, const struct gs_func *f, uint64_t pc,
 			struct gs_frame *fr)
 {
@@ -663,7 +727,7 @@ int gs_pclntab_frames(const struct gs_pclntab *t, uint64_t pc, bool inlines,
 	if (n < max && !(n > 0 && wrapper)) {
 		struct gs_frame *fr = &frames[n++];
 
-		set_function(fr, gs_pclntab_func_name(t, &f));
+		set_outer_function(t, &f, fr);
 		position_at(t, &f, cur, fr);
 		fr->start_line = gs_pclntab_start_line(t, &f);
 		fr->entry = f.entry;

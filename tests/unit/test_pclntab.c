@@ -6,6 +6,7 @@
 #include <criterion/criterion.h>
 #include <elf.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -278,6 +279,87 @@ Test(pclntab, real_go119_index_matches_walk, .timeout = 120)
 Test(pclntab, real_go127_index_matches_walk, .timeout = 120)
 {
 	real_index_matches_walk(TU_VET127);
+}
+
+/* Concurrent lookups (the symbolizer's contract: thread-safe) while the index is being built
+ * and published by the same threads: every answer equals a plain walk's. */
+struct index_race {
+	struct real *r;
+	const struct gs_pclntab *indexed;
+	const uint64_t *pcs;
+	size_t npcs, start;
+	size_t bad;
+};
+
+static void *index_race_thread(void *arg)
+{
+	struct index_race *ir = arg;
+	struct gs_frame a[MAXF], b[MAXF];
+
+	for (size_t k = 0; k < ir->npcs; k++) {
+		uint64_t pc = ir->pcs[(ir->start + k * 7) % ir->npcs];
+		int na = gs_pclntab_frames(ir->indexed, pc, true, a, MAXF, NULL);
+		int nb = gs_pclntab_frames(&ir->r->tab, pc, true, b, MAXF, NULL);
+
+		if (na != nb) {
+			ir->bad++;
+			continue;
+		}
+		for (int j = 0; j < na; j++) {
+			if (strcmp(a[j].raw_function, b[j].raw_function) ||
+			    strcmp(a[j].raw_file, b[j].raw_file) || a[j].raw_line != b[j].raw_line)
+				ir->bad++;
+		}
+	}
+	return NULL;
+}
+
+Test(pclntab, real_go127_index_concurrent, .timeout = 120)
+{
+	enum { NTHREADS = 4 };
+	struct real r;
+	struct gs_pclntab indexed;
+	struct index_race ir[NTHREADS];
+	pthread_t th[NTHREADS];
+	uint64_t *pcs = NULL;
+	size_t npcs = 0, cap = 0;
+	struct gs_error err = {0};
+
+	real_open(&r, TU_VET127);
+	for (uint64_t i = 0; i < r.tab.nfunc; i++) {
+		struct gs_func f;
+
+		cr_assert_eq(gs_pclntab_func_at(&r.tab, i, &f, &err), 0, "%s", err.msg);
+		if (f.end - f.entry < 4096)
+			continue;
+		for (uint64_t pc = f.entry; pc < f.end; pc += 5) {
+			if (npcs == cap) {
+				cap = cap ? cap * 2 : 4096;
+				pcs = realloc(pcs, cap * sizeof(*pcs));
+				cr_assert_not_null(pcs);
+			}
+			pcs[npcs++] = pc;
+		}
+	}
+	cr_assert_gt(npcs, 10000);
+	indexed = r.tab;
+	indexed.pcindex = gs_pcindex_new(
+		r.tab.nfunc, gs_binary_info(r.bin)->text_end - gs_binary_info(r.bin)->text_start,
+		r.tab.funcnametab_size, r.tab.filetab_size);
+	cr_assert_not_null(indexed.pcindex);
+	for (int i = 0; i < NTHREADS; i++) {
+		ir[i] = (struct index_race){.r = &r, .indexed = &indexed, .pcs = pcs, .npcs = npcs,
+					    .start = npcs / NTHREADS * (size_t)i};
+		cr_assert_eq(pthread_create(&th[i], NULL, index_race_thread, &ir[i]), 0);
+	}
+	for (int i = 0; i < NTHREADS; i++) {
+		pthread_join(th[i], NULL);
+		cr_expect_eq(ir[i].bad, 0, "thread %d: %zu answers differ", i, ir[i].bad);
+	}
+	cr_expect_gt(gs_pcindex_tables(indexed.pcindex), 10, "the threads built the index");
+	gs_pcindex_free(indexed.pcindex);
+	free(pcs);
+	real_close(&r);
 }
 
 static void real_known(const char *path, bool start_lines)
