@@ -546,6 +546,11 @@ static const uint8_t *funcdata(const struct gs_pclntab *t, const struct gs_func 
 		if (rel == FUNCDATA_ABSENT_GO118)
 			return NULL;
 		addr = t->gofunc + rel;
+		if (t->gofunc_seg && addr >= t->gofunc_seg_vaddr &&
+		    addr - t->gofunc_seg_vaddr < t->gofunc_seg_size) {
+			*avail = t->gofunc_seg_size - (addr - t->gofunc_seg_vaddr);
+			return t->gofunc_seg + (addr - t->gofunc_seg_vaddr);
+		}
 	} else {
 		off = (off + t->ptrsize - 1) & ~((uint64_t)t->ptrsize - 1);
 		off += (uint64_t)index * t->ptrsize;

@@ -46,6 +46,10 @@ struct gs_pclntab {
 	/* funcdata resolution */
 	const struct gs_elf *elf;
 	uint64_t gofunc; /* moduledata.gofunc (1.18+), 0 when unknown */
+	/* The loaded segment holding gofunc (funcdata lives there), so resolving a funcdata
+	 * address needs no search of the program headers; NULL: search them. */
+	const uint8_t *gofunc_seg;
+	uint64_t gofunc_seg_vaddr, gofunc_seg_size;
 	int wrapper_funcid; /* abi.FuncIDWrapper for this Go version, -1 when unknown */
 	/* Skip index over long pcvalue tables (pcindex.c); NULL: every lookup walks. Owned by
 	 * whoever set it (gs_binary). */
