@@ -163,7 +163,10 @@ int block_gopark(struct pt_regs *ctx)
 		h = (h ^ st->pcs[i]) * FNV_PRIME;
 	}
 	h ^= h >> 29;
-	if (bpf_map_update_elem(&stacks, &h, st, BPF_NOEXIST) < 0 &&
+	/* Most stacks are known already: a lockless lookup first, the insert (which takes the
+	 * hash bucket's lock) only for new ones. */
+	if (!bpf_map_lookup_elem(&stacks, &h) &&
+	    bpf_map_update_elem(&stacks, &h, st, BPF_NOEXIST) < 0 &&
 	    !bpf_map_lookup_elem(&stacks, &h)) {
 		stat_inc(BLOCK_STAT_STACKS_FULL);
 		return 0;
@@ -176,9 +179,11 @@ int block_gopark(struct pt_regs *ctx)
 	p.tid = (__u32)bpf_get_current_pid_tgid();
 	p.window = window_gen;
 	p.reason = reason;
-	/* A pending entry for the same g is a park that never completed: it was cancelled
-	 * (unlockf returned false) — or woken by a path without a probe — and the goroutine is
-	 * parking again. */
+	/* The common case is a new entry. A pending entry for the same g is a park that never
+	 * completed: it was cancelled (unlockf returned false) — or woken by a path without a
+	 * probe — and the goroutine is parking again. */
+	if (bpf_map_update_elem(&pending, &g, &p, BPF_NOEXIST) == 0)
+		return 0;
 	if (bpf_map_lookup_elem(&pending, &g))
 		stat_inc(BLOCK_STAT_OVERWRITTEN);
 	if (bpf_map_update_elem(&pending, &g, &p, BPF_ANY) < 0)
