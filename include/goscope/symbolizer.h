@@ -64,6 +64,9 @@ struct gs_binary_info {
 	uint16_t elf_type;
 };
 
+/* An open Go or ELF binary. Opening maps the file and reads only headers; lookups are
+ * thread-safe. Lookups that keep hitting a function build a skip index over its line tables
+ * as they go (symbolizer/pcindex.c): at most 16 MB per binary, freed by gs_binary_close. */
 struct gs_binary;
 
 int gs_binary_open(const char *path, struct gs_binary **out, struct gs_error *err);
