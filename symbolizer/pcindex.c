@@ -131,7 +131,7 @@ bool gs_pcindex_get(const struct gs_pcindex *ix, uint64_t func, uint32_t off,
 	return false;
 }
 
-static int reserve(struct gs_pcindex *ix, size_t add)
+int gs_pcindex_reserve(struct gs_pcindex *ix, size_t add)
 {
 	size_t cur = __atomic_load_n(&ix->bytes, __ATOMIC_RELAXED);
 
@@ -143,11 +143,6 @@ static int reserve(struct gs_pcindex *ix, size_t add)
 	return 1;
 }
 
-int gs_pcindex_reserve(struct gs_pcindex *ix, size_t bytes)
-{
-	return reserve(ix, bytes);
-}
-
 /* The function's entry, created when missing; NULL when there is no room. */
 static struct pcindex_func *func_entry(struct gs_pcindex *ix, uint64_t func)
 {
@@ -155,7 +150,7 @@ static struct pcindex_func *func_entry(struct gs_pcindex *ix, uint64_t func)
 
 	if (fe)
 		return fe;
-	if (!reserve(ix, sizeof(*fe)) || !(fe = calloc(1, sizeof(*fe))))
+	if (!gs_pcindex_reserve(ix, sizeof(*fe)) || !(fe = calloc(1, sizeof(*fe))))
 		return NULL;
 	if (__atomic_compare_exchange_n(&ix->funcs[func], &expect, fe, false, __ATOMIC_ACQ_REL,
 					__ATOMIC_ACQUIRE))
