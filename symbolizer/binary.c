@@ -296,17 +296,13 @@ static void resolve_text(struct gs_binary *bin)
 	}
 	t->elf = &bin->elf;
 	t->wrapper_funcid = wrapper_funcid(minor);
-	if (t->gofunc) {
+	{
 		struct gs_elf_segment seg;
 
-		for (unsigned i = 0; i < bin->elf.phnum; i++) {
-			if (gs_elf_segment(&bin->elf, i, &seg) < 0 || seg.type != PT_LOAD ||
-			    !seg.data || t->gofunc < seg.vaddr || t->gofunc - seg.vaddr >= seg.filesz)
-				continue;
+		if (t->gofunc && gs_elf_segment_at(&bin->elf, t->gofunc, &seg) == 0) {
 			t->gofunc_seg = seg.data;
 			t->gofunc_seg_vaddr = seg.vaddr;
 			t->gofunc_seg_size = seg.filesz;
-			break;
 		}
 	}
 	{

@@ -183,17 +183,24 @@ int gs_elf_segment(const struct gs_elf *elf, unsigned idx, struct gs_elf_segment
 	return 0;
 }
 
+int gs_elf_segment_at(const struct gs_elf *elf, uint64_t vaddr, struct gs_elf_segment *out)
+{
+	for (unsigned i = 0; i < elf->phnum; i++) {
+		if (gs_elf_segment(elf, i, out) < 0 || out->type != PT_LOAD || !out->data)
+			continue;
+		if (vaddr >= out->vaddr && vaddr - out->vaddr < out->filesz)
+			return 0;
+	}
+	return -ENOENT;
+}
+
 uint64_t gs_elf_vaddr_avail(const struct gs_elf *elf, uint64_t vaddr)
 {
 	struct gs_elf_segment seg;
 
-	for (unsigned i = 0; i < elf->phnum; i++) {
-		if (gs_elf_segment(elf, i, &seg) < 0 || seg.type != PT_LOAD || !seg.data)
-			continue;
-		if (vaddr >= seg.vaddr && vaddr - seg.vaddr < seg.filesz)
-			return seg.filesz - (vaddr - seg.vaddr);
-	}
-	return 0;
+	if (gs_elf_segment_at(elf, vaddr, &seg) < 0)
+		return 0;
+	return seg.filesz - (vaddr - seg.vaddr);
 }
 
 const uint8_t *gs_elf_vaddr_bytes(const struct gs_elf *elf, uint64_t vaddr, uint64_t len)

@@ -67,6 +67,8 @@ int gs_elf_segment(const struct gs_elf *elf, unsigned idx, struct gs_elf_segment
 /* File bytes for [vaddr, vaddr+len) when that range lies in the file-backed part of one
  * PT_LOAD segment; NULL otherwise. */
 const uint8_t *gs_elf_vaddr_bytes(const struct gs_elf *elf, uint64_t vaddr, uint64_t len);
+/* The first PT_LOAD segment whose file-backed part holds vaddr: 0 and *out, or -ENOENT. */
+int gs_elf_segment_at(const struct gs_elf *elf, uint64_t vaddr, struct gs_elf_segment *out);
 /* The largest n such that [vaddr, vaddr+n) is file-backed in one PT_LOAD segment (0 if none). */
 uint64_t gs_elf_vaddr_avail(const struct gs_elf *elf, uint64_t vaddr);
 
