@@ -36,6 +36,8 @@ set -euo pipefail
 
 REPO=${GOSCOPE_REPO:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd -P)}
 cd "$REPO"
+# shellcheck source=tests/bench/lib.sh
+. tests/bench/lib.sh
 OUT=$REPO/build/bench
 mkdir -p "$OUT"
 PAIRS=${BENCH_CPU_PAIRS:-10}
@@ -60,20 +62,6 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 sysctl -q kernel.bpf_stats_enabled=1
 
-field() { # KEY TEXT... -> value of KEY=VALUE (first)
-	local k=$1; shift
-	printf '%s\n' "$@" | tr ' ' '\n' | awk -F= -v k="$k" '$1 == k {print $2; exit}'
-}
-median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {
-	if (NR == 0) print "nan"; else if (NR % 2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2 }'; }
-mean() { printf '%s\n' "$@" | awk '{s += $1} END { printf "%.4f\n", NR ? s / NR : 0 }'; }
-result() { # NAME VALUE OP GOAL
-	local ok
-	ok=$(awk -v v="$2" -v op="$3" -v g="$4" 'BEGIN {
-		if (v == "nan") print "MISSED"; else if (op == ">=") print (v >= g ? "ok" : "MISSED");
-		else print (v <= g ? "ok" : "MISSED") }')
-	echo "RESULT $1=$2 goal=$3$4 ($ok)"
-}
 now_ns() { echo "${EPOCHREALTIME/./}000"; }
 busy_ms() { # CPU time (ms) all CPUs spent busy since boot, from /proc/stat (steal excluded)
 	head -1 /proc/stat | awk -v hz="$(getconf CLK_TCK)" '{ printf "%.0f\n", ($2+$3+$4+$7+$8) * 1000 / hz }'

@@ -28,6 +28,8 @@ set -euo pipefail
 
 REPO=${GOSCOPE_REPO:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd -P)}
 cd "$REPO"
+# shellcheck source=tests/bench/lib.sh
+. tests/bench/lib.sh
 OUT=$REPO/build/bench
 mkdir -p "$OUT"
 NPCS=${BENCH_LOOKUP_PCS:-20000}
@@ -52,19 +54,6 @@ gosymbench() { # TOOLCHAIN -> path of gosymbench built with it
 	echo "$bin"
 }
 
-median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {
-	if (NR == 0) print "nan"; else if (NR % 2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2 }'; }
-field() { # KEY LINE... -> value of KEY=VALUE in the first line that has it
-	local k=$1; shift
-	printf '%s\n' "$@" | tr ' ' '\n' | awk -F= -v k="$k" '$1 == k {print $2; exit}'
-}
-result() { # NAME VALUE OP GOAL
-	local ok
-	ok=$(awk -v v="$2" -v op="$3" -v g="$4" 'BEGIN {
-		if (v == "nan") print "MISSED"; else if (op == ">=") print (v >= g ? "ok" : "MISSED");
-		else print (v <= g ? "ok" : "MISSED") }')
-	echo "RESULT $1=$2 goal=$3$4 ($ok)"
-}
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f\n", (b > 0 ? a / b : 0) }'; }
 
 echo "symbolizer_lookup: $NPCS PCs, >= ${SECS}s per measurement after a warm-up pass, $ROUNDS rounds (each round: goscope and debug/gosym, the order alternating)"
