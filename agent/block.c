@@ -43,7 +43,7 @@
 #include "stacks.h"
 
 #define NSEC_PER_SEC 1000000000ULL
-#define POLL_NS 20000000ULL          /* main loop tick */
+#define POLL_NS 20000000ULL /* main loop tick */
 #define LIVENESS_EVERY_NS 250000000ULL
 #define BLOCK_CYCLE_NS 1000000000ULL /* duty-cycle period */
 #define BLOCK_MIN_ON_NS 20000000ULL  /* shortest on-window */
@@ -56,8 +56,8 @@
 /* amd64 split-stack prologue encodings (cmd/internal/obj/x86/obj6.go stacksplit). */
 static const uint8_t CMP_RSP_G_GUARD[] = {0x49, 0x3b, 0x66, 0x10}; /* cmp 0x10(%r14),%rsp */
 static const uint8_t CMP_R12_G_GUARD[] = {0x4d, 0x3b, 0x66, 0x10}; /* cmp 0x10(%r14),%r12 */
-#define LEA_R12_RSP_DISP8_LEN 5   /* 4c 8d 64 24 d8: lea -N(%rsp),%r12 */
-#define LEA_R12_RSP_DISP32_LEN 8  /* 4c 8d a4 24 d32 */
+#define LEA_R12_RSP_DISP8_LEN 5	 /* 4c 8d 64 24 d8: lea -N(%rsp),%r12 */
+#define LEA_R12_RSP_DISP32_LEN 8 /* 4c 8d a4 24 d32 */
 #define JBE_REL8 0x76
 #define JBE_REL8_LEN 2
 #define JCC_REL32_PREFIX 0x0f
@@ -66,7 +66,7 @@ static const uint8_t CMP_R12_G_GUARD[] = {0x4d, 0x3b, 0x66, 0x10}; /* cmp 0x10(%
 
 enum probe_kind { PROBE_GOPARK, PROBE_READY, PROBE_NETPOLL, PROBE_INJECT, NPROBES };
 static const char *const probe_funcs[NPROBES] = {"runtime.gopark", "runtime.ready",
-						   "runtime.netpollready", "runtime.injectglist"};
+						 "runtime.netpollready", "runtime.injectglist"};
 
 /* runtime g status values (stable since Go 1.0) and the bit GC scanning ORs in. */
 #define G_STATUS_WAITING 4
@@ -80,9 +80,9 @@ struct block_run {
 	struct bpf_program *progs[NPROBES];
 	struct bpf_link *links[NPROBES];
 	uint64_t offsets[NPROBES]; /* file offsets of the probe points */
-	bool want[NPROBES];        /* netpollready is skipped when --reasons excludes IO wait */
+	bool want[NPROBES];	   /* netpollready is skipped when --reasons excludes IO wait */
 	char exe[64];
-	int mem_fd;                /* /proc/PID/mem, to check that a pending g is still parked */
+	int mem_fd; /* /proc/PID/mem, to check that a pending g is still parked */
 	struct goversion_facts facts;
 	struct profile *prof;
 	struct stacks stacks;
@@ -130,8 +130,8 @@ int block_parse_reasons(const char *list, const struct goversion_facts *f, uint8
 			tok++;
 		n = goversion_wait_reason_number(f, tok);
 		if (n < 0 || n >= BLOCK_MAX_REASONS)
-			return gs_error_set(err, -EINVAL, "unknown wait reason '%s' for go1.%d", tok,
-					    f->minor);
+			return gs_error_set(err, -EINVAL, "unknown wait reason '%s' for go1.%d",
+					    tok, f->minor);
 		allowed[n] = 1;
 		if (strcmp(tok, "IO wait") == 0)
 			*io_wait = true;
@@ -184,8 +184,8 @@ static int attach_one(struct block_run *run, enum probe_kind k)
 
 	if (run->links[k] || !run->want[k])
 		return 0;
-	l = bpf_program__attach_uprobe_opts(run->progs[k], run->cfg->pid, run->exe,
-					    run->offsets[k], &opts);
+	l = bpf_program__attach_uprobe_opts(run->progs[k], run->cfg->pid, run->exe, run->offsets[k],
+					    &opts);
 	if (!l)
 		return capture_permission_error(run->err, -errno, "attach uprobe");
 	run->links[k] = l;
@@ -331,8 +331,8 @@ static double calibrate(struct block_run *run)
 
 	if (!off)
 		return DEFAULT_TRAP_COST_NS;
-	l = bpf_program__attach_uprobe_opts(run->skel->progs.block_calibrate, 0,
-					    "/proc/self/exe", off, &opts);
+	l = bpf_program__attach_uprobe_opts(run->skel->progs.block_calibrate, 0, "/proc/self/exe",
+					    off, &opts);
 	if (!l)
 		return DEFAULT_TRAP_COST_NS;
 	with = time_calls(CALIBRATE_CALLS);
@@ -359,8 +359,8 @@ static uint64_t target_cpu_ns(pid_t pid)
 		return 0;
 	buf[n] = '\0';
 	p = strrchr(buf, ')'); /* comm may hold spaces */
-	if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut,
-			 &st) != 2)
+	if (!p ||
+	    sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
 		return 0;
 	return (ut + st) * (NSEC_PER_SEC / (uint64_t)sysconf(_SC_CLK_TCK));
 }
@@ -538,8 +538,8 @@ static int collect(struct block_run *run, bool target_alive, const char *fractio
 			run->stats->cancelled++;
 			continue;
 		}
-		key = (struct block_key){.stack_id = p.stack_id, .goid = p.goid,
-					 .reason = p.reason};
+		key = (struct block_key){
+			.stack_id = p.stack_id, .goid = p.goid, .reason = p.reason};
 		run->stats->still_blocked++;
 		rc = add_sample(run, &key, 1, now > p.park_ns ? now - p.park_ns : 0, true,
 				fraction_label);
@@ -557,8 +557,9 @@ static void add_comments(struct block_run *run, const uint64_t *s)
 	snprintf(text, sizeof(text),
 		 "goscope block: %s (wait-reason table %s); %" PRIu64 " parks, %" PRIu64
 		 " blocks (%" PRIu64 " woken without runtime.ready), %" PRIu64
-		 " cancelled parks dropped (or woken by an unprobed path), %" PRIu64 " still blocked at the end, %" PRIu64
-		 " below --min-delay, %" PRIu64 " lost (maps full)",
+		 " cancelled parks dropped (or woken by an unprobed path), %" PRIu64
+		 " still blocked at the end, %" PRIu64 " below --min-delay, %" PRIu64
+		 " lost (maps full)",
 		 st->go_version, st->table_measured ? "measured" : "inferred", st->parks,
 		 st->blocks, st->counted_without_ready, st->cancelled, st->still_blocked,
 		 st->short_blocks, st->lost);
@@ -640,9 +641,9 @@ static int duty_step(struct block_run *run, struct duty *d, uint64_t now)
 		cpu_rate = ((double)(cpu - d->cpu_at_cycle) - probe_cpu) / 1e9 / cycle_s;
 		if (cpu_rate < 0)
 			cpu_rate = 0;
-		d->fraction = block_duty_fraction(run->cfg->max_overhead_pct,
-						  run->stats->trap_cost_ns,
-						  (double)hits / ((double)on_ns / 1e9), cpu_rate);
+		d->fraction =
+			block_duty_fraction(run->cfg->max_overhead_pct, run->stats->trap_cost_ns,
+					    (double)hits / ((double)on_ns / 1e9), cpu_rate);
 		d->hits_at_cycle = probe_hits(s);
 		d->cpu_at_cycle = cpu;
 		return start_window(run, d, now);
@@ -650,8 +651,8 @@ static int duty_step(struct block_run *run, struct duty *d, uint64_t now)
 	return 0;
 }
 
-int block_capture(const struct block_config *cfg, struct profile **out,
-		  struct block_stats *stats, struct gs_error *err)
+int block_capture(const struct block_config *cfg, struct profile **out, struct block_stats *stats,
+		  struct gs_error *err)
 {
 	struct block_run run = {.cfg = cfg, .stats = stats, .err = err, .mem_fd = -1};
 	char mem_path[64];
@@ -751,8 +752,8 @@ int block_capture(const struct block_config *cfg, struct profile **out,
 		/* Parks of earlier windows still pending are long blocks whose drain ended;
 		 * the current window's are still blocked at the end. */
 		if (d.draining)
-			stats->unresolved += pending_scan(&run, -1, false) -
-					     pending_scan(&run, d.gen, false);
+			stats->unresolved +=
+				pending_scan(&run, -1, false) - pending_scan(&run, d.gen, false);
 		stats->sampled_fraction =
 			stats->duration_ns ? (double)d.on_total / (double)stats->duration_ns : 1.0;
 		if (stats->sampled_fraction > 1.0)
@@ -783,12 +784,11 @@ int block_capture(const struct block_config *cfg, struct profile **out,
 		profile_scale(run.prof, (uint64_t)(1e6 / stats->sampled_fraction), 1000000);
 	read_stats(&run, s);
 	stats->parks = s[BLOCK_STAT_PARKS];
-	stats->counted_without_ready =
-		s[BLOCK_STAT_COUNTED_NETPOLL] + s[BLOCK_STAT_COUNTED_INJECT];
+	stats->counted_without_ready = s[BLOCK_STAT_COUNTED_NETPOLL] + s[BLOCK_STAT_COUNTED_INJECT];
 	stats->cancelled += s[BLOCK_STAT_OVERWRITTEN];
 	stats->short_blocks = s[BLOCK_STAT_SHORT];
-	stats->lost = s[BLOCK_STAT_PENDING_FULL] + s[BLOCK_STAT_STACKS_FULL] +
-		      s[BLOCK_STAT_AGG_FULL];
+	stats->lost =
+		s[BLOCK_STAT_PENDING_FULL] + s[BLOCK_STAT_STACKS_FULL] + s[BLOCK_STAT_AGG_FULL];
 	profile_set_time(run.prof, start_wall, (int64_t)stats->duration_ns);
 	add_comments(&run, s);
 out_links:

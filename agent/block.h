@@ -16,11 +16,11 @@
 
 struct block_config {
 	pid_t pid;
-	uint64_t duration_ns;   /* 0 = until stopped or the target exits */
-	uint64_t min_delay_ns;  /* blocks shorter than this are not counted */
-	const char *reasons;    /* comma-separated wait reason strings, NULL = all */
+	uint64_t duration_ns;	 /* 0 = until stopped or the target exits */
+	uint64_t min_delay_ns;	 /* blocks shorter than this are not counted */
+	const char *reasons;	 /* comma-separated wait reason strings, NULL = all */
 	double max_overhead_pct; /* estimated added CPU vs the target's own; >= 100 = unthrottled */
-	bool goroutine_ids;     /* numeric label goid */
+	bool goroutine_ids;	 /* numeric label goid */
 	volatile const int *stop; /* polled; nonzero ends the capture (may be NULL) */
 	/* Called once every probe is attached (may be NULL). */
 	void (*on_attached)(void *arg, const char *go_version);
@@ -29,28 +29,28 @@ struct block_config {
 
 struct block_stats {
 	char go_version[64];
-	bool table_measured;        /* the wait-reason/offset table is measured for this version */
-	uint64_t parks;             /* gopark hits */
-	uint64_t blocks;            /* completed blocks counted (before scaling) */
+	bool table_measured; /* the wait-reason/offset table is measured for this version */
+	uint64_t parks;	     /* gopark hits */
+	uint64_t blocks;     /* completed blocks counted (before scaling) */
 	uint64_t counted_without_ready; /* of which completed at netpollready/injectglist */
-	uint64_t cancelled;         /* parks ended without a wake-up seen: cancelled (or woken
+	uint64_t cancelled;		/* parks ended without a wake-up seen: cancelled (or woken
 				     * by an unprobed path), dropped */
-	uint64_t still_blocked;     /* goroutines still blocked at the end */
-	uint64_t lost;              /* pending/stack/aggregation maps full */
-	uint64_t unresolved;        /* throttled: parks not resolved by the end of their drain */
-	uint64_t short_blocks;      /* below --min-delay */
-	double trap_cost_ns;        /* calibrated cost of one uprobe hit (throttled captures) */
-	double sampled_fraction;    /* 1 when unthrottled */
-	unsigned windows;           /* sampling windows (throttled) */
+	uint64_t still_blocked;		/* goroutines still blocked at the end */
+	uint64_t lost;			/* pending/stack/aggregation maps full */
+	uint64_t unresolved;	 /* throttled: parks not resolved by the end of their drain */
+	uint64_t short_blocks;	 /* below --min-delay */
+	double trap_cost_ns;	 /* calibrated cost of one uprobe hit (throttled captures) */
+	double sampled_fraction; /* 1 when unthrottled */
+	unsigned windows;	 /* sampling windows (throttled) */
 	uint64_t duration_ns;
-	const char *ended_by;       /* "duration", "signal", "target exited" */
+	const char *ended_by; /* "duration", "signal", "target exited" */
 };
 
 /* Captures until the duration passes, *stop becomes nonzero or the target exits, and returns
  * the profile of what was captured. -EPROTONOSUPPORT for a target older than Go 1.17,
  * -EINVAL for a bad config (unknown wait reason), -ENOEXEC for a non-Go target. */
-int block_capture(const struct block_config *cfg, struct profile **out,
-		  struct block_stats *stats, struct gs_error *err);
+int block_capture(const struct block_config *cfg, struct profile **out, struct block_stats *stats,
+		  struct gs_error *err);
 
 /* Where to put an entry uprobe in a Go function so that the morestack restart (which
  * re-runs the function from its first byte) cannot fire it twice: right after the

@@ -19,20 +19,27 @@ void usage_block(FILE *out)
 	fprintf(out,
 		"usage: goscope block --pid PID [--duration 30s] [--min-delay 0] [--reasons LIST]\n"
 		"                     [--max-overhead PCT] [--goroutine-ids] [-o block.pb.gz]\n\n"
-		"Where the goroutines of a running Go program (>= 1.17, stripped or not) block, why\n"
-		"(the runtime's wait reason) and for how long, from entry uprobes on runtime.gopark,\n"
+		"Where the goroutines of a running Go program (>= 1.17, stripped or not) block, "
+		"why\n"
+		"(the runtime's wait reason) and for how long, from entry uprobes on "
+		"runtime.gopark,\n"
 		"runtime.ready, runtime.netpollready and runtime.injectglist. Writes a gzip pprof\n"
-		"profile shaped like Go's block profile (contentions/count, delay/nanoseconds, label\n"
+		"profile shaped like Go's block profile (contentions/count, delay/nanoseconds, "
+		"label\n"
 		"wait_reason). The capture ends at\n"
-		"--duration, on Ctrl-C/SIGTERM or when the target exits; what was captured is always\n"
+		"--duration, on Ctrl-C/SIGTERM or when the target exits; what was captured is "
+		"always\n"
 		"written, goroutines still blocked carry the label still_blocked=true.\n\n"
 		"  -p, --pid PID           the Go process\n"
-		"  -d, --duration D        capture length, e.g. 30s, 500ms (default 30s; 0 = until stopped)\n"
+		"  -d, --duration D        capture length, e.g. 30s, 500ms (default 30s; 0 = until "
+		"stopped)\n"
 		"  -m, --min-delay D       ignore blocks shorter than D (default 0)\n"
-		"  -r, --reasons LIST      only these wait reasons, comma-separated runtime strings,\n"
+		"  -r, --reasons LIST      only these wait reasons, comma-separated runtime "
+		"strings,\n"
 		"                          e.g. 'chan receive,sync.Mutex.Lock,IO wait'\n"
 		"  -O, --max-overhead PCT  CPU budget vs the target's own CPU time; probes are\n"
-		"                          duty-cycled and the profile scaled (default 2; 100 = off)\n"
+		"                          duty-cycled and the profile scaled (default 2; 100 = "
+		"off)\n"
 		"  -g, --goroutine-ids     add the numeric label goid\n"
 		"  -o, --output FILE       output file, '-' for stdout (default block.pb.gz)\n"
 		"  -h, --help              show this help\n");
@@ -98,7 +105,8 @@ int cmd_block(int argc, char **argv)
 			errno = 0;
 			pct = strtod(optarg, &end);
 			if (errno || *end || end == optarg || !(pct > 0) || pct > 100) {
-				cli_error("block", "bad max overhead '%s' (0 < PCT <= 100)", optarg);
+				cli_error("block", "bad max overhead '%s' (0 < PCT <= 100)",
+					  optarg);
 				return cli_usage_error(usage_block);
 			}
 			cfg.max_overhead_pct = pct;
@@ -147,8 +155,8 @@ int cmd_block(int argc, char **argv)
 	fprintf(stderr,
 		"goscope block: %s, %llu parks, %llu blocks (%llu without ready), %llu cancelled, "
 		"%llu still blocked, %llu lost in %.1fs (ended by %s)",
-		stats.go_version, (unsigned long long)stats.parks,
-		(unsigned long long)stats.blocks, (unsigned long long)stats.counted_without_ready,
+		stats.go_version, (unsigned long long)stats.parks, (unsigned long long)stats.blocks,
+		(unsigned long long)stats.counted_without_ready,
 		(unsigned long long)stats.cancelled, (unsigned long long)stats.still_blocked,
 		(unsigned long long)stats.lost, stats.duration_ns / 1e9, stats.ended_by);
 	if (stats.sampled_fraction < 1.0)

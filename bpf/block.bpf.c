@@ -36,12 +36,12 @@ char LICENSE[] SEC("license") = "GPL";
 /* Set before load by userspace (agent/block.c, values from agent/goversion_table.c). */
 const volatile __u32 target_tgid = 0;
 const volatile bool capture_goid = false;
-const volatile __u32 goid_offset = 0;   /* offset of runtime.g.goid */
+const volatile __u32 goid_offset = 0; /* offset of runtime.g.goid */
 const volatile bool filter_reasons = false;
 const volatile __u8 reason_allowed[BLOCK_MAX_REASONS] = {};
-const volatile __u64 min_delay_ns = 0;  /* shorter blocks are not counted */
+const volatile __u64 min_delay_ns = 0;	     /* shorter blocks are not counted */
 const volatile __u32 g_schedlink_offset = 0; /* offset of runtime.g.schedlink */
-const volatile __u32 pd_rg_offset = 0;  /* offsets of runtime.pollDesc.rg / .wg */
+const volatile __u32 pd_rg_offset = 0;	     /* offsets of runtime.pollDesc.rg / .wg */
 const volatile __u32 pd_wg_offset = 0;
 
 /* Written by userspace between sampling windows (duty cycling). */

@@ -23,23 +23,23 @@
 #define BLOCK_MAX_INJECT 64
 
 enum block_stat {
-	BLOCK_STAT_PARKS,          /* gopark probe hits of the target */
-	BLOCK_STAT_READY,          /* ready probe hits */
-	BLOCK_STAT_NETPOLL,        /* netpollready probe hits */
-	BLOCK_STAT_INJECT,         /* injectglist probe hits */
-	BLOCK_STAT_COUNTED_READY,  /* blocks completed at ready */
+	BLOCK_STAT_PARKS,	    /* gopark probe hits of the target */
+	BLOCK_STAT_READY,	    /* ready probe hits */
+	BLOCK_STAT_NETPOLL,	    /* netpollready probe hits */
+	BLOCK_STAT_INJECT,	    /* injectglist probe hits */
+	BLOCK_STAT_COUNTED_READY,   /* blocks completed at ready */
 	BLOCK_STAT_COUNTED_NETPOLL, /* blocks completed at netpollready (IO waits) */
-	BLOCK_STAT_COUNTED_INJECT, /* blocks completed at injectglist (GC wait queues) */
-	BLOCK_STAT_INJECT_CUT,     /* injectglist lists longer than BLOCK_MAX_INJECT */
-	BLOCK_STAT_FILTERED,       /* parks whose reason is not in --reasons */
-	BLOCK_STAT_PENDING_FULL,   /* parks lost: the pending map was full */
-	BLOCK_STAT_STACKS_FULL,    /* parks lost: the stack map was full */
-	BLOCK_STAT_AGG_FULL,       /* blocks lost: the aggregation map was full */
-	BLOCK_STAT_TRUNCATED,      /* stacks deeper than BLOCK_MAX_FRAMES */
-	BLOCK_STAT_OVERWRITTEN,    /* a pending park ended by the same g's next park: it was
+	BLOCK_STAT_COUNTED_INJECT,  /* blocks completed at injectglist (GC wait queues) */
+	BLOCK_STAT_INJECT_CUT,	    /* injectglist lists longer than BLOCK_MAX_INJECT */
+	BLOCK_STAT_FILTERED,	    /* parks whose reason is not in --reasons */
+	BLOCK_STAT_PENDING_FULL,    /* parks lost: the pending map was full */
+	BLOCK_STAT_STACKS_FULL,	    /* parks lost: the stack map was full */
+	BLOCK_STAT_AGG_FULL,	    /* blocks lost: the aggregation map was full */
+	BLOCK_STAT_TRUNCATED,	    /* stacks deeper than BLOCK_MAX_FRAMES */
+	BLOCK_STAT_OVERWRITTEN,	    /* a pending park ended by the same g's next park: it was
 				    * cancelled, or woken by a path that is not probed */
-	BLOCK_STAT_SHORT,          /* blocks shorter than --min-delay */
-	BLOCK_STAT_CALIBRATE,      /* hits of the empty calibration probe */
+	BLOCK_STAT_SHORT,	    /* blocks shorter than --min-delay */
+	BLOCK_STAT_CALIBRATE,	    /* hits of the empty calibration probe */
 	BLOCK_STAT_COUNT,
 };
 
@@ -47,10 +47,10 @@ enum block_stat {
 struct block_pending {
 	__u64 park_ns; /* bpf_ktime_get_ns (CLOCK_MONOTONIC) at gopark */
 	__u64 stack_id;
-	__u64 goid;    /* 0 unless goroutine ids are captured */
-	__u32 tid;     /* thread that parked it */
-	__u32 window;  /* sampling window (duty cycle) the park started in */
-	__u8 reason;   /* runtime waitReason number */
+	__u64 goid;   /* 0 unless goroutine ids are captured */
+	__u32 tid;    /* thread that parked it */
+	__u32 window; /* sampling window (duty cycle) the park started in */
+	__u8 reason;  /* runtime waitReason number */
 	__u8 pad[7];
 };
 

@@ -36,7 +36,8 @@ int main(int argc, char **argv)
 		links[i] = bpf_program__attach_uprobe_opts(skel->progs.block_calibrate, pid, exe,
 							   strtoull(argv[3 + i], NULL, 0), &opts);
 		if (!links[i]) {
-			fprintf(stderr, "block_bare: attach %s: %s\n", argv[3 + i], strerror(errno));
+			fprintf(stderr, "block_bare: attach %s: %s\n", argv[3 + i],
+				strerror(errno));
 			return 1;
 		}
 	}

@@ -161,8 +161,8 @@ static int load_sites(const char *go, const char *file, struct site *s, bool *ha
 
 	cr_assert_eq(traces_load(go, file, "-sample_index=delay", &td, why, sizeof(why)), 0, "%s",
 		     why);
-	cr_assert_eq(traces_load(go, file, "-sample_index=contentions", &tc, why, sizeof(why)),
-		     0, "%s", why);
+	cr_assert_eq(traces_load(go, file, "-sample_index=contentions", &tc, why, sizeof(why)), 0,
+		     "%s", why);
 	for (size_t i = 0; i < td.n; i++) {
 		const char *cs = call_site(&td.t[i]), *r = label(&td.t[i], "wait_reason");
 		struct site *st;
@@ -213,8 +213,7 @@ struct kind_stat {
 /* Runs blocker (built for c) with extra args under `goscope block` (extra goscope args);
  * fills the profile paths and the workload's own kind stats. */
 static int run_blocker(const struct bcase *c, const char *blocker_args, const char *gs_args,
-		       char *goprof, char *gsprof, struct kind_stat *ks, int *nks,
-		       struct gsproc *g)
+		       char *goprof, char *gsprof, struct kind_stat *ks, int *nks, struct gsproc *g)
 {
 	char path[4096], dir[64], line[LINE_MAX_LEN], pidbuf[16], cmd[8192];
 	char *argv[32];
@@ -312,7 +311,8 @@ static void check_against_go(const struct bcase *c, const char *blocker_args, bo
 	cr_assert(has_reason, "no wait_reason label");
 	for (size_t i = 0; i < sizeof(covered_sites) / sizeof(covered_sites[0]); i++) {
 		const struct covered *cv = &covered_sites[i];
-		const struct site *a = site_find(gos, ngo, cv->site), *b = site_find(gss, ngs, cv->site);
+		const struct site *a = site_find(gos, ngo, cv->site),
+				  *b = site_find(gss, ngs, cv->site);
 		const char *want = minor == 19 ? cv->reason119 : cv->reason;
 
 		if (!want)
@@ -362,11 +362,11 @@ static void check_against_go(const struct bcase *c, const char *blocker_args, bo
 ParameterizedTestParameters(block, matches_go_block_profile)
 {
 	static struct bcase cases[] = {
-		{"1.19", "default"}, {"1.19", "stripped"}, {"1.21", "default"},
-		{"1.21", "stripped"}, {"1.22", "default"}, {"1.22", "stripped"},
-		{"1.23", "default"}, {"1.23", "stripped"}, {"1.24", "default"},
-		{"1.24", "stripped"}, {"1.26", "default"}, {"1.26", "stripped"},
-		{"1.27", "default"}, {"1.27", "stripped"},
+		{"1.19", "default"},  {"1.19", "stripped"}, {"1.21", "default"},
+		{"1.21", "stripped"}, {"1.22", "default"},  {"1.22", "stripped"},
+		{"1.23", "default"},  {"1.23", "stripped"}, {"1.24", "default"},
+		{"1.24", "stripped"}, {"1.26", "default"},  {"1.26", "stripped"},
+		{"1.27", "default"},  {"1.27", "stripped"},
 	};
 	return cr_make_param_array(struct bcase, cases, sizeof(cases) / sizeof(cases[0]));
 }
@@ -450,8 +450,17 @@ Test(block, cancelled_parks_not_counted, .timeout = 120)
 	cr_assert_gt(gotarget_read_line(&t, line, sizeof(line), 10000), 0);
 	snprintf(pidbuf, sizeof(pidbuf), "%d", t.pid);
 	{
-		char *argv[] = {(char *)goscope_bin(), "block", "--pid", pidbuf, "--max-overhead",
-				"100", "--duration", "0", "-o", gsprof, NULL};
+		char *argv[] = {(char *)goscope_bin(),
+				"block",
+				"--pid",
+				pidbuf,
+				"--max-overhead",
+				"100",
+				"--duration",
+				"0",
+				"-o",
+				gsprof,
+				NULL};
 
 		gs_start(&g, argv);
 	}
@@ -464,8 +473,8 @@ Test(block, cancelled_parks_not_counted, .timeout = 120)
 	cr_assert_eq(rc, 0, "%s", g.buf);
 	cancelled = gs_stat(&g, "cancelled");
 	cr_assert_gt(reads, 1000);
-	cr_assert_eq(traces_load(go, gsprof, "-sample_index=contentions", &tr, why, sizeof(why)),
-		     0, "%s", why);
+	cr_assert_eq(traces_load(go, gsprof, "-sample_index=contentions", &tr, why, sizeof(why)), 0,
+		     "%s", why);
 	for (size_t i = 0; i < tr.n; i++) {
 		const char *cs = call_site(&tr.t[i]);
 
@@ -506,8 +515,9 @@ Test(block, labels_still_blocked_goid_tagfocus, .timeout = 120)
 	cr_assert_gt(gotarget_read_line(&t, line, sizeof(line), 10000), 0);
 	snprintf(pidbuf, sizeof(pidbuf), "%d", t.pid);
 	{
-		char *argv[] = {(char *)goscope_bin(), "block", "--pid", pidbuf, "--max-overhead",
-				"100", "--duration", "1s", "--goroutine-ids", "-o", gsprof, NULL};
+		char *argv[] = {(char *)goscope_bin(), "block", "--pid",      pidbuf,
+				"--max-overhead",      "100",	"--duration", "1s",
+				"--goroutine-ids",     "-o",	gsprof,	      NULL};
 
 		gs_start(&g, argv);
 	}
@@ -584,8 +594,17 @@ Test(block, sigkill_leaves_no_probe, .timeout = 60)
 	cr_assert_gt(gotarget_read_line(&t, line, sizeof(line), 10000), 0);
 	snprintf(pidbuf, sizeof(pidbuf), "%d", t.pid);
 	{
-		char *argv[] = {(char *)goscope_bin(), "block", "--pid", pidbuf, "--max-overhead",
-				"100", "--duration", "0", "-o", "/dev/null", NULL};
+		char *argv[] = {(char *)goscope_bin(),
+				"block",
+				"--pid",
+				pidbuf,
+				"--max-overhead",
+				"100",
+				"--duration",
+				"0",
+				"-o",
+				"/dev/null",
+				NULL};
 
 		gs_start(&g, argv);
 	}
@@ -612,8 +631,7 @@ Test(block, contract_errors, .timeout = 30)
 	size_t len;
 	int rc;
 
-	snprintf(cmd, sizeof(cmd), "%s block --pid %d -o /dev/null 2>&1", goscope_bin(),
-		 getpid());
+	snprintf(cmd, sizeof(cmd), "%s block --pid %d -o /dev/null 2>&1", goscope_bin(), getpid());
 	rc = run_capture(cmd, 1, &out, &len);
 	cr_expect_neq(rc, 0);
 	cr_expect(strstr(out, "not a Go program"), "%s", out);
@@ -661,8 +679,7 @@ Test(block, attach_detach_200_cycles, .timeout = 300)
 		ok++;
 	}
 	/* The last profile is a valid block profile. */
-	snprintf(cmd, sizeof(cmd), "%s tool pprof -raw %s 2>&1", "/usr/lib/go-1.27/bin/go",
-		 gsprof);
+	snprintf(cmd, sizeof(cmd), "%s tool pprof -raw %s 2>&1", "/usr/lib/go-1.27/bin/go", gsprof);
 	cr_assert_eq(run_capture(cmd, 1, &out, &len), 0, "%s", out);
 	cr_expect(strstr(out, "contentions/count delay/nanoseconds"), "%.1000s", out);
 	free(out);
