@@ -1,14 +1,14 @@
 /* block.c — userspace side of bpf/block.bpf.c: finds runtime.gopark/ready/netpollready/
- * injectglist through
- * the pclntab (stripped binaries work), places each probe after the function's stack-check
- * branch, attaches entry uprobes to /proc/PID/exe for the target only, duty-cycles them to
+ * injectglist through the pclntab (stripped binaries work), places each probe on the
+ * function's stack-check branch (block_probe_offset says why), attaches entry uprobes to
+ * /proc/PID/exe for the target only, duty-cycles them to
  * stay within --max-overhead, and turns the in-kernel sums into a pprof profile shaped like
  * Go's block profile (contentions/count, delay/nanoseconds, label wait_reason).
  *
  * Probes are bpf_link fds owned by this process: whatever way goscope ends (SIGKILL
  * included) the kernel removes them with the fds.
  *
- * Throttling (--max-overhead < 100). A uprobe hit is a trap (~9 us here). The capture runs in
+ * Throttling (--max-overhead < 100). A uprobe hit is a trap (calibrated at start-up). The capture runs in
  * cycles of BLOCK_CYCLE_NS: an on-window with every probe attached, then the rest of the
  * cycle off. The on-fraction is chosen from the calibrated trap cost, the probe hit rate
  * measured while on, and the target's own CPU time (/proc/PID/stat), so that
@@ -64,9 +64,8 @@ static const uint8_t CMP_R12_G_GUARD[] = {0x4d, 0x3b, 0x66, 0x10}; /* cmp 0x10(%
 #define JBE_REL32 0x86
 #define JBE_REL32_LEN 6
 
-enum probe_kind { PROBE_GOPARK, PROBE_READY, PROBE_NETPOLL, PROBE_INJECT, NPROBES };
-static const char *const probe_funcs[NPROBES] = {"runtime.gopark", "runtime.ready",
-						 "runtime.netpollready", "runtime.injectglist"};
+static const char *const probe_funcs[BLOCK_NPROBES] = {
+	"runtime.gopark", "runtime.ready", "runtime.netpollready", "runtime.injectglist"};
 
 /* runtime g status values (stable since Go 1.0) and the bit GC scanning ORs in. */
 #define G_STATUS_WAITING 4
@@ -77,10 +76,11 @@ struct block_run {
 	struct block_stats *stats;
 	struct gs_error *err;
 	struct block_bpf *skel;
-	struct bpf_program *progs[NPROBES];
-	struct bpf_link *links[NPROBES];
-	uint64_t offsets[NPROBES]; /* file offsets of the probe points */
-	bool want[NPROBES];	   /* netpollready is skipped when --reasons excludes IO wait */
+	struct bpf_program *progs[BLOCK_NPROBES];
+	struct bpf_link *links[BLOCK_NPROBES];
+	uint64_t offsets[BLOCK_NPROBES]; /* file offsets of the probe points */
+	bool want[BLOCK_NPROBES];      /* netpollready is skipped when --reasons excludes IO wait */
+	bool on_branch[BLOCK_NPROBES]; /* probed on the stack-check branch (else at the entry) */
 	char exe[64];
 	int mem_fd; /* /proc/PID/mem, to check that a pending g is still parked */
 	struct goversion_facts facts;
@@ -108,9 +108,9 @@ int block_probe_offset(const uint8_t *code, size_t len)
 	}
 	if (len >= off + JBE_REL32_LEN && code[off] == JCC_REL32_PREFIX &&
 	    code[off + 1] == JBE_REL32)
-		return (int)(off + JBE_REL32_LEN);
+		return (int)off;
 	if (len >= off + JBE_REL8_LEN && code[off] == JBE_REL8)
-		return (int)(off + JBE_REL8_LEN);
+		return (int)off;
 	return -ENOENT;
 }
 
@@ -174,10 +174,10 @@ static void read_stats(struct block_run *run, uint64_t *sums)
 static uint64_t probe_hits(const uint64_t *s)
 {
 	return s[BLOCK_STAT_PARKS] + s[BLOCK_STAT_READY] + s[BLOCK_STAT_NETPOLL] +
-	       s[BLOCK_STAT_INJECT];
+	       s[BLOCK_STAT_INJECT] + s[BLOCK_STAT_RESTARTS];
 }
 
-static int attach_one(struct block_run *run, enum probe_kind k)
+static int attach_one(struct block_run *run, enum block_probe k)
 {
 	LIBBPF_OPTS(bpf_uprobe_opts, opts);
 	struct bpf_link *l;
@@ -192,7 +192,7 @@ static int attach_one(struct block_run *run, enum probe_kind k)
 	return 0;
 }
 
-static void detach_one(struct block_run *run, enum probe_kind k)
+static void detach_one(struct block_run *run, enum block_probe k)
 {
 	if (run->links[k]) {
 		bpf_link__destroy(run->links[k]);
@@ -202,21 +202,21 @@ static void detach_one(struct block_run *run, enum probe_kind k)
 
 static void detach_all(struct block_run *run)
 {
-	for (int k = 0; k < NPROBES; k++)
-		detach_one(run, (enum probe_kind)k);
+	for (int k = 0; k < BLOCK_NPROBES; k++)
+		detach_one(run, (enum block_probe)k);
 }
 
 static int attach_all(struct block_run *run)
 {
 	/* Wake-up probes first, so no park recorded here can miss its wake-up. */
-	int rc = attach_one(run, PROBE_READY);
+	int rc = attach_one(run, BLOCK_PROBE_READY);
 
 	if (rc == 0)
-		rc = attach_one(run, PROBE_NETPOLL);
+		rc = attach_one(run, BLOCK_PROBE_NETPOLL);
 	if (rc == 0)
-		rc = attach_one(run, PROBE_INJECT);
+		rc = attach_one(run, BLOCK_PROBE_INJECT);
 	if (rc == 0)
-		rc = attach_one(run, PROBE_GOPARK);
+		rc = attach_one(run, BLOCK_PROBE_GOPARK);
 	return rc;
 }
 
@@ -284,11 +284,30 @@ static uint64_t pending_scan(struct block_run *run, int64_t gen, bool del)
 
 /* ---- Calibration of the trap cost ---- */
 
-__attribute__((noinline)) void block_calibrate_target(void);
-__attribute__((noinline)) void block_calibrate_target(void)
-{
-	__asm__ volatile("" ::: "memory");
-}
+/* The calibration probe must cost what the real ones cost, so it sits on the same kind of
+ * instruction: a conditional branch after a cmp, which the kernel emulates in the trap (the
+ * real probes sit on the Go stack check's jbe; see block_probe_offset). A C function would
+ * start with whatever the compiler emits (a `ret` here), which is single-stepped out of
+ * line at several times the cost. */
+void block_calibrate_target(void);
+extern const char block_calibrate_branch[];
+#if defined(__x86_64__)
+__asm__(".pushsection .text\n"
+	".globl block_calibrate_target\n"
+	".hidden block_calibrate_target\n"
+	".type block_calibrate_target, @function\n"
+	"block_calibrate_target:\n"
+	"\tcmp %rsp, %rsp\n"
+	".globl block_calibrate_branch\n"
+	".hidden block_calibrate_branch\n"
+	"block_calibrate_branch:\n"
+	"\tjbe 1f\n"
+	"1:\tret\n"
+	".size block_calibrate_target, .-block_calibrate_target\n"
+	".popsection\n");
+#else
+#error "goscope block supports amd64 only (the BPF side reads Go's amd64 register ABI)"
+#endif
 
 static uint64_t self_file_offset(uintptr_t addr)
 {
@@ -325,7 +344,7 @@ static double time_calls(unsigned n)
 static double calibrate(struct block_run *run)
 {
 	LIBBPF_OPTS(bpf_uprobe_opts, opts);
-	uint64_t off = self_file_offset((uintptr_t)block_calibrate_target);
+	uint64_t off = self_file_offset((uintptr_t)block_calibrate_branch);
 	struct bpf_link *l;
 	double base, with;
 
@@ -369,7 +388,7 @@ static uint64_t target_cpu_ns(pid_t pid)
 
 static int find_probes(struct block_run *run, struct gs_binary *bin)
 {
-	for (int k = 0; k < NPROBES; k++) {
+	for (int k = 0; k < BLOCK_NPROBES; k++) {
 		uint8_t code[PROLOGUE_BYTES];
 		uint64_t entry, end, off;
 		int po;
@@ -381,10 +400,12 @@ static int find_probes(struct block_run *run, struct gs_binary *bin)
 		    gs_binary_read(bin, entry, code, sizeof(code)) < 0)
 			return gs_error_set(run->err, -ENOENT, "cannot read the code of %s",
 					    probe_funcs[k]);
-		/* After the stack check, so the morestack restart cannot fire the probe twice.
-		 * An unknown prologue falls back to the entry: a repeated gopark only replaces
-		 * its own pending record, and a repeated ready finds nothing left to count. */
+		/* On the stack-check branch: see block_probe_offset. An unknown prologue, or a
+		 * nosplit function (netpollready), is probed at its entry; a morestack restart
+		 * there fires the probe twice, which only replaces gopark's own pending record
+		 * and finds nothing left to count in ready. */
 		po = block_probe_offset(code, sizeof(code));
+		run->on_branch[k] = po >= 0;
 		if (po < 0)
 			po = 0;
 		if (gs_binary_addr_to_offset(bin, entry + (uint64_t)po, &off) < 0)
@@ -451,15 +472,19 @@ static int load_bpf(struct block_run *run)
 			return rc;
 		skel->rodata->filter_reasons = true;
 	}
-	run->progs[PROBE_GOPARK] = skel->progs.block_gopark;
-	run->progs[PROBE_READY] = skel->progs.block_ready;
-	run->progs[PROBE_NETPOLL] = skel->progs.block_netpollready;
-	run->progs[PROBE_INJECT] = skel->progs.block_injectglist;
-	run->want[PROBE_GOPARK] = run->want[PROBE_READY] = run->want[PROBE_INJECT] = true;
+	for (int k = 0; k < BLOCK_NPROBES; k++)
+		if (run->on_branch[k])
+			skel->rodata->probe_on_branch |= 1u << k;
+	run->progs[BLOCK_PROBE_GOPARK] = skel->progs.block_gopark;
+	run->progs[BLOCK_PROBE_READY] = skel->progs.block_ready;
+	run->progs[BLOCK_PROBE_NETPOLL] = skel->progs.block_netpollready;
+	run->progs[BLOCK_PROBE_INJECT] = skel->progs.block_injectglist;
+	run->want[BLOCK_PROBE_GOPARK] = run->want[BLOCK_PROBE_READY] =
+		run->want[BLOCK_PROBE_INJECT] = true;
 	/* netpollready only ends IO waits: without IO wait in --reasons it would trap per
 	 * poller batch for nothing. injectglist is rare (poller and GC batches) and ends
 	 * several reasons, so it stays. */
-	run->want[PROBE_NETPOLL] = io_wait;
+	run->want[BLOCK_PROBE_NETPOLL] = io_wait;
 	rc = block_bpf__load(skel);
 	if (rc < 0)
 		return capture_permission_error(run->err, rc, "load BPF program block");
@@ -552,17 +577,18 @@ static int collect(struct block_run *run, bool target_alive, const char *fractio
 static void add_comments(struct block_run *run, const uint64_t *s)
 {
 	struct block_stats *st = run->stats;
-	char text[512];
+	char text[768];
 
 	snprintf(text, sizeof(text),
 		 "goscope block: %s (wait-reason table %s); %" PRIu64 " parks, %" PRIu64
 		 " blocks (%" PRIu64 " woken without runtime.ready), %" PRIu64
 		 " cancelled parks dropped (or woken by an unprobed path), %" PRIu64
 		 " still blocked at the end, %" PRIu64 " below --min-delay, %" PRIu64
-		 " lost (maps full)",
+		 " lost (maps full), %" PRIu64
+		 " probe hits skipped (headed for morestack, which re-runs the function)",
 		 st->go_version, st->table_measured ? "measured" : "inferred", st->parks,
 		 st->blocks, st->counted_without_ready, st->cancelled, st->still_blocked,
-		 st->short_blocks, st->lost);
+		 st->short_blocks, st->lost, st->restarts);
 	profile_add_comment(run->prof, text);
 	if (st->sampled_fraction < 1.0) {
 		snprintf(text, sizeof(text),
@@ -787,6 +813,7 @@ int block_capture(const struct block_config *cfg, struct profile **out, struct b
 	stats->counted_without_ready = s[BLOCK_STAT_COUNTED_NETPOLL] + s[BLOCK_STAT_COUNTED_INJECT];
 	stats->cancelled += s[BLOCK_STAT_OVERWRITTEN];
 	stats->short_blocks = s[BLOCK_STAT_SHORT];
+	stats->restarts = s[BLOCK_STAT_RESTARTS];
 	stats->lost =
 		s[BLOCK_STAT_PENDING_FULL] + s[BLOCK_STAT_STACKS_FULL] + s[BLOCK_STAT_AGG_FULL];
 	profile_set_time(run.prof, start_wall, (int64_t)stats->duration_ns);

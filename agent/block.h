@@ -39,6 +39,7 @@ struct block_stats {
 	uint64_t lost;			/* pending/stack/aggregation maps full */
 	uint64_t unresolved;	 /* throttled: parks not resolved by the end of their drain */
 	uint64_t short_blocks;	 /* below --min-delay */
+	uint64_t restarts;	 /* probe hits skipped: headed for morestack (re-run) */
 	double trap_cost_ns;	 /* calibrated cost of one uprobe hit (throttled captures) */
 	double sampled_fraction; /* 1 when unthrottled */
 	unsigned windows;	 /* sampling windows (throttled) */
@@ -52,10 +53,17 @@ struct block_stats {
 int block_capture(const struct block_config *cfg, struct profile **out, struct block_stats *stats,
 		  struct gs_error *err);
 
-/* Where to put an entry uprobe in a Go function so that the morestack restart (which
- * re-runs the function from its first byte) cannot fire it twice: right after the
- * stack-check branch of the split-stack prologue. code holds the function's first bytes.
- * Returns the offset from the entry, or -ENOENT when the prologue is not recognized. */
+/* Where to put the uprobe in a split-stack Go function: on the stack-check branch (the jbe
+ * to morestack after `cmp 0x10(%r14),%rsp`). Two reasons:
+ *  - the kernel emulates a conditional branch inside the trap, while most other
+ *    instructions (the `cmp` at the entry, and `push %rbp` before Linux 6.x) are
+ *    single-stepped out of line, a second trap: an empty probe on the branch costs a
+ *    fraction of one on the entry (tests/bench/block_pingpong.sh prints both);
+ *  - the flags of the cmp say whether this run is headed for morestack, which re-runs the
+ *    function from its first byte: the BPF program skips that hit, so one call is one hit.
+ * Nothing of the function's frame exists yet there: [SP] is the return address, as at the
+ * entry. code holds the function's first bytes. Returns the branch's offset from the
+ * entry, or -ENOENT when the prologue is not recognized (nosplit functions have none). */
 int block_probe_offset(const uint8_t *code, size_t len);
 
 /* Parses a comma-separated list of wait reason strings into allowed[256] for the given

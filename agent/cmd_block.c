@@ -154,11 +154,13 @@ int cmd_block(int argc, char **argv)
 	}
 	fprintf(stderr,
 		"goscope block: %s, %llu parks, %llu blocks (%llu without ready), %llu cancelled, "
-		"%llu still blocked, %llu lost in %.1fs (ended by %s)",
+		"%llu still blocked, %llu lost, %llu morestack re-runs skipped in %.1fs (ended by "
+		"%s)",
 		stats.go_version, (unsigned long long)stats.parks, (unsigned long long)stats.blocks,
 		(unsigned long long)stats.counted_without_ready,
 		(unsigned long long)stats.cancelled, (unsigned long long)stats.still_blocked,
-		(unsigned long long)stats.lost, stats.duration_ns / 1e9, stats.ended_by);
+		(unsigned long long)stats.lost, (unsigned long long)stats.restarts,
+		stats.duration_ns / 1e9, stats.ended_by);
 	if (stats.sampled_fraction < 1.0)
 		fprintf(stderr, "; sampled %.2f%% of the time (trap cost %.0f ns)",
 			stats.sampled_fraction * 100, stats.trap_cost_ns);

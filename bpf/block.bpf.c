@@ -3,9 +3,8 @@
  * register ABI, Go >= 1.17). Never a uretprobe: Go moves stacks and goroutines migrate
  * between threads, so return probes crash Go programs.
  *
- *  - block_gopark, attached right after runtime.gopark's stack-check branch (so the
- *    morestack restart, which re-runs the function from its first byte, cannot fire it
- *    twice): records g (R14) -> {now, reason (CL), stack} in `pending`.
+ *  - block_gopark, on runtime.gopark: records g (R14) -> {now, reason (CL), stack} in
+ *    `pending`.
  *  - block_ready on runtime.ready(gp=RAX): the goroutine is runnable again; the delay is
  *    park -> ready, summed in the kernel per (stack, reason[, goid]) in `agg`.
  *  - block_netpollready on runtime.netpollready(toRun=RAX, pd=RBX, mode=ECX): the network
@@ -21,6 +20,14 @@
  *    and userspace drops the ones left at the end whose g is not parked any more. So no
  *    probe on runtime.execute, which trapped once per schedule.
  *  - block_calibrate: an empty probe userspace times to learn the trap cost.
+ *
+ * Probe points (agent/block.c, block_probe_offset): a split-stack function is probed on its
+ * stack-check branch, the `jbe morestack` right after `cmp 0x10(%r14),%rsp`. The kernel
+ * emulates a conditional branch inside the trap instead of single-stepping it out of line,
+ * so a hit costs one trap, not two. The cmp's flags are live there: CF or ZF set means the
+ * branch is taken, morestack runs and the function restarts from its first byte (stack
+ * growth, or a preemption request) and will hit the probe again; that hit is skipped, so
+ * one call is one counted hit. Nosplit functions (netpollready) are probed at the entry.
  *
  * Stacks: at the probe nothing of gopark's frame exists yet, so RBP is still the caller's
  * frame and a frame-pointer walk from it starts at the caller's caller. The direct caller's
@@ -43,6 +50,8 @@ const volatile __u64 min_delay_ns = 0;	     /* shorter blocks are not counted */
 const volatile __u32 g_schedlink_offset = 0; /* offset of runtime.g.schedlink */
 const volatile __u32 pd_rg_offset = 0;	     /* offsets of runtime.pollDesc.rg / .wg */
 const volatile __u32 pd_wg_offset = 0;
+/* Bit (1 << enum block_probe) set: that function is probed on its stack-check branch. */
+const volatile __u32 probe_on_branch = 0;
 
 /* Written by userspace between sampling windows (duty cycling). */
 __u32 window_gen = 0;
@@ -50,6 +59,9 @@ __u32 window_gen = 0;
 __u32 parks_open = 1;
 
 #define FP_ALIGN_MASK 7
+/* x86 EFLAGS bits; jbe is taken when either is set. */
+#define EFLAGS_CF (1UL << 0)
+#define EFLAGS_ZF (1UL << 6)
 #define REASON_MASK 0xff
 #define FNV_OFFSET 0xcbf29ce484222325ULL
 #define FNV_PRIME 0x100000001b3ULL
@@ -109,6 +121,16 @@ static __always_inline bool is_target(void)
 	return (bpf_get_current_pid_tgid() >> 32) == target_tgid;
 }
 
+/* A hit on the stack-check branch that is about to go to morestack: the function re-runs
+ * from its entry and hits the probe again, so this hit is counted as a restart only. */
+static __always_inline bool restarting(struct pt_regs *ctx, enum block_probe which)
+{
+	if (!(probe_on_branch & (1u << which)) || !(ctx->flags & (EFLAGS_CF | EFLAGS_ZF)))
+		return false;
+	stat_inc(BLOCK_STAT_RESTARTS);
+	return true;
+}
+
 SEC("uprobe")
 int block_gopark(struct pt_regs *ctx)
 {
@@ -118,7 +140,7 @@ int block_gopark(struct pt_regs *ctx)
 	struct block_stack *st;
 	__u32 zero = 0, n;
 
-	if (!is_target() || g == 0)
+	if (!is_target() || g == 0 || restarting(ctx, BLOCK_PROBE_GOPARK))
 		return 0;
 	stat_inc(BLOCK_STAT_PARKS);
 	if (!parks_open || (filter_reasons && !reason_allowed[reason])) {
@@ -223,7 +245,7 @@ int block_ready(struct pt_regs *ctx)
 	__u64 g = ctx->ax, now = bpf_ktime_get_ns();
 	struct block_pending *p;
 
-	if (!is_target())
+	if (!is_target() || restarting(ctx, BLOCK_PROBE_READY))
 		return 0;
 	stat_inc(BLOCK_STAT_READY);
 	p = bpf_map_lookup_elem(&pending, &g);
@@ -266,7 +288,7 @@ int block_netpollready(struct pt_regs *ctx)
 	__u64 pd = ctx->bx, mode = ctx->cx & NETPOLL_MODE_MASK, now = bpf_ktime_get_ns(), g;
 	int n = 0;
 
-	if (!is_target())
+	if (!is_target() || restarting(ctx, BLOCK_PROBE_NETPOLL))
 		return 0;
 	stat_inc(BLOCK_STAT_NETPOLL);
 	if (pd == 0)
@@ -294,7 +316,7 @@ int block_injectglist(struct pt_regs *ctx)
 	__u64 glist = ctx->ax, g = 0, now = bpf_ktime_get_ns();
 	int i;
 
-	if (!is_target())
+	if (!is_target() || restarting(ctx, BLOCK_PROBE_INJECT))
 		return 0;
 	stat_inc(BLOCK_STAT_INJECT);
 	if (glist == 0 || bpf_probe_read_user(&g, sizeof(g), (void *)glist) != 0)

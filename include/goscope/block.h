@@ -22,6 +22,15 @@
  * cut (counted in BLOCK_STAT_INJECT_CUT) and their tail ends as cancelled/overwritten. */
 #define BLOCK_MAX_INJECT 64
 
+/* The probed runtime functions; also bit numbers of the rodata mask probe_on_branch. */
+enum block_probe {
+	BLOCK_PROBE_GOPARK,
+	BLOCK_PROBE_READY,
+	BLOCK_PROBE_NETPOLL,
+	BLOCK_PROBE_INJECT,
+	BLOCK_NPROBES,
+};
+
 enum block_stat {
 	BLOCK_STAT_PARKS,	    /* gopark probe hits of the target */
 	BLOCK_STAT_READY,	    /* ready probe hits */
@@ -40,6 +49,8 @@ enum block_stat {
 				    * cancelled, or woken by a path that is not probed */
 	BLOCK_STAT_SHORT,	    /* blocks shorter than --min-delay */
 	BLOCK_STAT_CALIBRATE,	    /* hits of the empty calibration probe */
+	BLOCK_STAT_RESTARTS,	    /* hits skipped: the stack check was branching to morestack,
+				    * which re-runs the function (and the probe) from its entry */
 	BLOCK_STAT_COUNT,
 };
 

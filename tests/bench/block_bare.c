@@ -1,7 +1,8 @@
 /* block_bare.c — benchmark helper: attaches the empty uprobe program of bpf/block.bpf.c
  * (block_calibrate, which only bumps a per-CPU counter) to a process at the given file
- * offsets (runtime.gopark, and runtime.ready, where goscope block probes them: after the
- * stack-check branch), for the "bare uprobe" sides of tests/bench/block_pingpong.sh.
+ * offsets (runtime.gopark's entry, or gopark and runtime.ready where goscope block probes
+ * them: their stack-check branch), for the "bare uprobe" sides of
+ * tests/bench/block_pingpong.sh.
  * Usage: block_bare PID SECONDS FILE_OFFSET... */
 #include <errno.h>
 #include <stdio.h>

@@ -386,11 +386,82 @@ ParameterizedTestParameters(block, no_double_count_under_stress)
 	return cr_make_param_array(struct bcase, cases, sizeof(cases) / sizeof(cases[0]));
 }
 
-/* Trap 2: stack growth and preemption requests make gopark's prologue go through morestack
- * and re-run from the first byte; counts must still match Go's own. */
+/* Heavy preemption, GC and stack growth around every park: counts must still match Go's
+ * own. (This rarely sends gopark itself through morestack: the functions that call it have
+ * already grown the stack. The restart is forced by block.morestack_restart_counted_once.) */
 ParameterizedTest(struct bcase *c, block, no_double_count_under_stress, .timeout = 120)
 {
 	check_against_go(c, "-duration 2s -delay 5ms -stress", false);
+}
+
+ParameterizedTestParameters(block, morestack_restart_counted_once)
+{
+	static struct bcase cases[] = {
+		{"1.19", "default"}, {"1.23", "stripped"}, {"1.27", "stripped"}};
+
+	return cr_make_param_array(struct bcase, cases, sizeof(cases) / sizeof(cases[0]));
+}
+
+/* Trap 2: a preemption request (or stack growth) seen by gopark's own prologue sends it
+ * through morestack, and it re-runs from its first byte. tests/go/parkrestart makes that
+ * happen on every park. goscope's probe sits on the stack-check branch and skips the hit
+ * headed for morestack: each park is counted once, with its whole delay, none is taken for
+ * a cancelled one, and every restart is seen. */
+ParameterizedTest(struct bcase *c, block, morestack_restart_counted_once, .timeout = 120)
+{
+	char path[4096], dir[64], gsprof[256], line[LINE_MAX_LEN], pidbuf[16], gobuf[256];
+	const char *go = go_tool_path(c->toolchain, gobuf, sizeof(gobuf));
+	static struct site sites[MAX_SITES];
+	long long parks = -1, delay = -1;
+	const struct site *s;
+	struct gotarget t;
+	struct gsproc g;
+	int n;
+
+	GOTARGET_BUILD_OR_SKIP(path, "parkrestart", c->toolchain, c->mode);
+	cr_assert(test_tmpdir(dir, sizeof(dir)));
+	snprintf(gsprof, sizeof(gsprof), "%s/pr.pb.gz", dir);
+	{
+		char *argv[] = {path, "-parks", "300", NULL};
+
+		cr_assert_eq(gotarget_start(&t, path, argv), 0);
+	}
+	cr_assert_gt(gotarget_read_line(&t, line, sizeof(line), 10000), 0);
+	snprintf(pidbuf, sizeof(pidbuf), "%d", t.pid);
+	{
+		char *argv[] = {(char *)goscope_bin(),
+				"block",
+				"--pid",
+				pidbuf,
+				"--max-overhead",
+				"100",
+				"--duration",
+				"0",
+				"-o",
+				gsprof,
+				NULL};
+
+		gs_start(&g, argv);
+	}
+	cr_assert(gs_wait_for(&g, "capturing", 20000), "%s", g.buf);
+	cr_assert_eq(write(t.stdin_fd, "go\n", 3), 3);
+	while (gotarget_read_line(&t, line, sizeof(line), 30000) > 0 && strcmp(line, "done"))
+		sscanf(line, "parks %lld delay_ns %lld", &parks, &delay);
+	cr_assert_eq(gotarget_stop(&t, 20000), 0);
+	cr_assert_eq(gs_wait(&g), 0, "%s", g.buf);
+	cr_assert_eq(parks, 300);
+	n = load_sites(go, gsprof, sites, NULL);
+	s = site_find(sites, n, "main.parkRestart");
+	cr_assert(s, "go%s %s: main.parkRestart missing: %s", c->toolchain, c->mode, g.buf);
+	cr_log_info("go%s %s: %.0f parks / %.2fms (workload %lld / %.2fms); %s", c->toolchain,
+		    c->mode, s->count, s->delay / 1e6, parks, delay / 1e6, g.buf);
+	cr_expect_eq(s->count, (double)parks, "go%s: counted %.0f of %lld parks", c->toolchain,
+		     s->count, parks);
+	cr_expect_leq(rel_err(s->delay, (double)delay), DELAY_TOL,
+		      "go%s: delay goscope %.2fms vs measured %.2fms", c->toolchain, s->delay / 1e6,
+		      delay / 1e6);
+	cr_expect_geq(gs_stat(&g, "morestack re-runs"), parks, "%s", g.buf);
+	cr_expect_eq(gs_stat(&g, "cancelled"), 0, "%s", g.buf);
 }
 
 /* Trap 1: the direct caller of gopark (return address at [SP]) is in the stack. */

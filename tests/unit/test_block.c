@@ -1,7 +1,7 @@
 /* test_block.c — the pure parts of goscope block (agent/block.c, agent/goversion_table.c):
  * the Go version gate (no Go < 1.17 toolchain is installed here, so the "unsupported" path is
  * tested on version strings), wait-reason tables per version (1.26 reordered them), the
- * prologue decoder that places probes after the stack-check branch, --reasons parsing and
+ * prologue decoder that places probes on the stack-check branch, --reasons parsing and
  * the duty-cycle fraction of --max-overhead. */
 #include <criterion/criterion.h>
 #include <errno.h>
@@ -74,7 +74,7 @@ Test(block_version, goid_offsets)
 }
 
 /* Prologues as the Go linker emits them (objdump of gopark/ready/execute, 1.19-1.27). */
-Test(block_prologue, after_stack_check)
+Test(block_prologue, on_stack_check_branch)
 {
 	static const uint8_t rel32[] = {0x49, 0x3b, 0x66, 0x10, 0x0f, 0x86, 0xdc,
 					0x00, 0x00, 0x00, 0x55, 0x48, 0x89, 0xe5};
@@ -85,10 +85,10 @@ Test(block_prologue, after_stack_check)
 					0x4d, 0x3b, 0x66, 0x10, 0x76, 0x10, 0x55};
 	static const uint8_t nosplit[] = {0x55, 0x48, 0x89, 0xe5, 0x48, 0x83, 0xec, 0x58};
 
-	cr_assert_eq(block_probe_offset(rel32, sizeof(rel32)), 10);
-	cr_assert_eq(block_probe_offset(rel8, sizeof(rel8)), 6);
-	cr_assert_eq(block_probe_offset(big8, sizeof(big8)), 15);
-	cr_assert_eq(block_probe_offset(big32, sizeof(big32)), 14);
+	cr_assert_eq(block_probe_offset(rel32, sizeof(rel32)), 4);
+	cr_assert_eq(block_probe_offset(rel8, sizeof(rel8)), 4);
+	cr_assert_eq(block_probe_offset(big8, sizeof(big8)), 9);
+	cr_assert_eq(block_probe_offset(big32, sizeof(big32)), 12);
 	cr_assert_eq(block_probe_offset(nosplit, sizeof(nosplit)), -ENOENT);
 	cr_assert_eq(block_probe_offset(rel32, 5), -ENOENT);
 }

@@ -1,0 +1,3 @@
+module goscope.test/parkrestart
+
+go 1.19
