@@ -80,8 +80,13 @@ struct {
 	__type(value, struct block_pending);
 } pending SEC(".maps");
 
+/* agg and stacks take new keys rarely once a capture is warm, so their entries are
+ * allocated on insert (BPF_F_NO_PREALLOC) rather than all at load: stacks alone would
+ * otherwise take 17 MB and most of the load time. pending, written on every park, stays
+ * preallocated. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(max_entries, BLOCK_MAX_AGG);
 	__type(key, struct block_key);
 	__type(value, struct block_value);
@@ -89,6 +94,7 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(max_entries, BLOCK_MAX_STACKS);
 	__type(key, __u64);
 	__type(value, struct block_stack);
@@ -108,12 +114,17 @@ struct {
 	__type(value, __u64);
 } stats SEC(".maps");
 
-static __always_inline void stat_inc(__u32 which)
+static __always_inline void stat_add(__u32 which, __u64 n)
 {
 	__u64 *v = bpf_map_lookup_elem(&stats, &which);
 
 	if (v)
-		(*v)++;
+		*v += n;
+}
+
+static __always_inline void stat_inc(__u32 which)
+{
+	stat_add(which, 1);
 }
 
 static __always_inline bool is_target(void)
@@ -155,35 +166,40 @@ int block_gopark(struct pt_regs *ctx)
 	st = bpf_map_lookup_elem(&scratch, &zero);
 	if (!st)
 		return 0;
+	/* One loop both collects and hashes the PCs: the verifier walks every iteration of a
+	 * bounded loop, so a second pass over the PCs doubled the load time. */
 	st->flags = 0;
 	st->pcs[0] = ctx->ip;
+	h = (h ^ ctx->ip) * FNV_PRIME;
 	n = 1;
-	if (bpf_probe_read_user(&ra, sizeof(ra), (void *)ctx->sp) == 0 && ra)
-		st->pcs[n++] = ra;
-	for (int i = 0; i < BLOCK_MAX_FRAMES; i++) {
+	if (bpf_probe_read_user(&ra, sizeof(ra), (void *)ctx->sp) == 0 && ra) {
+		st->pcs[1] = ra;
+		h = (h ^ ra) * FNV_PRIME;
+		n = 2;
+	} else {
+		fp = 0; /* an unreadable stack: no frame walk either */
+	}
+	for (int i = 2; i <= BLOCK_MAX_FRAMES; i++) {
 		__u64 frame[2]; /* saved BP, return address */
 
 		if (fp == 0 || (fp & FP_ALIGN_MASK))
 			break;
 		if (bpf_probe_read_user(frame, sizeof(frame), (void *)fp) != 0 || frame[1] == 0)
 			break;
-		if (n >= BLOCK_MAX_FRAMES) {
+		if (i == BLOCK_MAX_FRAMES) {
 			st->flags |= BLOCK_STACK_TRUNCATED;
 			stat_inc(BLOCK_STAT_TRUNCATED);
 			break;
 		}
-		st->pcs[n++] = frame[1];
+		st->pcs[i] = frame[1];
+		h = (h ^ frame[1]) * FNV_PRIME;
+		n = i + 1;
 		/* Callers' frames live at higher addresses; anything else ends the chain. */
 		if (frame[0] <= fp)
 			break;
 		fp = frame[0];
 	}
 	st->n = n;
-	for (int i = 0; i < BLOCK_MAX_FRAMES; i++) {
-		if (i >= n)
-			break;
-		h = (h ^ st->pcs[i]) * FNV_PRIME;
-	}
 	h ^= h >> 29;
 	/* Most stacks are known already: a lockless lookup first, the insert (which takes the
 	 * hash bucket's lock) only for new ones. */
@@ -256,8 +272,10 @@ int block_ready(struct pt_regs *ctx)
 	return 0;
 }
 
-/* Ends the pending park of g, if any, at now; returns 1 when one was counted. */
-static __always_inline int wake(__u64 g, __u64 now)
+/* Ends the pending park of g, if any, at now; returns 1 when one was counted. A global
+ * function, which the verifier checks once rather than once per iteration of
+ * injectglist's walk (its result is then an unknown scalar to the callers). */
+__noinline int wake(__u64 g, __u64 now)
 {
 	struct block_pending *p = bpf_map_lookup_elem(&pending, &g);
 
@@ -303,8 +321,8 @@ int block_netpollready(struct pt_regs *ctx)
 		if (g)
 			n += wake(g, now);
 	}
-	for (; n > 0; n--)
-		stat_inc(BLOCK_STAT_COUNTED_NETPOLL);
+	if (n > 0)
+		stat_add(BLOCK_STAT_COUNTED_NETPOLL, n);
 	return 0;
 }
 
