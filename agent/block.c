@@ -10,9 +10,10 @@
  *
  * Throttling (--max-overhead < 100). A uprobe hit is a trap (calibrated at start-up). The capture runs in
  * cycles of BLOCK_CYCLE_NS: an on-window with every probe attached, then the rest of the
- * cycle off. The on-fraction is chosen from the calibrated trap cost, the probe hit rate
- * measured while on, and the target's own CPU time (/proc/PID/stat), so that
- * trap cost x hits stays within the budget. Sampling is by park: only parks that start in an
+ * cycle off. The on-fraction is chosen from the cost of a probe hit (the calibrated trap,
+ * plus the BPF programs' run time per hit measured on the workload in the first cycle), the
+ * probe hit rate measured while on, and the target's own CPU time (/proc/PID/stat), so that
+ * cost x hits stays within the budget. Sampling is by park: only parks that start in an
  * on-window are recorded (at the window's end gopark stops recording: it then only ends its
  * g's earlier park, which tells a cancelled park from a block), and their wake-ups are still
  * observed afterwards — the probes stay attached for a drain period until every park of the
@@ -83,6 +84,7 @@ struct block_run {
 	bool on_branch[BLOCK_NPROBES]; /* probed on the stack-check branch (else at the entry) */
 	char exe[64];
 	int mem_fd; /* /proc/PID/mem, to check that a pending g is still parked */
+	int bpf_stats_fd; /* BPF run-time stats on while >= 0 (first throttled cycle) */
 	struct goversion_facts facts;
 	struct profile *prof;
 	struct stacks stacks;
@@ -360,6 +362,26 @@ static double calibrate(struct block_run *run)
 	return with > base ? with - base : DEFAULT_TRAP_COST_NS;
 }
 
+/* BPF run time per probe hit, averaged over goscope's programs since load, or -1 when the
+ * kernel kept no run-time stats. */
+static double bpf_ns_per_hit(struct block_run *run)
+{
+	uint64_t ns = 0, cnt = 0;
+
+	for (int k = 0; k < BLOCK_NPROBES; k++) {
+		struct bpf_prog_info info;
+		__u32 len = sizeof(info);
+
+		memset(&info, 0, sizeof(info));
+		if (!run->progs[k] ||
+		    bpf_obj_get_info_by_fd(bpf_program__fd(run->progs[k]), &info, &len) < 0)
+			continue;
+		ns += info.run_time_ns;
+		cnt += info.run_cnt;
+	}
+	return cnt ? (double)ns / (double)cnt : -1;
+}
+
 /* utime + stime of the target, in ns. */
 static uint64_t target_cpu_ns(pid_t pid)
 {
@@ -593,11 +615,12 @@ static void add_comments(struct block_run *run, const uint64_t *s)
 	if (st->sampled_fraction < 1.0) {
 		snprintf(text, sizeof(text),
 			 "goscope block: throttled by --max-overhead %.3g%%: probes on %.2f%% of "
-			 "the time in %u windows (trap cost %.0f ns); counts and delays are scaled "
-			 "by 1/%.4f; %" PRIu64 " parks still blocked after their window's drain "
-			 "were not counted (blocks that long are under-represented)",
+			 "the time in %u windows (cost per probe hit: trap %.0f ns + BPF %.0f ns); "
+			 "counts and delays are scaled by 1/%.4f; %" PRIu64 " parks still blocked "
+			 "after their window's drain were not counted (blocks that long are "
+			 "under-represented)",
 			 run->cfg->max_overhead_pct, st->sampled_fraction * 100, st->windows,
-			 st->trap_cost_ns, st->sampled_fraction, st->unresolved);
+			 st->trap_cost_ns, st->bpf_cost_ns, st->sampled_fraction, st->unresolved);
 		profile_add_comment(run->prof, text);
 	}
 	(void)s;
@@ -659,17 +682,28 @@ static int duty_step(struct block_run *run, struct duty *d, uint64_t now)
 	if (!d->on && !d->draining && now >= d->cycle_end) {
 		/* Re-estimate the fraction from the cycle that ended. */
 		uint64_t cpu = target_cpu_ns(run->cfg->pid), hits, on_ns = d->on_len;
-		double cycle_s = (double)(now - d->cycle_start) / 1e9, cpu_rate, probe_cpu;
+		double cycle_s = (double)(now - d->cycle_start) / 1e9, cpu_rate, probe_cpu, cost_ns;
 
 		read_stats(run, s);
+		if (run->bpf_stats_fd >= 0) {
+			/* The programs' own cost, measured on this workload (its stack depths,
+			 * its map sizes) in the first cycle; stats are then turned off again, as
+			 * they slow every BPF program of the machine a little. */
+			double b = bpf_ns_per_hit(run);
+
+			if (b > 0)
+				run->stats->bpf_cost_ns = b;
+			close(run->bpf_stats_fd);
+			run->bpf_stats_fd = -1;
+		}
 		hits = probe_hits(s) - d->hits_at_cycle;
-		probe_cpu = (double)hits * run->stats->trap_cost_ns;
+		cost_ns = run->stats->trap_cost_ns + run->stats->bpf_cost_ns;
+		probe_cpu = (double)hits * cost_ns;
 		cpu_rate = ((double)(cpu - d->cpu_at_cycle) - probe_cpu) / 1e9 / cycle_s;
 		if (cpu_rate < 0)
 			cpu_rate = 0;
-		d->fraction =
-			block_duty_fraction(run->cfg->max_overhead_pct, run->stats->trap_cost_ns,
-					    (double)hits / ((double)on_ns / 1e9), cpu_rate);
+		d->fraction = block_duty_fraction(run->cfg->max_overhead_pct, cost_ns,
+						  (double)hits / ((double)on_ns / 1e9), cpu_rate);
 		d->hits_at_cycle = probe_hits(s);
 		d->cpu_at_cycle = cpu;
 		return start_window(run, d, now);
@@ -680,7 +714,8 @@ static int duty_step(struct block_run *run, struct duty *d, uint64_t now)
 int block_capture(const struct block_config *cfg, struct profile **out, struct block_stats *stats,
 		  struct gs_error *err)
 {
-	struct block_run run = {.cfg = cfg, .stats = stats, .err = err, .mem_fd = -1};
+	struct block_run run = {
+		.cfg = cfg, .stats = stats, .err = err, .mem_fd = -1, .bpf_stats_fd = -1};
 	char mem_path[64];
 	uint64_t start, now, last_live = 0, s[BLOCK_STAT_COUNT];
 	struct duty d = {.fraction = 1.0};
@@ -720,6 +755,11 @@ int block_capture(const struct block_config *cfg, struct profile **out, struct b
 	d.throttled = cfg->max_overhead_pct < BLOCK_OVERHEAD_UNTHROTTLED;
 	if (d.throttled) {
 		stats->trap_cost_ns = calibrate(&run);
+		/* Unavailable (kernel < 5.8, or on already by sysctl, when the counters move
+		 * anyway) is no error: without a measurement the estimate is the trap alone. */
+		run.bpf_stats_fd = bpf_enable_stats(BPF_STATS_RUN_TIME);
+		if (run.bpf_stats_fd < 0)
+			run.bpf_stats_fd = -1;
 		d.cpu_at_cycle = target_cpu_ns(cfg->pid);
 		/* The first window runs for BLOCK_MIN_ON_NS... of a cycle; the fraction is then
 		 * learned from what it saw. */
@@ -821,6 +861,8 @@ int block_capture(const struct block_config *cfg, struct profile **out, struct b
 out_links:
 	detach_all(&run);
 out_skel:
+	if (run.bpf_stats_fd >= 0)
+		close(run.bpf_stats_fd);
 	block_bpf__destroy(run.skel);
 	if (run.mem_fd >= 0)
 		close(run.mem_fd);

@@ -41,6 +41,7 @@ struct block_stats {
 	uint64_t short_blocks;	 /* below --min-delay */
 	uint64_t restarts;	 /* probe hits skipped: headed for morestack (re-run) */
 	double trap_cost_ns;	 /* calibrated cost of one uprobe hit (throttled captures) */
+	double bpf_cost_ns; /* BPF run time per hit, measured in the first cycle (throttled) */
 	double sampled_fraction; /* 1 when unthrottled */
 	unsigned windows;	 /* sampling windows (throttled) */
 	uint64_t duration_ns;
