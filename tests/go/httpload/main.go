@@ -3,6 +3,7 @@
 //
 //	httpload -serve                  prints "ready <pid> <addr>", serves until killed
 //	httpload -load ADDR -c N -duration D   prints "rps <requests per second>"
+//	  with -report I, also "tick <unix ns> <requests so far>" every I
 //
 // The handler does a little work and takes a mutex, so requests block on
 // network IO, the mutex and channels like a real service.
@@ -48,7 +49,7 @@ func serve() {
 	http.Serve(ln, http.HandlerFunc(handler))
 }
 
-func load(addr string, conc int, d time.Duration) {
+func load(addr string, conc int, d, report time.Duration) {
 	var total int64
 	tr := &http.Transport{MaxIdleConnsPerHost: conc}
 	client := &http.Client{Transport: tr}
@@ -70,6 +71,15 @@ func load(addr string, conc int, d time.Duration) {
 			}
 		}()
 	}
+	if report > 0 {
+		go func() {
+			out := bufio.NewWriter(os.Stdout)
+			for range time.Tick(report) {
+				fmt.Fprintf(out, "tick %d %d\n", time.Now().UnixNano(), atomic.LoadInt64(&total))
+				out.Flush()
+			}
+		}()
+	}
 	wg.Wait()
 	fmt.Printf("rps %.1f\n", float64(total)/time.Since(start).Seconds())
 }
@@ -79,11 +89,12 @@ func main() {
 	addr := flag.String("load", "", "generate load against this address")
 	conc := flag.Int("c", 8, "concurrent clients")
 	d := flag.Duration("duration", 3*time.Second, "load duration")
+	report := flag.Duration("report", 0, "print the requests done so far at this interval")
 	flag.Parse()
 	runCgoHook()
 	if *srv {
 		serve()
 		return
 	}
-	load(*addr, *conc, *d)
+	load(*addr, *conc, *d, *report)
 }
