@@ -14,6 +14,9 @@
  *    runtime.pollDesc) from tests/go/netpark built unstripped by each toolchain; the g
  *    offsets agree with notes section 5. pollDesc grew a field before rg in 1.20 or 1.21
  *    (fdseq; 1.20 not installed, assumed like 1.21).
+ *  - g.trackingSeq: the same way (debug/dwarf over tests/go/netpark, unstripped): 189 in 1.19,
+ *    188 in 1.21, 191 in 1.22, 199 in 1.23-1.24, 191 in 1.26-1.27. Left 0 (unknown: goscope
+ *    then does without it) for every version not measured.
  *  - Not installed here (1.17, 1.18, 1.20, 1.25, > 1.27): inferred, measured = false.
  *    1.17/1.18 use 1.19's table (assumed: no source of those releases here to check), 1.20
  *    uses 1.21's (the sync.* and stop-the-world reasons arrived around 1.20/1.21; a reason the
@@ -313,18 +316,21 @@ static const char *const wait_reasons_126[] = {
 #define PD_119 24, 32
 #define PD_121 32, 40
 
+/* runtime.g.trackingSeq, DWARF; 0 = not measured. */
+#define G_SEQ_UNKNOWN 0
+
 static const struct goversion_facts table[] = {
-	{17, false, wait_reasons_119, N(wait_reasons_119), G_119, PD_119},
-	{18, false, wait_reasons_119, N(wait_reasons_119), G_119, PD_119},
-	{19, true, wait_reasons_119, N(wait_reasons_119), G_119, PD_119},
-	{20, false, wait_reasons_121, N(wait_reasons_121), G_119, PD_121},
-	{21, true, wait_reasons_121, N(wait_reasons_121), G_119, PD_121},
-	{22, true, wait_reasons_122, N(wait_reasons_122), G_119, PD_121},
-	{23, true, wait_reasons_123, N(wait_reasons_123), G_123, PD_121},
-	{24, true, wait_reasons_124, N(wait_reasons_124), G_123, PD_121},
-	{25, false, wait_reasons_124, N(wait_reasons_124), G_123, PD_121},
-	{26, true, wait_reasons_126, N(wait_reasons_126), G_126, PD_121},
-	{27, true, wait_reasons_126, N(wait_reasons_126), G_126, PD_121},
+	{17, false, wait_reasons_119, N(wait_reasons_119), G_119, PD_119, G_SEQ_UNKNOWN},
+	{18, false, wait_reasons_119, N(wait_reasons_119), G_119, PD_119, G_SEQ_UNKNOWN},
+	{19, true, wait_reasons_119, N(wait_reasons_119), G_119, PD_119, 189},
+	{20, false, wait_reasons_121, N(wait_reasons_121), G_119, PD_121, G_SEQ_UNKNOWN},
+	{21, true, wait_reasons_121, N(wait_reasons_121), G_119, PD_121, 188},
+	{22, true, wait_reasons_122, N(wait_reasons_122), G_119, PD_121, 191},
+	{23, true, wait_reasons_123, N(wait_reasons_123), G_123, PD_121, 199},
+	{24, true, wait_reasons_124, N(wait_reasons_124), G_123, PD_121, 199},
+	{25, false, wait_reasons_124, N(wait_reasons_124), G_123, PD_121, G_SEQ_UNKNOWN},
+	{26, true, wait_reasons_126, N(wait_reasons_126), G_126, PD_121, 191},
+	{27, true, wait_reasons_126, N(wait_reasons_126), G_126, PD_121, 191},
 };
 
 int goversion_lookup(const char *go_version, struct goversion_facts *out, struct gs_error *err)
@@ -348,6 +354,7 @@ int goversion_lookup(const char *go_version, struct goversion_facts *out, struct
 	*out = table[N(table) - 1];
 	out->minor = minor;
 	out->measured = false;
+	out->g_tracking_seq = G_SEQ_UNKNOWN;
 	return 0;
 }
 

@@ -23,6 +23,10 @@ struct goversion_facts {
 	uint32_t g_schedlink;      /* offset of runtime.g.schedlink */
 	uint32_t g_waitreason;     /* offset of runtime.g.waitreason (uint8) */
 	uint32_t pd_rg, pd_wg;     /* offsets of runtime.pollDesc.rg / .wg */
+	/* Offset of runtime.g.trackingSeq (uint8), 0 when not known. The runtime adds 1 to it
+	 * each time the goroutine stops running (casgstatus), so it tells one park from the
+	 * next even when both wait for the same reason. */
+	uint32_t g_tracking_seq;
 };
 
 /* Facts for "go1.N[.M]". -EPROTONOSUPPORT for Go < 1.17 (message says why); -EINVAL for a

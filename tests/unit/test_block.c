@@ -73,6 +73,23 @@ Test(block_version, goid_offsets)
 	cr_assert_eq(f.g_goid, 152);
 }
 
+/* g.trackingSeq tells one park from the next; only measured offsets are used. */
+Test(block_version, tracking_seq_offsets)
+{
+	struct goversion_facts f;
+
+	cr_assert_eq(goversion_lookup("go1.19.8", &f, NULL), 0);
+	cr_assert_eq(f.g_tracking_seq, 189);
+	cr_assert_eq(goversion_lookup("go1.23.5", &f, NULL), 0);
+	cr_assert_eq(f.g_tracking_seq, 199);
+	cr_assert_eq(goversion_lookup("go1.27.3", &f, NULL), 0);
+	cr_assert_eq(f.g_tracking_seq, 191);
+	cr_assert_eq(goversion_lookup("go1.25.1", &f, NULL), 0);
+	cr_assert_eq(f.g_tracking_seq, 0, "1.25 is not installed here: not measured");
+	cr_assert_eq(goversion_lookup("go1.31", &f, NULL), 0);
+	cr_assert_eq(f.g_tracking_seq, 0, "a newer Go than the table: not known");
+}
+
 /* Prologues as the Go linker emits them (objdump of gopark/ready/execute, 1.19-1.27). */
 Test(block_prologue, on_stack_check_branch)
 {
