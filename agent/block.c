@@ -1,31 +1,38 @@
 /* block.c — userspace side of bpf/block.bpf.c: finds runtime.gopark/ready/netpollready/
- * injectglist through the pclntab (stripped binaries work), places each probe on the
- * function's stack-check branch (block_probe_offset says why), attaches entry uprobes to
- * /proc/PID/exe for the target only, duty-cycles them to
- * stay within --max-overhead, and turns the in-kernel sums into a pprof profile shaped like
- * Go's block profile (contentions/count, delay/nanoseconds, label wait_reason).
+ * injectglist through the pclntab (stripped binaries work), places each probe on the function's
+ * stack-check branch (block_probe_offset says why), attaches entry uprobes to /proc/PID/exe for
+ * the target only, duty-cycles them to stay within --max-overhead, and turns the in-kernel sums
+ * into a pprof profile shaped like Go's block profile (contentions/count, delay/nanoseconds,
+ * label wait_reason).
  *
- * Probes are bpf_link fds owned by this process: whatever way goscope ends (SIGKILL
- * included) the kernel removes them with the fds.
+ * Probes are bpf_link fds owned by this process: whatever way goscope ends (SIGKILL included)
+ * the kernel removes them with the fds.
  *
- * Throttling (--max-overhead < 100). A uprobe hit is a trap (calibrated at start-up). The capture runs in
- * cycles of BLOCK_CYCLE_NS: an on-window with every probe attached, then the rest of the
- * cycle off. The on-fraction is chosen from the cost of a probe hit (the calibrated trap,
- * plus the BPF programs' run time per hit measured on the workload in the first cycle), the
- * probe hit rate measured while on, and the target's own CPU time (/proc/PID/stat), so that
- * cost x hits stays within the budget. Sampling is by park: only parks that start in an
- * on-window are recorded (at the window's end gopark stops recording: it then only ends its
- * g's earlier park, which tells a cancelled park from a block), and their wake-ups are still
- * observed afterwards — the probes stay attached for a drain period until every park of the
- * window is resolved (woken, or its goroutine seen not parked any more) (bounded by BLOCK_DRAIN_MAX_FRAC of the cycle). So a sampled park
- * is measured with its full delay whatever the window edge, and the counted parks are a
- * time-uniform sample of all parks: scaling counts and delays by 1/fraction is unbiased. The
- * only bias left is for blocks longer than the drain bound: those parks are dropped (counted
- * in stats.unresolved and said in the profile's comment). A generation number per window
- * (window_gen) tells leftovers from the current window's parks. */
+ * Throttling (--max-overhead < 100). A uprobe hit is a trap (calibrated at start-up). The
+ * capture runs in cycles of BLOCK_CYCLE_NS: an on-window with every probe attached, then the
+ * rest of the cycle off. The on-fraction is chosen from the cost of a probe hit (the calibrated
+ * trap, plus the BPF programs' run time per hit measured on the workload in the first cycle
+ * with probe hits), the probe hit rate measured while attached, and the target's own CPU time
+ * (/proc/PID/stat), so that cost x hits stays within the budget. Sampling is by park: only
+ * parks that start in an on-window are recorded (at the window's end gopark stops recording: it
+ * then only ends its g's earlier park, which tells a cancelled park from a block), and their
+ * wake-ups are still observed afterwards: the probes stay attached for a drain period, until
+ * every park of the window is resolved (woken, or its goroutine seen not parked any more), but
+ * for at most BLOCK_DRAIN_FACTOR on-windows, since attached probes cost the same whether they
+ * record or not. The window's parks still blocked then are long blocks: with the probes
+ * detached, userspace looks at their goroutines every tick (g status and wait reason, from
+ * /proc/PID/mem; g.trackingSeq tells a later park from the same one) and counts each one's
+ * block as ended at the midpoint of the tick in which it was first seen running again, or as
+ * still blocked at the end of the capture. So a sampled park is measured with its full delay
+ * whatever the window edge (long ones to a tick), and the counted parks are a time-uniform
+ * sample of all parks: scaling counts and delays by 1/fraction is unbiased. The budget covers
+ * the drains: the on-fraction is the affordable attached fraction divided by the last cycle's
+ * (on + drain) / on. A generation number per window (window_gen) tells leftovers from the
+ * current window's parks. */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,7 +55,8 @@
 #define LIVENESS_EVERY_NS 250000000ULL
 #define BLOCK_CYCLE_NS 1000000000ULL /* duty-cycle period */
 #define BLOCK_MIN_ON_NS 20000000ULL  /* shortest on-window */
-#define BLOCK_DRAIN_MAX_FRAC 0.5     /* longest drain, as a fraction of the cycle */
+#define BLOCK_DRAIN_FACTOR 2	     /* longest drain, in on-window lengths */
+#define BLOCK_FRACTION_GROWTH 2.0    /* most the on-fraction grows from one cycle to the next */
 #define BLOCK_MIN_FRACTION 0.005     /* never sample less than this */
 #define PROLOGUE_BYTES 32
 #define CALIBRATE_CALLS 2000
@@ -82,9 +90,12 @@ struct block_run {
 	uint64_t offsets[BLOCK_NPROBES]; /* file offsets of the probe points */
 	bool want[BLOCK_NPROBES];      /* netpollready is skipped when --reasons excludes IO wait */
 	bool on_branch[BLOCK_NPROBES]; /* probed on the stack-check branch (else at the entry) */
+	pthread_t reaper[BLOCK_NPROBES]; /* destroying a detached link (see detach_one) */
+	bool reaping[BLOCK_NPROBES];
 	char exe[64];
-	int mem_fd; /* /proc/PID/mem, to check that a pending g is still parked */
+	int mem_fd;	  /* /proc/PID/mem, to check that a pending g is still parked */
 	int bpf_stats_fd; /* BPF run-time stats on while >= 0 (first throttled cycle) */
+	uint64_t polled_short, polled_lost; /* poll_long_blocks: below --min-delay; agg full */
 	struct goversion_facts facts;
 	struct profile *prof;
 	struct stacks stacks;
@@ -194,18 +205,48 @@ static int attach_one(struct block_run *run, enum block_probe k)
 	return 0;
 }
 
-static void detach_one(struct block_run *run, enum block_probe k)
+static void *destroy_link(void *link)
 {
-	if (run->links[k]) {
-		bpf_link__destroy(run->links[k]);
-		run->links[k] = NULL;
+	bpf_link__destroy(link);
+	return NULL;
+}
+
+/* Waits for the thread destroying probe k's previous link, if any. */
+static void reap_one(struct block_run *run, enum block_probe k)
+{
+	if (run->reaping[k]) {
+		pthread_join(run->reaper[k], NULL);
+		run->reaping[k] = false;
 	}
 }
 
-static void detach_all(struct block_run *run)
+/* Destroying a uprobe link returns only after the kernel's grace periods (about 100 ms per
+ * link on this VM), though its breakpoint is gone at the start. With async, each link is
+ * destroyed by a thread of its own: the breakpoints all go at once, and the capture loop
+ * keeps its 20 ms pace (duty cycle, polling of long blocks) instead of stalling for 400 ms
+ * with the wake-up probes still trapping. */
+static void detach_one(struct block_run *run, enum block_probe k, bool async)
+{
+	struct bpf_link *l = run->links[k];
+
+	if (!l)
+		return;
+	run->links[k] = NULL;
+	reap_one(run, k);
+	if (async && pthread_create(&run->reaper[k], NULL, destroy_link, l) == 0) {
+		run->reaping[k] = true;
+		return;
+	}
+	bpf_link__destroy(l);
+}
+
+static void detach_all(struct block_run *run, bool async)
 {
 	for (int k = 0; k < BLOCK_NPROBES; k++)
-		detach_one(run, (enum block_probe)k);
+		detach_one(run, (enum block_probe)k, async);
+	if (!async)
+		for (int k = 0; k < BLOCK_NPROBES; k++)
+			reap_one(run, (enum block_probe)k);
 }
 
 static int attach_all(struct block_run *run)
@@ -230,7 +271,7 @@ static int attach_all(struct block_run *run)
 static bool g_still_parked(struct block_run *run, uint64_t g, const struct block_pending *p)
 {
 	uint32_t status;
-	uint8_t reason;
+	uint8_t reason, seq;
 
 	if (run->mem_fd < 0)
 		return true;
@@ -239,49 +280,116 @@ static bool g_still_parked(struct block_run *run, uint64_t g, const struct block
 	    pread(run->mem_fd, &reason, sizeof(reason), (off_t)(g + run->facts.g_waitreason)) !=
 		    sizeof(reason))
 		return true;
-	return (status & ~(uint32_t)G_STATUS_SCAN) == G_STATUS_WAITING && reason == p->reason;
+	if ((status & ~(uint32_t)G_STATUS_SCAN) != G_STATUS_WAITING || reason != p->reason)
+		return false;
+	/* Waiting again for the same reason after a wake-up we did not see (probes detached)
+	 * is a later park: g.trackingSeq moved on by more than the park's own step. */
+	if (run->facts.g_tracking_seq &&
+	    pread(run->mem_fd, &seq, sizeof(seq), (off_t)(g + run->facts.g_tracking_seq)) ==
+		    sizeof(seq))
+		return seq == (uint8_t)(p->seq + 1);
+	return true;
 }
 
-/* Removes the pending parks whose goroutine is not parked any more; returns how many. */
-static uint64_t drop_not_parked(struct block_run *run)
+typedef bool (*pending_visit_fn)(struct block_run *run, __u64 g, const struct block_pending *p,
+				 void *arg);
+
+/* Calls visit for each pending park; returns how many visits returned true. visit may delete
+ * its entry: a BPF hash map restarts get_next_key from its first key when the key passed is
+ * gone, so the next key is taken before the visit. */
+static uint64_t pending_each(struct block_run *run, pending_visit_fn visit, void *arg)
 {
 	int fd = bpf_map__fd(run->skel->maps.pending);
-	__u64 key, next, *prev = NULL;
+	__u64 key, next;
 	struct block_pending p;
 	uint64_t n = 0;
+	int more = bpf_map_get_next_key(fd, NULL, &key) == 0;
 
-	while (bpf_map_get_next_key(fd, prev, &next) == 0) {
-		key = next;
-		prev = &key;
-		if (bpf_map_lookup_elem(fd, &key, &p) < 0 || g_still_parked(run, key, &p))
-			continue;
-		/* A wake-up probe may have ended it meanwhile: count only a real removal. */
-		if (bpf_map_delete_elem(fd, &key) == 0)
+	while (more) {
+		more = bpf_map_get_next_key(fd, &key, &next) == 0;
+		if (bpf_map_lookup_elem(fd, &key, &p) == 0 && visit(run, key, &p, arg))
 			n++;
+		key = next;
 	}
 	return n;
 }
 
-/* Pending parks of window gen (all when gen < 0); with del, removes them. */
-static uint64_t pending_scan(struct block_run *run, int64_t gen, bool del)
+/* While the probes are attached, a pending park of the window whose goroutine is not parked
+ * any more was cancelled (a wake-up would have ended it): removes it. Older windows' parks
+ * are left to poll_long_blocks. */
+static bool visit_cancelled(struct block_run *run, __u64 g, const struct block_pending *p,
+			    void *arg)
 {
-	int fd = bpf_map__fd(run->skel->maps.pending);
-	__u64 key, next, *prev = NULL;
-	struct block_pending p;
-	uint64_t n = 0;
+	uint32_t gen = *(const uint32_t *)arg;
 
-	while (bpf_map_get_next_key(fd, prev, &next) == 0) {
-		key = next;
-		prev = &key;
-		if (bpf_map_lookup_elem(fd, &key, &p) < 0)
-			continue;
-		if (gen >= 0 && p.window != (uint32_t)gen)
-			continue;
-		n++;
-		if (del)
-			bpf_map_delete_elem(fd, &key); /* get_next_key(prev) stays valid after */
+	if (p->window != gen || g_still_parked(run, g, p))
+		return false;
+	/* A wake-up probe may have ended it meanwhile: count only a real removal. */
+	return bpf_map_delete_elem(bpf_map__fd(run->skel->maps.pending), &g) == 0;
+}
+
+static uint64_t drop_not_parked(struct block_run *run, uint32_t gen)
+{
+	return pending_each(run, visit_cancelled, &gen);
+}
+
+struct poll_span {
+	uint64_t half; /* half the time since the last look */
+};
+
+/* A long block, seen ended now: it ended since this entry's last look, which was about one
+ * polling interval before this look (the map is walked in the same order each time), and is
+ * counted at the middle of that interval, into agg like the blocks the BPF programs count. */
+static bool visit_long_block(struct block_run *run, __u64 g, const struct block_pending *p,
+			     void *arg)
+{
+	const struct poll_span *span = arg;
+	int afd = bpf_map__fd(run->skel->maps.agg);
+	struct block_key k;
+	struct block_value v = {0};
+	uint64_t end, delay;
+
+	if (g_still_parked(run, g, p))
+		return false;
+	end = capture_monotonic_ns() - span->half;
+	bpf_map_delete_elem(bpf_map__fd(run->skel->maps.pending), &g);
+	run->stats->polled++;
+	delay = end > p->park_ns ? end - p->park_ns : 0;
+	if (delay < run->cfg->min_delay_ns) {
+		run->polled_short++;
+		return true;
 	}
-	return n;
+	k = (struct block_key){.stack_id = p->stack_id, .goid = p->goid, .reason = p->reason};
+	bpf_map_lookup_elem(afd, &k, &v);
+	v.count++;
+	v.delay_ns += delay;
+	if (bpf_map_update_elem(afd, &k, &v, BPF_ANY) < 0)
+		run->polled_lost++;
+	return true;
+}
+
+/* Long blocks, while the probes are detached (so no BPF program writes agg meanwhile): the
+ * goroutines of pending parks are looked at (status, wait reason, trackingSeq, from
+ * /proc/PID/mem); since is the time of the last look (or of the detach). */
+static void poll_long_blocks(struct block_run *run, uint64_t since, uint64_t now)
+{
+	struct poll_span span = {.half = now > since ? (now - since) / 2 : 0};
+
+	pending_each(run, visit_long_block, &span);
+}
+
+static bool visit_of_window(struct block_run *run, __u64 g, const struct block_pending *p,
+			    void *arg)
+{
+	(void)run;
+	(void)g;
+	return p->window == *(const uint32_t *)arg;
+}
+
+/* Pending parks of window gen. */
+static uint64_t pending_of_window(struct block_run *run, uint32_t gen)
+{
+	return pending_each(run, visit_of_window, &gen);
 }
 
 /* ---- Calibration of the trap cost ---- */
@@ -486,6 +594,7 @@ static int load_bpf(struct block_run *run)
 	skel->rodata->g_schedlink_offset = run->facts.g_schedlink;
 	skel->rodata->pd_rg_offset = run->facts.pd_rg;
 	skel->rodata->pd_wg_offset = run->facts.pd_wg;
+	skel->rodata->g_tracking_seq_offset = run->facts.g_tracking_seq;
 	if (run->cfg->reasons && *run->cfg->reasons) {
 		rc = block_parse_reasons(run->cfg->reasons, &run->facts,
 					 (uint8_t *)skel->rodata->reason_allowed, &io_wait,
@@ -616,11 +725,12 @@ static void add_comments(struct block_run *run, const uint64_t *s)
 		snprintf(text, sizeof(text),
 			 "goscope block: throttled by --max-overhead %.3g%%: probes on %.2f%% of "
 			 "the time in %u windows (cost per probe hit: trap %.0f ns + BPF %.0f ns); "
-			 "counts and delays are scaled by 1/%.4f; %" PRIu64 " parks still blocked "
-			 "after their window's drain were not counted (blocks that long are "
-			 "under-represented)",
+			 "counts and delays are scaled by 1/%.4f; %" PRIu64 " blocks outlived "
+			 "their window's drain and were timed by polling the goroutine's status "
+			 "(to %.0f ms)",
 			 run->cfg->max_overhead_pct, st->sampled_fraction * 100, st->windows,
-			 st->trap_cost_ns, st->bpf_cost_ns, st->sampled_fraction, st->unresolved);
+			 st->trap_cost_ns, st->bpf_cost_ns, st->sampled_fraction, st->polled,
+			 POLL_NS / 1e6);
 		profile_add_comment(run->prof, text);
 	}
 	(void)s;
@@ -632,17 +742,20 @@ struct duty {
 	bool throttled, on, draining;
 	uint64_t window_start, on_len, drain_end, cycle_end;
 	uint64_t on_total, hits_at_cycle, cpu_at_cycle, cycle_start;
+	uint64_t attached_ns; /* this cycle's on-window + drain */
+	uint64_t detached_at; /* last look at the long blocks (or the detach) */
 	uint32_t gen;
-	double fraction;
+	double fraction; /* on-window / cycle */
 };
 
 static int start_window(struct block_run *run, struct duty *d, uint64_t now)
 {
 	int rc;
 
+	/* Long blocks woken since the last tick are counted before the probes come back. */
+	poll_long_blocks(run, d->detached_at, now);
 	d->gen++;
 	run->skel->bss->window_gen = d->gen;
-	run->skel->data->parks_open = 1;
 	d->on = true;
 	d->draining = false;
 	d->cycle_start = now;
@@ -651,10 +764,13 @@ static int start_window(struct block_run *run, struct duty *d, uint64_t now)
 		d->on_len = BLOCK_MIN_ON_NS;
 	d->cycle_end = now + (d->on_len > BLOCK_CYCLE_NS ? d->on_len : BLOCK_CYCLE_NS);
 	run->stats->windows++;
+	run->skel->data->parks_open = 0;
 	rc = attach_all(run);
-	/* Registering uprobes takes milliseconds: the window (the sampled time) starts when
-	 * gopark's probe is live, which attach_all does last. */
+	/* Registering uprobes takes milliseconds, and gopark's probe goes live somewhere in
+	 * its registration: the window (the sampled time) starts after it, and only then may
+	 * gopark record parks, so no park is sampled outside the time the fraction counts. */
 	d->window_start = capture_monotonic_ns();
+	run->skel->data->parks_open = 1;
 	return rc;
 }
 
@@ -670,31 +786,39 @@ static int duty_step(struct block_run *run, struct duty *d, uint64_t now)
 		run->skel->data->parks_open = 0;
 		d->on = false;
 		d->draining = true;
-		d->drain_end = now + (uint64_t)(BLOCK_DRAIN_MAX_FRAC * (double)BLOCK_CYCLE_NS);
+		d->drain_end = now + BLOCK_DRAIN_FACTOR * d->on_len;
 	}
 	if (d->draining)
-		run->stats->cancelled += drop_not_parked(run);
-	if (d->draining && (pending_scan(run, d->gen, false) == 0 || now >= d->drain_end)) {
-		detach_all(run);
-		run->stats->unresolved += pending_scan(run, -1, true);
+		run->stats->cancelled += drop_not_parked(run, d->gen);
+	if (d->draining && (pending_of_window(run, d->gen) == 0 || now >= d->drain_end)) {
+		detach_all(run, true);
+		d->detached_at = capture_monotonic_ns();
+		d->attached_ns += d->detached_at - d->window_start;
 		d->draining = false;
+	} else if (!d->on && !d->draining) {
+		poll_long_blocks(run, d->detached_at, now);
+		d->detached_at = now;
 	}
 	if (!d->on && !d->draining && now >= d->cycle_end) {
 		/* Re-estimate the fraction from the cycle that ended. */
 		uint64_t cpu = target_cpu_ns(run->cfg->pid), hits, on_ns = d->on_len;
 		double cycle_s = (double)(now - d->cycle_start) / 1e9, cpu_rate, probe_cpu, cost_ns;
+		double attached_s = (double)(d->attached_ns ? d->attached_ns : on_ns) / 1e9;
+		double attached_per_on = attached_s / ((double)on_ns / 1e9);
+		double fraction;
 
 		read_stats(run, s);
 		if (run->bpf_stats_fd >= 0) {
 			/* The programs' own cost, measured on this workload (its stack depths,
-			 * its map sizes) in the first cycle; stats are then turned off again, as
-			 * they slow every BPF program of the machine a little. */
+			 * its map sizes) in the first cycle with probe hits; stats are then turned
+			 * off again, as they slow every BPF program of the machine a little. */
 			double b = bpf_ns_per_hit(run);
 
-			if (b > 0)
+			if (b > 0) {
 				run->stats->bpf_cost_ns = b;
-			close(run->bpf_stats_fd);
-			run->bpf_stats_fd = -1;
+				close(run->bpf_stats_fd);
+				run->bpf_stats_fd = -1;
+			}
 		}
 		hits = probe_hits(s) - d->hits_at_cycle;
 		cost_ns = run->stats->trap_cost_ns + run->stats->bpf_cost_ns;
@@ -702,8 +826,19 @@ static int duty_step(struct block_run *run, struct duty *d, uint64_t now)
 		cpu_rate = ((double)(cpu - d->cpu_at_cycle) - probe_cpu) / 1e9 / cycle_s;
 		if (cpu_rate < 0)
 			cpu_rate = 0;
-		d->fraction = block_duty_fraction(run->cfg->max_overhead_pct, cost_ns,
-						  (double)hits / ((double)on_ns / 1e9), cpu_rate);
+		/* The fraction of the time the probes may be attached, then the on-window that
+		 * leaves room for a drain as long, relative to it, as the last one. It at most
+		 * doubles per cycle: a cycle that saw the target idle (no hits: any fraction
+		 * looks affordable) must not turn into a whole second of unthrottled probes when
+		 * the load comes back. */
+		fraction = block_duty_fraction(run->cfg->max_overhead_pct, cost_ns,
+					       (double)hits / attached_s, cpu_rate);
+		if (attached_per_on > 1.0)
+			fraction /= attached_per_on;
+		if (fraction > d->fraction * BLOCK_FRACTION_GROWTH)
+			fraction = d->fraction * BLOCK_FRACTION_GROWTH;
+		d->fraction = fraction;
+		d->attached_ns = 0;
 		d->hits_at_cycle = probe_hits(s);
 		d->cpu_at_cycle = cpu;
 		return start_window(run, d, now);
@@ -810,16 +945,17 @@ int block_capture(const struct block_config *cfg, struct profile **out, struct b
 	now = capture_monotonic_ns();
 	if (d.on)
 		d.on_total += now - d.window_start;
-	detach_all(&run);
+	detach_all(&run, false);
 	stats->duration_ns = now - start;
 	if (alive)
 		alive = capture_pid_alive(cfg->pid);
 	if (d.throttled) {
-		/* Parks of earlier windows still pending are long blocks whose drain ended;
-		 * the current window's are still blocked at the end. */
-		if (d.draining)
-			stats->unresolved +=
-				pending_scan(&run, -1, false) - pending_scan(&run, d.gen, false);
+		/* Long blocks that ended since the last look; what stays pending is still
+		 * blocked. A park of the last window whose goroutine runs again while the
+		 * probes were attached was cancelled, as in a drain. */
+		if (d.on || d.draining)
+			stats->cancelled += drop_not_parked(&run, d.gen);
+		poll_long_blocks(&run, d.detached_at, now);
 		stats->sampled_fraction =
 			stats->duration_ns ? (double)d.on_total / (double)stats->duration_ns : 1.0;
 		if (stats->sampled_fraction > 1.0)
@@ -829,19 +965,6 @@ int block_capture(const struct block_config *cfg, struct profile **out, struct b
 				 stats->sampled_fraction);
 			flabel = fraction_label;
 		}
-		if (d.draining) {
-			/* Only the current window's parks are "still blocked". */
-			int fd = bpf_map__fd(run.skel->maps.pending);
-			__u64 key, next, *prev = NULL;
-			struct block_pending p;
-
-			while (bpf_map_get_next_key(fd, prev, &next) == 0) {
-				key = next;
-				prev = &key;
-				if (bpf_map_lookup_elem(fd, &key, &p) == 0 && p.window != d.gen)
-					bpf_map_delete_elem(fd, &key);
-			}
-		}
 	}
 	rc = collect(&run, alive, flabel);
 	if (rc < 0)
@@ -849,17 +972,17 @@ int block_capture(const struct block_config *cfg, struct profile **out, struct b
 	if (flabel)
 		profile_scale(run.prof, (uint64_t)(1e6 / stats->sampled_fraction), 1000000);
 	read_stats(&run, s);
-	stats->parks = s[BLOCK_STAT_PARKS];
+	stats->parks = s[BLOCK_STAT_RECORDED];
 	stats->counted_without_ready = s[BLOCK_STAT_COUNTED_NETPOLL] + s[BLOCK_STAT_COUNTED_INJECT];
 	stats->cancelled += s[BLOCK_STAT_OVERWRITTEN];
-	stats->short_blocks = s[BLOCK_STAT_SHORT];
+	stats->short_blocks = s[BLOCK_STAT_SHORT] + run.polled_short;
 	stats->restarts = s[BLOCK_STAT_RESTARTS];
-	stats->lost =
-		s[BLOCK_STAT_PENDING_FULL] + s[BLOCK_STAT_STACKS_FULL] + s[BLOCK_STAT_AGG_FULL];
+	stats->lost = s[BLOCK_STAT_PENDING_FULL] + s[BLOCK_STAT_STACKS_FULL] +
+		      s[BLOCK_STAT_AGG_FULL] + run.polled_lost;
 	profile_set_time(run.prof, start_wall, (int64_t)stats->duration_ns);
 	add_comments(&run, s);
 out_links:
-	detach_all(&run);
+	detach_all(&run, false);
 out_skel:
 	if (run.bpf_stats_fd >= 0)
 		close(run.bpf_stats_fd);

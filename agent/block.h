@@ -30,18 +30,18 @@ struct block_config {
 struct block_stats {
 	char go_version[64];
 	bool table_measured; /* the wait-reason/offset table is measured for this version */
-	uint64_t parks;	     /* gopark hits */
+	uint64_t parks;	     /* parks recorded: in a sampling window, reason allowed */
 	uint64_t blocks;     /* completed blocks counted (before scaling) */
 	uint64_t counted_without_ready; /* of which completed at netpollready/injectglist */
 	uint64_t cancelled;		/* parks ended without a wake-up seen: cancelled (or woken
 				     * by an unprobed path), dropped */
 	uint64_t still_blocked;		/* goroutines still blocked at the end */
 	uint64_t lost;			/* pending/stack/aggregation maps full */
-	uint64_t unresolved;	 /* throttled: parks not resolved by the end of their drain */
+	uint64_t polled;	 /* throttled: blocks that outlived their drain, timed by polling */
 	uint64_t short_blocks;	 /* below --min-delay */
 	uint64_t restarts;	 /* probe hits skipped: headed for morestack (re-run) */
 	double trap_cost_ns;	 /* calibrated cost of one uprobe hit (throttled captures) */
-	double bpf_cost_ns; /* BPF run time per hit, measured in the first cycle (throttled) */
+	double bpf_cost_ns;	 /* BPF run time per hit, measured in the first cycle (throttled) */
 	double sampled_fraction; /* 1 when unthrottled */
 	unsigned windows;	 /* sampling windows (throttled) */
 	uint64_t duration_ns;

@@ -162,7 +162,9 @@ int cmd_block(int argc, char **argv)
 		(unsigned long long)stats.lost, (unsigned long long)stats.restarts,
 		stats.duration_ns / 1e9, stats.ended_by);
 	if (stats.sampled_fraction < 1.0)
-		fprintf(stderr, "; sampled %.2f%% of the time (cost per probe hit: trap %.0f ns + BPF %.0f ns)",
+		fprintf(stderr,
+			"; sampled %.2f%% of the time (cost per probe hit: trap %.0f ns + BPF %.0f "
+			"ns)",
 			stats.sampled_fraction * 100, stats.trap_cost_ns, stats.bpf_cost_ns);
 	fprintf(stderr, "; wrote %s\n", strcmp(output, "-") ? output : "stdout");
 	profile_free(prof);

@@ -50,6 +50,7 @@ const volatile __u64 min_delay_ns = 0;	     /* shorter blocks are not counted */
 const volatile __u32 g_schedlink_offset = 0; /* offset of runtime.g.schedlink */
 const volatile __u32 pd_rg_offset = 0;	     /* offsets of runtime.pollDesc.rg / .wg */
 const volatile __u32 pd_wg_offset = 0;
+const volatile __u32 g_tracking_seq_offset = 0; /* offset of runtime.g.trackingSeq, 0 = unknown */
 /* Bit (1 << enum block_probe) set: that function is probed on its stack-check branch. */
 const volatile __u32 probe_on_branch = 0;
 
@@ -217,15 +218,21 @@ int block_gopark(struct pt_regs *ctx)
 	p.tid = (__u32)bpf_get_current_pid_tgid();
 	p.window = window_gen;
 	p.reason = reason;
+	if (g_tracking_seq_offset)
+		bpf_probe_read_user(&p.seq, sizeof(p.seq), (void *)(g + g_tracking_seq_offset));
 	/* The common case is a new entry. A pending entry for the same g is a park that never
 	 * completed: it was cancelled (unlockf returned false) — or woken by a path without a
 	 * probe — and the goroutine is parking again. */
-	if (bpf_map_update_elem(&pending, &g, &p, BPF_NOEXIST) == 0)
+	if (bpf_map_update_elem(&pending, &g, &p, BPF_NOEXIST) == 0) {
+		stat_inc(BLOCK_STAT_RECORDED);
 		return 0;
+	}
 	if (bpf_map_lookup_elem(&pending, &g))
 		stat_inc(BLOCK_STAT_OVERWRITTEN);
 	if (bpf_map_update_elem(&pending, &g, &p, BPF_ANY) < 0)
 		stat_inc(BLOCK_STAT_PENDING_FULL);
+	else
+		stat_inc(BLOCK_STAT_RECORDED);
 	return 0;
 }
 

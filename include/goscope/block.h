@@ -51,6 +51,7 @@ enum block_stat {
 	BLOCK_STAT_CALIBRATE,	    /* hits of the empty calibration probe */
 	BLOCK_STAT_RESTARTS,	    /* hits skipped: the stack check was branching to morestack,
 				    * which re-runs the function (and the probe) from its entry */
+	BLOCK_STAT_RECORDED, /* parks recorded (in a sampling window, reason allowed) */
 	BLOCK_STAT_COUNT,
 };
 
@@ -62,7 +63,8 @@ struct block_pending {
 	__u32 tid;    /* thread that parked it */
 	__u32 window; /* sampling window (duty cycle) the park started in */
 	__u8 reason;  /* runtime waitReason number */
-	__u8 pad[7];
+	__u8 seq;     /* g.trackingSeq at gopark (when its offset is known) */
+	__u8 pad[6];
 };
 
 /* Aggregation key: in-kernel sums per (stack, reason[, goid]). */

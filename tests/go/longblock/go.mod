@@ -1,0 +1,3 @@
+module goscope.test/longblock
+
+go 1.19
