@@ -111,6 +111,66 @@ static long long gs_stat(const struct gsproc *g, const char *after_number_word)
 	return atoll(p);
 }
 
+/* Runs PROGRAM (tests/go, built for toolchain and mode; it prints "ready PID", waits for a
+ * line on stdin, works, prints its results and "done") with targs, under
+ * `goscope block --pid PID -o <tmp>/OUT <gs_args>` started once "ready" is read; says "go"
+ * once goscope is capturing. Fills gsprof with the profile's path and out with the target's
+ * lines before "done" (each ending in \n); goscope's stderr is in g. Skips when the
+ * toolchain is not installed. */
+static void run_under_block(const char *program, const char *toolchain, const char *mode,
+			    char *const targs[], const char *gs_args, char *gsprof, size_t gsprof_len,
+			    char *out, size_t out_len, struct gsproc *g)
+{
+	char path[4096], dir[64], line[LINE_MAX_LEN], pidbuf[16], cmd[1024], *argv[32];
+	char *save = NULL, *tok;
+	struct gotarget t;
+	size_t used = 0;
+	int argc = 0;
+
+	GOTARGET_BUILD_OR_SKIP(path, program, toolchain, mode);
+	cr_assert(test_tmpdir(dir, sizeof(dir)));
+	snprintf(gsprof, gsprof_len, "%s/%s.pb.gz", dir, program);
+	argv[argc++] = path;
+	for (int i = 0; targs[i] && argc < 31; i++)
+		argv[argc++] = targs[i];
+	argv[argc] = NULL;
+	cr_assert_eq(gotarget_start(&t, path, argv), 0);
+	cr_assert_gt(gotarget_read_line(&t, line, sizeof(line), 10000), 0);
+	cr_assert(strncmp(line, "ready", 5) == 0, "%s", line);
+	snprintf(pidbuf, sizeof(pidbuf), "%d", t.pid);
+	snprintf(cmd, sizeof(cmd), "%s", gs_args);
+	argc = 0;
+	argv[argc++] = (char *)goscope_bin();
+	argv[argc++] = "block";
+	argv[argc++] = "--pid";
+	argv[argc++] = pidbuf;
+	argv[argc++] = "-o";
+	argv[argc++] = gsprof;
+	for (tok = strtok_r(cmd, " ", &save); tok && argc < 31; tok = strtok_r(NULL, " ", &save))
+		argv[argc++] = tok;
+	argv[argc] = NULL;
+	gs_start(g, argv);
+	cr_assert(gs_wait_for(g, "capturing", 20000), "%s", g->buf);
+	cr_assert_eq(write(t.stdin_fd, "go\n", 3), 3);
+	out[0] = '\0';
+	while (gotarget_read_line(&t, line, sizeof(line), 30000) > 0 && strcmp(line, "done")) {
+		int n = snprintf(out + used, out_len - used, "%s\n", line);
+
+		if (n > 0 && (size_t)n < out_len - used)
+			used += (size_t)n;
+	}
+	cr_assert_eq(gotarget_stop(&t, 20000), 0);
+	cr_assert_eq(gs_wait(g), 0, "%s", g->buf);
+}
+
+/* Number after "KEY " in the target's output lines (see run_under_block), or -1. */
+static long long out_stat(const char *out, const char *key)
+{
+	const char *p = strstr(out, key);
+
+	return p ? atoll(p + strlen(key)) : -1;
+}
+
 struct site {
 	char name[128];
 	double delay, count;
@@ -409,47 +469,21 @@ ParameterizedTestParameters(block, morestack_restart_counted_once)
  * a cancelled one, and every restart is seen. */
 ParameterizedTest(struct bcase *c, block, morestack_restart_counted_once, .timeout = 120)
 {
-	char path[4096], dir[64], gsprof[256], line[LINE_MAX_LEN], pidbuf[16], gobuf[256];
+	char gsprof[256], out[4096], gobuf[256];
+	char *targs[] = {"-parks", "300", NULL};
 	const char *go = go_tool_path(c->toolchain, gobuf, sizeof(gobuf));
 	static struct site sites[MAX_SITES];
-	long long parks = -1, delay = -1;
+	long long parks, delay;
 	const struct site *s;
-	struct gotarget t;
 	struct gsproc g;
 	int n;
 
-	GOTARGET_BUILD_OR_SKIP(path, "parkrestart", c->toolchain, c->mode);
-	cr_assert(test_tmpdir(dir, sizeof(dir)));
-	snprintf(gsprof, sizeof(gsprof), "%s/pr.pb.gz", dir);
-	{
-		char *argv[] = {path, "-parks", "300", NULL};
-
-		cr_assert_eq(gotarget_start(&t, path, argv), 0);
-	}
-	cr_assert_gt(gotarget_read_line(&t, line, sizeof(line), 10000), 0);
-	snprintf(pidbuf, sizeof(pidbuf), "%d", t.pid);
-	{
-		char *argv[] = {(char *)goscope_bin(),
-				"block",
-				"--pid",
-				pidbuf,
-				"--max-overhead",
-				"100",
-				"--duration",
-				"0",
-				"-o",
-				gsprof,
-				NULL};
-
-		gs_start(&g, argv);
-	}
-	cr_assert(gs_wait_for(&g, "capturing", 20000), "%s", g.buf);
-	cr_assert_eq(write(t.stdin_fd, "go\n", 3), 3);
-	while (gotarget_read_line(&t, line, sizeof(line), 30000) > 0 && strcmp(line, "done"))
-		sscanf(line, "parks %lld delay_ns %lld", &parks, &delay);
-	cr_assert_eq(gotarget_stop(&t, 20000), 0);
-	cr_assert_eq(gs_wait(&g), 0, "%s", g.buf);
-	cr_assert_eq(parks, 300);
+	run_under_block("parkrestart", c->toolchain, c->mode, targs,
+			"--max-overhead 100 --duration 0", gsprof, sizeof(gsprof), out, sizeof(out),
+			&g);
+	parks = out_stat(out, "parks ");
+	delay = out_stat(out, "delay_ns ");
+	cr_assert_eq(parks, 300, "%s", out);
 	n = load_sites(go, gsprof, sites, NULL);
 	s = site_find(sites, n, "main.parkRestart");
 	cr_assert(s, "go%s %s: main.parkRestart missing: %s", c->toolchain, c->mode, g.buf);
@@ -500,48 +534,17 @@ Test(block, direct_caller_kept, .timeout = 120)
  * not counted: every Read parks at most once, so counted IO waits + cancelled <= reads. */
 Test(block, cancelled_parks_not_counted, .timeout = 120)
 {
-	char path[4096], dir[64], gsprof[256], line[LINE_MAX_LEN], pidbuf[16], gobuf[256];
-	char why[2048];
+	char gsprof[256], out[4096], gobuf[256], why[2048];
+	char *targs[] = {"-wait", "-duration", "2s", NULL};
 	const char *go = go_tool_path("1.27", gobuf, sizeof(gobuf));
-	long long reads = -1, cancelled;
+	long long reads, cancelled;
 	double client_count = 0;
 	struct traces tr;
-	struct gotarget t;
 	struct gsproc g;
-	int rc;
 
-	GOTARGET_BUILD_OR_SKIP(path, "netpark", "1.27", "default");
-	cr_assert(test_tmpdir(dir, sizeof(dir)));
-	snprintf(gsprof, sizeof(gsprof), "%s/np.pb.gz", dir);
-	{
-		char *argv[] = {path, "-wait", "-duration", "2s", NULL};
-
-		cr_assert_eq(gotarget_start(&t, path, argv), 0);
-	}
-	cr_assert_gt(gotarget_read_line(&t, line, sizeof(line), 10000), 0);
-	snprintf(pidbuf, sizeof(pidbuf), "%d", t.pid);
-	{
-		char *argv[] = {(char *)goscope_bin(),
-				"block",
-				"--pid",
-				pidbuf,
-				"--max-overhead",
-				"100",
-				"--duration",
-				"0",
-				"-o",
-				gsprof,
-				NULL};
-
-		gs_start(&g, argv);
-	}
-	cr_assert(gs_wait_for(&g, "capturing", 20000), "%s", g.buf);
-	cr_assert_eq(write(t.stdin_fd, "go\n", 3), 3);
-	while (gotarget_read_line(&t, line, sizeof(line), 30000) > 0 && strcmp(line, "done"))
-		sscanf(line, "reads %lld", &reads);
-	cr_assert_eq(gotarget_stop(&t, 10000), 0);
-	rc = gs_wait(&g);
-	cr_assert_eq(rc, 0, "%s", g.buf);
+	run_under_block("netpark", "1.27", "default", targs, "--max-overhead 100 --duration 0",
+			gsprof, sizeof(gsprof), out, sizeof(out), &g);
+	reads = out_stat(out, "reads ");
 	cancelled = gs_stat(&g, "cancelled");
 	cr_assert_gt(reads, 1000);
 	cr_assert_eq(traces_load(go, gsprof, "-sample_index=contentions", &tr, why, sizeof(why)), 0,
@@ -816,42 +819,22 @@ Test(block, throttled_is_unbiased, .timeout = 120)
  * (throttled_is_unbiased checks the totals). */
 Test(block, throttled_long_blocks_timed, .timeout = 120)
 {
-	char path[4096], dir[64], gsprof[256], line[LINE_MAX_LEN], pidbuf[16], gobuf[256];
-	char why[2048];
+	char gsprof[256], out[4096], gobuf[256], why[2048];
+	char *targs[] = {"-goroutines", "400", "-delay", "250ms", "-duration", "6s", NULL};
 	const char *go = go_tool_path("1.27", gobuf, sizeof(gobuf));
 	static struct site sites[MAX_SITES];
-	long long blocks = -1, delay = -1, outlived = -1;
+	long long blocks, delay, outlived = -1;
 	const struct site *s;
 	const char *c;
 	struct traces tr;
-	struct gotarget t;
 	struct gsproc g;
 	double mean_gs, mean_wl;
 	int n;
 
-	GOTARGET_BUILD_OR_SKIP(path, "longblock", "1.27", "default");
-	cr_assert(test_tmpdir(dir, sizeof(dir)));
-	snprintf(gsprof, sizeof(gsprof), "%s/lb.pb.gz", dir);
-	{
-		char *argv[] = {path, "-goroutines", "400", "-delay", "250ms", "-duration", "6s",
-				NULL};
-
-		cr_assert_eq(gotarget_start(&t, path, argv), 0);
-	}
-	cr_assert_gt(gotarget_read_line(&t, line, sizeof(line), 10000), 0);
-	snprintf(pidbuf, sizeof(pidbuf), "%d", t.pid);
-	{
-		char *argv[] = {(char *)goscope_bin(), "block", "--pid", pidbuf, "--duration", "0",
-				"-o", gsprof, NULL};
-
-		gs_start(&g, argv);
-	}
-	cr_assert(gs_wait_for(&g, "capturing", 20000), "%s", g.buf);
-	cr_assert_eq(write(t.stdin_fd, "go\n", 3), 3);
-	while (gotarget_read_line(&t, line, sizeof(line), 30000) > 0 && strcmp(line, "done"))
-		sscanf(line, "blocks %lld delay_ns %lld", &blocks, &delay);
-	cr_assert_eq(gotarget_stop(&t, 20000), 0);
-	cr_assert_eq(gs_wait(&g), 0, "%s", g.buf);
+	run_under_block("longblock", "1.27", "default", targs, "--duration 0", gsprof,
+			sizeof(gsprof), out, sizeof(out), &g);
+	blocks = out_stat(out, "blocks ");
+	delay = out_stat(out, "delay_ns ");
 	cr_assert(strstr(g.buf, "sampled"), "not throttled: %s", g.buf);
 	cr_assert_gt(blocks, 0);
 	n = load_sites(go, gsprof, sites, NULL);
