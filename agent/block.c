@@ -26,9 +26,11 @@
  * still blocked at the end of the capture. So a sampled park is measured with its full delay
  * whatever the window edge (long ones to a tick), and the counted parks are a time-uniform
  * sample of all parks: scaling counts and delays by 1/fraction is unbiased. The budget covers
- * the drains: the on-fraction is the affordable attached fraction divided by the last cycle's
- * (on + drain) / on. A generation number per window (window_gen) tells leftovers from the
- * current window's parks. */
+ * the drains and the churn: destroying a uprobe link takes about 100 ms here, with its
+ * breakpoint still trapping for part of it, so attaching and detaching once per cycle can cost
+ * more than the window itself. block_plan_cycle stretches the cycle (up to 10 s) until the
+ * churn and a shortest window fit. A generation number per window (window_gen) tells
+ * leftovers from the current window's parks. */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -53,11 +55,12 @@
 #define NSEC_PER_SEC 1000000000ULL
 #define POLL_NS 20000000ULL /* main loop tick */
 #define LIVENESS_EVERY_NS 250000000ULL
-#define BLOCK_CYCLE_NS 1000000000ULL /* duty-cycle period */
-#define BLOCK_MIN_ON_NS 20000000ULL  /* shortest on-window */
-#define BLOCK_DRAIN_FACTOR 2	     /* longest drain, in on-window lengths */
-#define BLOCK_FRACTION_GROWTH 2.0    /* most the on-fraction grows from one cycle to the next */
-#define BLOCK_MIN_FRACTION 0.005     /* never sample less than this */
+#define BLOCK_CYCLE_NS 1000000000ULL	  /* shortest duty-cycle period */
+#define BLOCK_CYCLE_MAX_NS 10000000000ULL /* longest, when attach + detach cost much */
+#define BLOCK_MIN_ON_NS 20000000ULL	  /* shortest on-window */
+#define BLOCK_DRAIN_FACTOR 2		  /* longest drain, in on-window lengths */
+#define BLOCK_FRACTION_GROWTH 2.0	  /* most the on-window grows from one cycle to the next */
+#define BLOCK_MIN_FRACTION 0.005	  /* never sample less than this */
 #define PROLOGUE_BYTES 32
 #define CALIBRATE_CALLS 2000
 #define DEFAULT_TRAP_COST_NS 9000.0 /* measured on this kind of VM (shared/README.md) */
@@ -90,8 +93,12 @@ struct block_run {
 	uint64_t offsets[BLOCK_NPROBES]; /* file offsets of the probe points */
 	bool want[BLOCK_NPROBES];      /* netpollready is skipped when --reasons excludes IO wait */
 	bool on_branch[BLOCK_NPROBES]; /* probed on the stack-check branch (else at the entry) */
-	pthread_t reaper[BLOCK_NPROBES]; /* destroying a detached link (see detach_one) */
-	bool reaping[BLOCK_NPROBES];
+	struct reaper {
+		pthread_t thread;
+		bool busy;
+		struct bpf_link *link;
+		uint64_t done_at; /* when its destroy returned */
+	} reapers[BLOCK_NPROBES]; /* destroying detached links (see detach_one) */
 	char exe[64];
 	int mem_fd;	  /* /proc/PID/mem, to check that a pending g is still parked */
 	int bpf_stats_fd; /* BPF run-time stats on while >= 0 (first throttled cycle) */
@@ -205,18 +212,21 @@ static int attach_one(struct block_run *run, enum block_probe k)
 	return 0;
 }
 
-static void *destroy_link(void *link)
+static void *destroy_link(void *arg)
 {
-	bpf_link__destroy(link);
+	struct reaper *r = arg;
+
+	bpf_link__destroy(r->link);
+	r->done_at = capture_monotonic_ns();
 	return NULL;
 }
 
 /* Waits for the thread destroying probe k's previous link, if any. */
 static void reap_one(struct block_run *run, enum block_probe k)
 {
-	if (run->reaping[k]) {
-		pthread_join(run->reaper[k], NULL);
-		run->reaping[k] = false;
+	if (run->reapers[k].busy) {
+		pthread_join(run->reapers[k].thread, NULL);
+		run->reapers[k].busy = false;
 	}
 }
 
@@ -233,11 +243,13 @@ static void detach_one(struct block_run *run, enum block_probe k, bool async)
 		return;
 	run->links[k] = NULL;
 	reap_one(run, k);
-	if (async && pthread_create(&run->reaper[k], NULL, destroy_link, l) == 0) {
-		run->reaping[k] = true;
+	run->reapers[k].link = l;
+	if (async &&
+	    pthread_create(&run->reapers[k].thread, NULL, destroy_link, &run->reapers[k]) == 0) {
+		run->reapers[k].busy = true;
 		return;
 	}
-	bpf_link__destroy(l);
+	destroy_link(&run->reapers[k]);
 }
 
 static void detach_all(struct block_run *run, bool async)
@@ -740,13 +752,40 @@ static void add_comments(struct block_run *run, const uint64_t *s)
 
 struct duty {
 	bool throttled, on, draining;
-	uint64_t window_start, on_len, drain_end, cycle_end;
+	uint64_t window_start, on_len, drain_end, cycle_end, cycle_len;
 	uint64_t on_total, hits_at_cycle, cpu_at_cycle, cycle_start;
+	uint64_t attach_ns;   /* how long this cycle's attach took */
+	uint64_t detach_at;   /* when this cycle's detach began (0: not yet) */
 	uint64_t attached_ns; /* this cycle's on-window + drain */
 	uint64_t detached_at; /* last look at the long blocks (or the detach) */
 	uint32_t gen;
-	double fraction; /* on-window / cycle */
 };
+
+void block_plan_cycle(double attach_frac, uint64_t churn_ns, double attached_per_on,
+		      uint64_t prev_on_ns, uint64_t *on_ns, uint64_t *cycle_ns)
+{
+	double cycle = (double)BLOCK_CYCLE_NS, on, need;
+
+	if (attached_per_on < 1.0)
+		attached_per_on = 1.0;
+	if (attach_frac >= 1.0) {
+		on = cycle;
+	} else {
+		need = ((double)BLOCK_MIN_ON_NS * attached_per_on + (double)churn_ns) / attach_frac;
+		if (need > cycle)
+			cycle = need < (double)BLOCK_CYCLE_MAX_NS ? need
+								  : (double)BLOCK_CYCLE_MAX_NS;
+		on = (attach_frac * cycle - (double)churn_ns) / attached_per_on;
+	}
+	if (on > (double)prev_on_ns * BLOCK_FRACTION_GROWTH)
+		on = (double)prev_on_ns * BLOCK_FRACTION_GROWTH;
+	if (on < (double)BLOCK_MIN_ON_NS)
+		on = (double)BLOCK_MIN_ON_NS;
+	if (on > cycle)
+		cycle = on;
+	*on_ns = (uint64_t)on;
+	*cycle_ns = (uint64_t)cycle;
+}
 
 static int start_window(struct block_run *run, struct duty *d, uint64_t now)
 {
@@ -759,13 +798,12 @@ static int start_window(struct block_run *run, struct duty *d, uint64_t now)
 	d->on = true;
 	d->draining = false;
 	d->cycle_start = now;
-	d->on_len = (uint64_t)(d->fraction * (double)BLOCK_CYCLE_NS);
-	if (d->on_len < BLOCK_MIN_ON_NS)
-		d->on_len = BLOCK_MIN_ON_NS;
-	d->cycle_end = now + (d->on_len > BLOCK_CYCLE_NS ? d->on_len : BLOCK_CYCLE_NS);
+	d->cycle_end = now + d->cycle_len;
+	d->detach_at = 0;
 	run->stats->windows++;
 	run->skel->data->parks_open = 0;
 	rc = attach_all(run);
+	d->attach_ns = capture_monotonic_ns() - now;
 	/* Registering uprobes takes milliseconds, and gopark's probe goes live somewhere in
 	 * its registration: the window (the sampled time) starts after it, and only then may
 	 * gopark record parks, so no park is sampled outside the time the fraction counts. */
@@ -791,6 +829,7 @@ static int duty_step(struct block_run *run, struct duty *d, uint64_t now)
 	if (d->draining)
 		run->stats->cancelled += drop_not_parked(run, d->gen);
 	if (d->draining && (pending_of_window(run, d->gen) == 0 || now >= d->drain_end)) {
+		d->detach_at = capture_monotonic_ns();
 		detach_all(run, true);
 		d->detached_at = capture_monotonic_ns();
 		d->attached_ns += d->detached_at - d->window_start;
@@ -803,10 +842,21 @@ static int duty_step(struct block_run *run, struct duty *d, uint64_t now)
 		/* Re-estimate the fraction from the cycle that ended. */
 		uint64_t cpu = target_cpu_ns(run->cfg->pid), hits, on_ns = d->on_len;
 		double cycle_s = (double)(now - d->cycle_start) / 1e9, cpu_rate, probe_cpu, cost_ns;
-		double attached_s = (double)(d->attached_ns ? d->attached_ns : on_ns) / 1e9;
-		double attached_per_on = attached_s / ((double)on_ns / 1e9);
-		double fraction;
+		double attached_per_on =
+			d->attached_ns ? (double)d->attached_ns / (double)on_ns : 1.0;
+		uint64_t churn = d->attach_ns, detach_done = 0;
+		double attached_s, attach_frac;
 
+		/* Attaching and detaching cost attached time too: a uprobe link takes about
+		 * 100 ms to destroy here, and its breakpoint can keep trapping meanwhile. */
+		for (int k = 0; k < BLOCK_NPROBES; k++) {
+			reap_one(run, (enum block_probe)k);
+			if (run->reapers[k].done_at > detach_done)
+				detach_done = run->reapers[k].done_at;
+		}
+		if (d->detach_at && detach_done > d->detach_at)
+			churn += detach_done - d->detach_at;
+		attached_s = (double)((d->attached_ns ? d->attached_ns : on_ns) + churn) / 1e9;
 		read_stats(run, s);
 		if (run->bpf_stats_fd >= 0) {
 			/* The programs' own cost, measured on this workload (its stack depths,
@@ -826,18 +876,12 @@ static int duty_step(struct block_run *run, struct duty *d, uint64_t now)
 		cpu_rate = ((double)(cpu - d->cpu_at_cycle) - probe_cpu) / 1e9 / cycle_s;
 		if (cpu_rate < 0)
 			cpu_rate = 0;
-		/* The fraction of the time the probes may be attached, then the on-window that
-		 * leaves room for a drain as long, relative to it, as the last one. It at most
-		 * doubles per cycle: a cycle that saw the target idle (no hits: any fraction
-		 * looks affordable) must not turn into a whole second of unthrottled probes when
-		 * the load comes back. */
-		fraction = block_duty_fraction(run->cfg->max_overhead_pct, cost_ns,
-					       (double)hits / attached_s, cpu_rate);
-		if (attached_per_on > 1.0)
-			fraction /= attached_per_on;
-		if (fraction > d->fraction * BLOCK_FRACTION_GROWTH)
-			fraction = d->fraction * BLOCK_FRACTION_GROWTH;
-		d->fraction = fraction;
+		/* The fraction of the time the probes may be attached, then the next cycle's
+		 * on-window and length (block_plan_cycle). */
+		attach_frac = block_duty_fraction(run->cfg->max_overhead_pct, cost_ns,
+						  (double)hits / attached_s, cpu_rate);
+		block_plan_cycle(attach_frac, churn, attached_per_on, d->on_len, &d->on_len,
+				 &d->cycle_len);
 		d->attached_ns = 0;
 		d->hits_at_cycle = probe_hits(s);
 		d->cpu_at_cycle = cpu;
@@ -853,7 +897,7 @@ int block_capture(const struct block_config *cfg, struct profile **out, struct b
 		.cfg = cfg, .stats = stats, .err = err, .mem_fd = -1, .bpf_stats_fd = -1};
 	char mem_path[64];
 	uint64_t start, now, last_live = 0, s[BLOCK_STAT_COUNT];
-	struct duty d = {.fraction = 1.0};
+	struct duty d = {.on_len = BLOCK_MIN_ON_NS, .cycle_len = BLOCK_CYCLE_NS};
 	char fraction_label[32], *flabel = NULL;
 	bool alive = true;
 	int64_t start_wall;
@@ -896,9 +940,8 @@ int block_capture(const struct block_config *cfg, struct profile **out, struct b
 		if (run.bpf_stats_fd < 0)
 			run.bpf_stats_fd = -1;
 		d.cpu_at_cycle = target_cpu_ns(cfg->pid);
-		/* The first window runs for BLOCK_MIN_ON_NS... of a cycle; the fraction is then
-		 * learned from what it saw. */
-		d.fraction = (double)BLOCK_MIN_ON_NS / (double)BLOCK_CYCLE_NS;
+		/* The first window runs for BLOCK_MIN_ON_NS of a BLOCK_CYCLE_NS cycle (see d's
+		 * initializer); the plan is then learned from what it cost. */
 	}
 	start = capture_monotonic_ns();
 	start_wall = capture_realtime_ns();

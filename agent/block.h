@@ -54,6 +54,15 @@ struct block_stats {
 int block_capture(const struct block_config *cfg, struct profile **out, struct block_stats *stats,
 		  struct gs_error *err);
 
+/* The next throttled cycle, from what the last one cost: attach_frac is the fraction of the
+ * time the probes may be attached (block_duty_fraction), churn_ns the attached time that
+ * attaching and detaching them took, attached_per_on the last (on-window + drain) /
+ * on-window. The cycle is stretched (up to 10 s) until a shortest on-window plus the churn
+ * fit the budget; the on-window fills the rest of it, at most doubling from prev_on_ns (a
+ * cycle that saw the target idle makes any window look affordable). */
+void block_plan_cycle(double attach_frac, uint64_t churn_ns, double attached_per_on,
+		      uint64_t prev_on_ns, uint64_t *on_ns, uint64_t *cycle_ns);
+
 /* Where to put the uprobe in a split-stack Go function: on the stack-check branch (the jbe
  * to morestack after `cmp 0x10(%r14),%rsp`). Two reasons:
  *  - the kernel emulates a conditional branch inside the trap, while most other

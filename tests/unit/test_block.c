@@ -90,6 +90,31 @@ Test(block_version, tracking_seq_offsets)
 	cr_assert_eq(f.g_tracking_seq, 0, "a newer Go than the table: not known");
 }
 
+/* The throttled cycle plan keeps (window x (1 + drain) + attach/detach churn) / cycle
+ * within the affordable attached fraction, stretching the cycle when the churn is large. */
+Test(block_duty, plan_cycle)
+{
+	uint64_t on, cycle;
+
+	/* Cheap churn: a 1 s cycle, the window fills the budget (capped by the growth). */
+	block_plan_cycle(0.10, 5000000, 2.0, 40000000, &on, &cycle);
+	cr_assert_eq(cycle, 1000000000ULL);
+	cr_assert_eq(on, 47500000ULL); /* (0.1 x 1 s - 5 ms) / 2 */
+	/* 350 ms of churn at 5 %: the cycle stretches to (20 ms x 3 + 350 ms) / 0.05 = 8.2 s. */
+	block_plan_cycle(0.05, 350000000, 3.0, 20000000, &on, &cycle);
+	cr_assert_eq(cycle, 8200000000ULL);
+	cr_assert_eq(on, 20000000ULL);
+	cr_assert_leq((double)(on * 3 + 350000000) / (double)cycle, 0.05 + 1e-9);
+	/* More than 10 s would be needed: capped, shortest window. */
+	block_plan_cycle(0.01, 350000000, 3.0, 20000000, &on, &cycle);
+	cr_assert_eq(cycle, 10000000000ULL);
+	cr_assert_eq(on, 20000000ULL);
+	/* An idle cycle (everything affordable) at most doubles the window. */
+	block_plan_cycle(1.0, 5000000, 1.0, 20000000, &on, &cycle);
+	cr_assert_eq(on, 40000000ULL);
+	cr_assert_eq(cycle, 1000000000ULL);
+}
+
 /* Prologues as the Go linker emits them (objdump of gopark/ready/execute, 1.19-1.27). */
 Test(block_prologue, on_stack_check_branch)
 {
