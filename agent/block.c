@@ -26,9 +26,10 @@
  * still blocked at the end of the capture. So a sampled park is measured with its full delay
  * whatever the window edge (long ones to a tick), and the counted parks are a time-uniform
  * sample of all parks: scaling counts and delays by 1/fraction is unbiased. The budget covers
- * the drains and the churn: destroying a uprobe link takes about 100 ms here, with its
- * breakpoint still trapping for part of it, so attaching and detaching once per cycle can cost
- * more than the window itself. block_plan_cycle stretches the cycle (up to 10 s) until the
+ * the drains and the churn: destroying a perf-event uprobe takes about 100 ms here, with its
+ * breakpoint still trapping for part of it (a uprobe_multi link, used where the kernel has
+ * them, stops trapping at once but still takes 50 ms to close), so attaching and detaching
+ * once per cycle can cost more than the window itself. block_plan_cycle stretches the cycle (up to 10 s) until the
  * churn and a shortest window fit. A generation number per window (window_gen) tells
  * leftovers from the current window's parks. */
 #include <errno.h>
@@ -39,6 +40,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <bpf/bpf.h>
@@ -62,6 +64,8 @@
 #define BLOCK_FRACTION_GROWTH 2.0	  /* most the on-window grows from one cycle to the next */
 #define BLOCK_MIN_FRACTION 0.005	  /* never sample less than this */
 #define PROLOGUE_BYTES 32
+#define BPF_TRACE_UPROBE_MULTI_NR 48 /* enum bpf_attach_type, Linux 6.6 */
+#define UPROBE_MULTI_ATTR_TAIL 64    /* zeroes after link_create.uprobe_multi */
 #define CALIBRATE_CALLS 2000
 #define DEFAULT_TRAP_COST_NS 9000.0 /* measured on this kind of VM (shared/README.md) */
 
@@ -89,14 +93,18 @@ struct block_run {
 	struct gs_error *err;
 	struct block_bpf *skel;
 	struct bpf_program *progs[BLOCK_NPROBES];
-	struct bpf_link *links[BLOCK_NPROBES];
+	bool multi; /* probes are uprobe_multi links (see load_bpf), else perf-event uprobes */
+	struct probe_link {
+		struct bpf_link *perf; /* perf-event uprobe */
+		int multi_fd;	       /* uprobe_multi link fd, or -1 */
+	} links[BLOCK_NPROBES];
 	uint64_t offsets[BLOCK_NPROBES]; /* file offsets of the probe points */
 	bool want[BLOCK_NPROBES];      /* netpollready is skipped when --reasons excludes IO wait */
 	bool on_branch[BLOCK_NPROBES]; /* probed on the stack-check branch (else at the entry) */
 	struct reaper {
 		pthread_t thread;
 		bool busy;
-		struct bpf_link *link;
+		struct probe_link link;
 		uint64_t done_at; /* when its destroy returned */
 	} reapers[BLOCK_NPROBES]; /* destroying detached links (see detach_one) */
 	char exe[64];
@@ -197,18 +205,53 @@ static uint64_t probe_hits(const uint64_t *s)
 	       s[BLOCK_STAT_INJECT] + s[BLOCK_STAT_RESTARTS];
 }
 
+static bool link_live(const struct probe_link *l)
+{
+	return l->perf || l->multi_fd >= 0;
+}
+
+/* A uprobe_multi link (kernel >= 6.6) through the bpf syscall: Debian's libbpf (1.1) has no
+ * API for it. The attr is the link_create member of union bpf_attr, laid out by hand for
+ * the same reason (the installed uapi header predates it). */
+struct uprobe_multi_attr {
+	__u32 prog_fd, target_fd, attach_type, flags;
+	__aligned_u64 path, offsets, ref_ctr_offsets, cookies;
+	__u32 cnt, multi_flags, pid;
+	__u8 rest[UPROBE_MULTI_ATTR_TAIL]; /* the rest of union bpf_attr, zero */
+};
+
+static int attach_multi(struct block_run *run, enum block_probe k)
+{
+	struct uprobe_multi_attr a;
+	__u64 off = run->offsets[k];
+
+	memset(&a, 0, sizeof(a));
+	a.prog_fd = (__u32)bpf_program__fd(run->progs[k]);
+	a.attach_type = BPF_TRACE_UPROBE_MULTI_NR;
+	a.path = (__u64)(uintptr_t)run->exe;
+	a.offsets = (__u64)(uintptr_t)&off;
+	a.cnt = 1;
+	a.pid = (__u32)run->cfg->pid;
+	return (int)syscall(__NR_bpf, BPF_LINK_CREATE, &a, sizeof(a));
+}
+
 static int attach_one(struct block_run *run, enum block_probe k)
 {
 	LIBBPF_OPTS(bpf_uprobe_opts, opts);
-	struct bpf_link *l;
+	struct probe_link *l = &run->links[k];
 
-	if (run->links[k] || !run->want[k])
+	if (link_live(l) || !run->want[k])
 		return 0;
-	l = bpf_program__attach_uprobe_opts(run->progs[k], run->cfg->pid, run->exe, run->offsets[k],
-					    &opts);
-	if (!l)
+	if (run->multi) {
+		l->multi_fd = attach_multi(run, k);
+		if (l->multi_fd < 0)
+			return capture_permission_error(run->err, -errno, "attach uprobe_multi");
+		return 0;
+	}
+	l->perf = bpf_program__attach_uprobe_opts(run->progs[k], run->cfg->pid, run->exe,
+						  run->offsets[k], &opts);
+	if (!l->perf)
 		return capture_permission_error(run->err, -errno, "attach uprobe");
-	run->links[k] = l;
 	return 0;
 }
 
@@ -216,7 +259,10 @@ static void *destroy_link(void *arg)
 {
 	struct reaper *r = arg;
 
-	bpf_link__destroy(r->link);
+	if (r->link.perf)
+		bpf_link__destroy(r->link.perf);
+	if (r->link.multi_fd >= 0)
+		close(r->link.multi_fd);
 	r->done_at = capture_monotonic_ns();
 	return NULL;
 }
@@ -237,11 +283,11 @@ static void reap_one(struct block_run *run, enum block_probe k)
  * with the wake-up probes still trapping. */
 static void detach_one(struct block_run *run, enum block_probe k, bool async)
 {
-	struct bpf_link *l = run->links[k];
+	struct probe_link l = run->links[k];
 
-	if (!l)
+	if (!link_live(&l))
 		return;
-	run->links[k] = NULL;
+	run->links[k] = (struct probe_link){.perf = NULL, .multi_fd = -1};
 	reap_one(run, k);
 	run->reapers[k].link = l;
 	if (async &&
@@ -590,7 +636,9 @@ static int open_target(struct block_run *run)
 	return rc;
 }
 
-static int load_bpf(struct block_run *run)
+/* Opens and loads the BPF object; with multi, the probe programs are loaded for
+ * uprobe_multi links. */
+static int open_load(struct block_run *run, bool multi)
 {
 	struct block_bpf *skel = block_bpf__open();
 	bool io_wait = true;
@@ -599,6 +647,7 @@ static int load_bpf(struct block_run *run)
 	if (!skel)
 		return gs_error_set(run->err, -errno, "open BPF object: %s", strerror(errno));
 	run->skel = skel;
+	run->multi = multi;
 	skel->rodata->target_tgid = (__u32)run->cfg->pid;
 	skel->rodata->capture_goid = run->cfg->goroutine_ids;
 	skel->rodata->goid_offset = run->facts.g_goid;
@@ -628,10 +677,45 @@ static int load_bpf(struct block_run *run)
 	 * poller batch for nothing. injectglist is rare (poller and GC batches) and ends
 	 * several reasons, so it stays. */
 	run->want[BLOCK_PROBE_NETPOLL] = io_wait;
+	for (int k = 0; multi && k < BLOCK_NPROBES; k++)
+		bpf_program__set_expected_attach_type(run->progs[k], BPF_TRACE_UPROBE_MULTI_NR);
 	rc = block_bpf__load(skel);
 	if (rc < 0)
 		return capture_permission_error(run->err, rc, "load BPF program block");
 	return 0;
+}
+
+/* uprobe_multi links where the kernel has them (6.6): closing one removes its breakpoint at
+ * once and then waits for a grace period (about 4 ms of hits, then 50 ms here), where
+ * destroying a perf-event uprobe kept trapping for tens of ms of its 100 ms, and the
+ * throttled cycle pays that churn each time. Older kernels reject the attach type at load:
+ * then perf-event uprobes. GOSCOPE_BLOCK_PERF_UPROBES=1 forces those. */
+static int load_bpf(struct block_run *run)
+{
+	const char *force_perf = getenv("GOSCOPE_BLOCK_PERF_UPROBES");
+	struct gs_error first = {0};
+	struct gs_error *err = run->err;
+	int rc;
+
+	if (run->cfg->reasons && *run->cfg->reasons) {
+		uint8_t allowed[BLOCK_MAX_REASONS];
+		bool io_wait;
+
+		/* A bad --reasons is the user's error, reported before trying any kernel. */
+		rc = block_parse_reasons(run->cfg->reasons, &run->facts, allowed, &io_wait, err);
+		if (rc < 0)
+			return rc;
+	}
+	if (!(force_perf && strcmp(force_perf, "1") == 0)) {
+		run->err = &first;
+		rc = open_load(run, true);
+		run->err = err;
+		if (rc == 0)
+			return 0;
+		block_bpf__destroy(run->skel);
+		run->skel = NULL;
+	}
+	return open_load(run, false);
 }
 
 /* ---- Profile ---- */
@@ -903,6 +987,8 @@ int block_capture(const struct block_config *cfg, struct profile **out, struct b
 	int64_t start_wall;
 	int rc;
 
+	for (int k = 0; k < BLOCK_NPROBES; k++)
+		run.links[k].multi_fd = run.reapers[k].link.multi_fd = -1;
 	memset(stats, 0, sizeof(*stats));
 	stats->sampled_fraction = 1.0;
 	rc = capture_check_pid(cfg->pid, err);
@@ -930,6 +1016,7 @@ int block_capture(const struct block_config *cfg, struct profile **out, struct b
 	rc = load_bpf(&run);
 	if (rc < 0)
 		goto out_skel;
+	stats->probes = run.multi ? "uprobe_multi" : "perf-event";
 
 	d.throttled = cfg->max_overhead_pct < BLOCK_OVERHEAD_UNTHROTTLED;
 	if (d.throttled) {

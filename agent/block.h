@@ -46,6 +46,7 @@ struct block_stats {
 	unsigned windows;	 /* sampling windows (throttled) */
 	uint64_t duration_ns;
 	const char *ended_by; /* "duration", "signal", "target exited" */
+	const char *probes;   /* "uprobe_multi" or "perf-event" (see load_bpf in block.c) */
 };
 
 /* Captures until the duration passes, *stop becomes nonzero or the target exits, and returns

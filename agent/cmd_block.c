@@ -166,7 +166,8 @@ int cmd_block(int argc, char **argv)
 			"; sampled %.2f%% of the time (cost per probe hit: trap %.0f ns + BPF %.0f "
 			"ns)",
 			stats.sampled_fraction * 100, stats.trap_cost_ns, stats.bpf_cost_ns);
-	fprintf(stderr, "; wrote %s\n", strcmp(output, "-") ? output : "stdout");
+	fprintf(stderr, "; %s uprobes; wrote %s\n", stats.probes,
+		strcmp(output, "-") ? output : "stdout");
 	profile_free(prof);
 	return 0;
 }

@@ -467,7 +467,9 @@ ParameterizedTestParameters(block, morestack_restart_counted_once)
  * happen on every park. goscope's probe sits on the stack-check branch and skips the hit
  * headed for morestack: each park is counted once, with its whole delay, none is taken for
  * a cancelled one, and every restart is seen. */
-ParameterizedTest(struct bcase *c, block, morestack_restart_counted_once, .timeout = 120)
+/* parkrestart under goscope block: every park counted once (see the tests below); probes is
+ * the kind of uprobes goscope must say it used. */
+static void check_restart(const struct bcase *c, const char *probes)
 {
 	char gsprof[256], out[4096], gobuf[256];
 	char *targs[] = {"-parks", "300", NULL};
@@ -496,6 +498,22 @@ ParameterizedTest(struct bcase *c, block, morestack_restart_counted_once, .timeo
 		      delay / 1e6);
 	cr_expect_geq(gs_stat(&g, "morestack re-runs"), parks, "%s", g.buf);
 	cr_expect_eq(gs_stat(&g, "cancelled"), 0, "%s", g.buf);
+	cr_expect(strstr(g.buf, probes), "not %s: %s", probes, g.buf);
+}
+
+ParameterizedTest(struct bcase *c, block, morestack_restart_counted_once, .timeout = 120)
+{
+	check_restart(c, "uprobe_multi uprobes"); /* this kernel (6.18) has them */
+}
+
+/* The fallback for kernels without uprobe_multi links (< 6.6): perf-event uprobes, forced
+ * here by GOSCOPE_BLOCK_PERF_UPROBES=1 since this kernel has both. */
+Test(block, perf_event_uprobes_fallback, .timeout = 120)
+{
+	struct bcase c = {"1.27", "stripped"};
+
+	cr_assert_eq(setenv("GOSCOPE_BLOCK_PERF_UPROBES", "1", 1), 0);
+	check_restart(&c, "perf-event uprobes");
 }
 
 /* Trap 1: the direct caller of gopark (return address at [SP]) is in the stack. */
