@@ -83,3 +83,4 @@ run_bench symbolizer_lookup
 run_bench cpu_overhead
 run_bench block_pingpong
 run_bench block_http
+run_bench uprobe_detach
