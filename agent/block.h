@@ -66,10 +66,10 @@ void block_plan_cycle(double attach_frac, uint64_t churn_ns, double attached_per
 
 /* Where to put the uprobe in a split-stack Go function: on the stack-check branch (the jbe
  * to morestack after `cmp 0x10(%r14),%rsp`). Two reasons:
- *  - the kernel emulates a conditional branch inside the trap, while most other
- *    instructions (the `cmp` at the entry, and `push %rbp` before Linux 6.x) are
- *    single-stepped out of line, a second trap: an empty probe on the branch costs a
- *    fraction of one on the entry (tests/bench/block_pingpong.sh prints both);
+ *  - the kernel emulates a conditional branch inside the trap, while it single-steps most
+ *    other instructions (the `cmp` at the entry among them) out of line, a second trap: an
+ *    empty probe on the branch costs a fraction of one on the entry
+ *    (tests/bench/block_pingpong.sh prints both);
  *  - the flags of the cmp say whether this run is headed for morestack, which re-runs the
  *    function from its first byte: the BPF program skips that hit, so one call is one hit.
  * Nothing of the function's frame exists yet there: [SP] is the return address, as at the
