@@ -101,6 +101,8 @@ struct block_run {
 	uint64_t offsets[BLOCK_NPROBES]; /* file offsets of the probe points */
 	bool want[BLOCK_NPROBES];      /* netpollready is skipped when --reasons excludes IO wait */
 	bool on_branch[BLOCK_NPROBES]; /* probed on the stack-check branch (else at the entry) */
+	bool filter_reasons, io_wait;  /* --reasons given; it includes IO wait */
+	uint8_t reason_allowed[BLOCK_MAX_REASONS];
 	struct reaper {
 		pthread_t thread;
 		bool busy;
@@ -641,7 +643,6 @@ static int open_target(struct block_run *run)
 static int open_load(struct block_run *run, bool multi)
 {
 	struct block_bpf *skel = block_bpf__open();
-	bool io_wait = true;
 	int rc;
 
 	if (!skel)
@@ -656,12 +657,9 @@ static int open_load(struct block_run *run, bool multi)
 	skel->rodata->pd_rg_offset = run->facts.pd_rg;
 	skel->rodata->pd_wg_offset = run->facts.pd_wg;
 	skel->rodata->g_tracking_seq_offset = run->facts.g_tracking_seq;
-	if (run->cfg->reasons && *run->cfg->reasons) {
-		rc = block_parse_reasons(run->cfg->reasons, &run->facts,
-					 (uint8_t *)skel->rodata->reason_allowed, &io_wait,
-					 run->err);
-		if (rc < 0)
-			return rc;
+	if (run->filter_reasons) {
+		memcpy((uint8_t *)skel->rodata->reason_allowed, run->reason_allowed,
+		       sizeof(run->reason_allowed));
 		skel->rodata->filter_reasons = true;
 	}
 	for (int k = 0; k < BLOCK_NPROBES; k++)
@@ -676,7 +674,7 @@ static int open_load(struct block_run *run, bool multi)
 	/* netpollready only ends IO waits: without IO wait in --reasons it would trap per
 	 * poller batch for nothing. injectglist is rare (poller and GC batches) and ends
 	 * several reasons, so it stays. */
-	run->want[BLOCK_PROBE_NETPOLL] = io_wait;
+	run->want[BLOCK_PROBE_NETPOLL] = run->io_wait;
 	for (int k = 0; multi && k < BLOCK_NPROBES; k++)
 		bpf_program__set_expected_attach_type(run->progs[k], BPF_TRACE_UPROBE_MULTI_NR);
 	rc = block_bpf__load(skel);
@@ -697,14 +695,15 @@ static int load_bpf(struct block_run *run)
 	struct gs_error *err = run->err;
 	int rc;
 
+	/* --reasons is parsed once, here: a bad list is the user's error, reported before
+	 * trying any kernel, and each open_load attempt copies the result. */
+	run->io_wait = true;
 	if (run->cfg->reasons && *run->cfg->reasons) {
-		uint8_t allowed[BLOCK_MAX_REASONS];
-		bool io_wait;
-
-		/* A bad --reasons is the user's error, reported before trying any kernel. */
-		rc = block_parse_reasons(run->cfg->reasons, &run->facts, allowed, &io_wait, err);
+		rc = block_parse_reasons(run->cfg->reasons, &run->facts, run->reason_allowed,
+					 &run->io_wait, err);
 		if (rc < 0)
 			return rc;
+		run->filter_reasons = true;
 	}
 	if (!(force_perf && strcmp(force_perf, "1") == 0)) {
 		run->err = &first;
