@@ -9,7 +9,7 @@ BPFTOOL ?= bpftool
 ARCH := x86
 
 WARN := -Wall -Wextra -Werror -Wno-missing-field-initializers
-CFLAGS_BASE := -std=gnu11 -g -O2 $(WARN) -D_GNU_SOURCE -Iinclude -I. -I$(BUILD)
+CFLAGS_BASE := -std=gnu11 -g -O2 $(WARN) -D_GNU_SOURCE -Iinclude -I. -Iagent -I$(BUILD)
 ifeq ($(SANITIZE),1)
 CFLAGS_BASE += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all -O1
 LDFLAGS_SAN := -fsanitize=address,undefined
@@ -20,7 +20,7 @@ LDLIBS := -lbpf -lelf -lz -lpthread
 LDFLAGS += $(LDFLAGS_SAN)
 
 SYM_SRCS := $(sort $(wildcard symbolizer/*.c))
-AGENT_SRCS := $(sort $(wildcard agent/*.c))
+AGENT_SRCS := $(sort $(wildcard agent/*/*.c))
 BPF_SRCS := $(sort $(wildcard bpf/*.bpf.c))
 UNIT_SRCS := $(sort $(wildcard tests/unit/*.c))
 INTEG_SRCS := $(sort $(wildcard tests/integration/*.c))
@@ -28,7 +28,7 @@ HELPER_SRCS := $(sort $(wildcard tests/helpers/*.c))
 
 SYM_OBJS := $(SYM_SRCS:%.c=$(BUILD)/obj/%.o)
 AGENT_OBJS := $(AGENT_SRCS:%.c=$(BUILD)/obj/%.o)
-AGENT_LIB_OBJS := $(filter-out $(BUILD)/obj/agent/main.o,$(AGENT_OBJS))
+AGENT_LIB_OBJS := $(filter-out $(BUILD)/obj/agent/cli/main.o,$(AGENT_OBJS))
 BPF_OBJS := $(BPF_SRCS:bpf/%.bpf.c=$(BUILD)/bpf/%.bpf.o)
 SKELS := $(BPF_SRCS:bpf/%.bpf.c=$(BUILD)/%.skel.h)
 HELPER_OBJS := $(HELPER_SRCS:%.c=$(BUILD)/obj/%.o)

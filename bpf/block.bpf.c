@@ -21,7 +21,7 @@
  *    probe on runtime.execute, which trapped once per schedule.
  *  - block_calibrate: an empty probe userspace times to learn the trap cost.
  *
- * Probe points (agent/block.c, block_probe_offset): a split-stack function is probed on its
+ * Probe points (agent/capture/block.c, block_probe_offset): a split-stack function is probed on its
  * stack-check branch, the `jbe morestack` right after `cmp 0x10(%r14),%rsp`. The kernel
  * emulates a conditional branch inside the trap instead of single-stepping it out of line,
  * so a hit costs one trap, not two. The cmp's flags are live there: CF or ZF set means the
@@ -40,7 +40,7 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
-/* Set before load by userspace (agent/block.c, values from agent/goversion_table.c). */
+/* Set before load by userspace (agent/capture/block.c, values from agent/goruntime/goversion_table.c). */
 const volatile __u32 target_tgid = 0;
 const volatile bool capture_goid = false;
 const volatile __u32 goid_offset = 0; /* offset of runtime.g.goid */

@@ -1,4 +1,4 @@
-/* block.h — types shared by bpf/block.bpf.c and agent/block.c: the pending-park record, the
+/* block.h — types shared by bpf/block.bpf.c and agent/capture/block.c: the pending-park record, the
  * in-kernel aggregation key/value, the stack records and the counters, plus the per-Go-version
  * facts the BPF programs need (passed through rodata). */
 #ifndef GOSCOPE_BLOCK_H

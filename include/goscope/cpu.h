@@ -1,4 +1,4 @@
-/* cpu.h — types shared by bpf/cpu.bpf.c and agent/cpu.c: one CPU sample as the BPF program
+/* cpu.h — types shared by bpf/cpu.bpf.c and agent/capture/cpu.c: one CPU sample as the BPF program
  * hands it to userspace through the ring buffer, and the counters it keeps. */
 #ifndef GOSCOPE_CPU_H
 #define GOSCOPE_CPU_H

@@ -22,7 +22,7 @@
 #     goscope's BPF programs add over the traps of its own probes.
 # Why bare and bare_pt differ: the kernel emulates a conditional branch inside the uprobe
 # trap, but single-steps most other instructions (gopark's first one, a cmp) out of line,
-# a second trap. goscope probes the branch (agent/block.c, block_probe_offset).
+# a second trap. goscope probes the branch (agent/capture/block.c, block_probe_offset).
 # Why block costs more than bare_pt: a round trip is 2 blocking events (each side parks once
 # and is readied once), and the park -> ready delay needs a probe at both ends, 2 hits per
 # event where bare_pt has 1. cost(bare2) / cost(bare_pt), printed, is the floor of

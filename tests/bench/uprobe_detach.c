@@ -2,7 +2,7 @@
  * costs the probed process, per kind of link. Attaches the empty program of bpf/block.bpf.c
  * (block_calibrate, a per-CPU counter) at the given file offsets of a running process, either
  * as perf-event uprobes (one link per offset) or as one uprobe_multi link (Linux >= 6.6, made
- * with the bpf syscall as agent/block.c does), counts hits for 100 ms, then destroys the
+ * with the bpf syscall as agent/capture/block.c does), counts hits for 100 ms, then destroys the
  * links and reports how long that took and how many hits came in meanwhile (the breakpoints
  * still trapping), and whether any came after.
  *
@@ -26,7 +26,7 @@
 #define UPROBE_MULTI 48 /* BPF_TRACE_UPROBE_MULTI */
 #define MAX_CPUS 1024
 
-struct uprobe_multi_attr { /* link_create of union bpf_attr, as in agent/block.c */
+struct uprobe_multi_attr { /* link_create of union bpf_attr, as in agent/capture/block.c */
 	__u32 prog_fd, target_fd, attach_type, flags;
 	__aligned_u64 path, offsets, ref_ctr_offsets, cookies;
 	__u32 cnt, multi_flags, pid;

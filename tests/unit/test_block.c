@@ -1,4 +1,4 @@
-/* test_block.c — the pure parts of goscope block (agent/block.c, agent/goversion_table.c):
+/* test_block.c — the pure parts of goscope block (agent/capture/block.c, agent/goruntime/goversion_table.c):
  * the Go version gate (no Go < 1.17 toolchain is installed here, so the "unsupported" path is
  * tested on version strings), wait-reason tables per version (1.26 reordered them), the
  * prologue decoder that places probes on the stack-check branch, --reasons parsing and
@@ -7,8 +7,8 @@
 #include <errno.h>
 #include <string.h>
 
-#include "agent/block.h"
-#include "agent/goversion_table.h"
+#include "capture/block.h"
+#include "goruntime/goversion_table.h"
 #include "goscope/block.h"
 
 Test(block_version, old_go_is_unsupported)

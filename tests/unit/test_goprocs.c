@@ -1,4 +1,4 @@
-/* test_goprocs.c — goproc_inspect / goproc_scan_all (agent/goprocs.c) against a fake /proc
+/* test_goprocs.c — goproc_inspect / goproc_scan_all (agent/procs/goprocs.c) against a fake /proc
  * built in a temp directory: pid directories whose `exe` is a Go binary, a non-Go binary, a
  * dangling link (the process exited), a truncated Go binary, a directory, nothing (a kernel
  * thread), a symlink loop, and so on. Each must be classified or counted, never fatal. */
@@ -11,7 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "agent/goprocs.h"
+#include "procs/goprocs.h"
 #include "tests/unit/elfbuild.h"
 #include "tests/unit/pclnbuild.h"
 #include "tests/unit/testutil.h"

@@ -1,4 +1,4 @@
-/* test_json.c — json_string (agent/json.c): the CLI's JSON output carries function and file
+/* test_json.c — json_string (agent/cli/json.c): the CLI's JSON output carries function and file
  * names read from untrusted binaries, so quotes, control characters and invalid UTF-8 must
  * come out as a valid JSON string literal. */
 #include <criterion/criterion.h>
@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "agent/json.h"
+#include "cli/json.h"
 
 /* json_string(s) as a heap string. */
 static char *enc(const char *s)

@@ -1,4 +1,4 @@
-/* test_pprof.c — the profile model (agent/profile.c) and its pprof encoder (agent/pprof.c):
+/* test_pprof.c — the profile model (agent/profile/profile.c) and its pprof encoder (agent/profile/pprof.c):
  * exact wire bytes of small messages, deduplication, sample merging, scaling, gzip, atomic
  * file writes, a decode-back through a small protobuf reader written here, and a realistic
  * profile checked by independent decoders: pprof-format (node, tests/tools/pprof-check.js)
@@ -17,7 +17,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#include "agent/profile.h"
+#include "profile/profile.h"
 
 #define GO127 "/usr/lib/go-1.27/bin/go"
 

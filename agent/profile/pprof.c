@@ -13,7 +13,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#include "profile.h"
+#include "profile/profile.h"
 
 /* profile.proto field numbers. */
 enum {

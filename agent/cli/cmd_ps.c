@@ -3,9 +3,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli.h"
-#include "goprocs.h"
-#include "json.h"
+#include "cli/cli.h"
+#include "procs/goprocs.h"
+#include "cli/json.h"
 
 void usage_ps(FILE *out)
 {

@@ -8,7 +8,7 @@
 #include <sys/types.h>
 
 #include "goscope/error.h"
-#include "profile.h"
+#include "profile/profile.h"
 
 struct cpu_config {
 	const pid_t *pids; /* target processes (ignored with all_go) */

@@ -4,9 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "capture.h"
-#include "cli.h"
-#include "cpu.h"
+#include "capture/capture.h"
+#include "cli/cli.h"
+#include "capture/cpu.h"
 
 #define DEFAULT_FREQUENCY 99
 #define DEFAULT_DURATION_NS (10ULL * 1000000000ULL)

@@ -29,7 +29,7 @@
 #include <string.h>
 
 #include "goscope/symbolizer.h"
-#include "goversion_table.h"
+#include "goruntime/goversion_table.h"
 
 /* go1.19: the waitReason const block of
  * /usr/lib/go-1.19/src/runtime/runtime2.go in order, strings from waitReasonStrings

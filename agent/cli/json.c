@@ -2,7 +2,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "json.h"
+#include "cli/json.h"
 
 /* Length of a valid UTF-8 sequence starting at p (1-4), or 0 when invalid: overlong forms,
  * surrogates (U+D800..U+DFFF) and code points above U+10FFFF are invalid too. */

@@ -3,9 +3,9 @@
 #include <getopt.h>
 #include <string.h>
 
-#include "cli.h"
+#include "cli/cli.h"
 #include "goscope/symbolizer.h"
-#include "json.h"
+#include "cli/json.h"
 
 void usage_info(FILE *out)
 {

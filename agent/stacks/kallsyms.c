@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kallsyms.h"
+#include "stacks/kallsyms.h"
 
 static int by_addr(const void *a, const void *b)
 {

@@ -10,7 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "goprocs.h"
+#include "procs/goprocs.h"
 
 void goproc_read_comm(const char *proc_root, pid_t pid, char *out, size_t len)
 {

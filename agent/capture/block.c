@@ -46,13 +46,13 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
-#include "block.h"
+#include "capture/block.h"
 #include "block.skel.h"
-#include "capture.h"
+#include "capture/capture.h"
 #include "goscope/block.h"
 #include "goscope/symbolizer.h"
-#include "goversion_table.h"
-#include "stacks.h"
+#include "goruntime/goversion_table.h"
+#include "stacks/stacks.h"
 
 #define NSEC_PER_SEC 1000000000ULL
 #define POLL_NS 20000000ULL /* main loop tick */

@@ -4,8 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli.h"
-#include "frames_out.h"
+#include "cli/cli.h"
+#include "cli/frames_out.h"
 
 #define MAX_FRAMES 64
 

@@ -8,8 +8,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "goprocs.h"
-#include "stacks.h"
+#include "procs/goprocs.h"
+#include "stacks/stacks.h"
 
 #define MAX_INLINE_FRAMES 64
 /* Location key for kernel addresses (no process). */

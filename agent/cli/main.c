@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli.h"
+#include "cli/cli.h"
 
 static const struct gs_command commands[] = {
 	{"cpu", "CPU profile of Go processes (BPF sampling) as pprof", cmd_cpu, usage_cpu},

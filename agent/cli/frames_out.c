@@ -1,6 +1,6 @@
 /* frames_out.c — the output formats shared by `addr2line` and `symbolize`. */
-#include "frames_out.h"
-#include "json.h"
+#include "cli/frames_out.h"
+#include "cli/json.h"
 
 void frames_print(FILE *out, enum frames_style style, unsigned long long addr,
 		  const struct gs_frame *frames, int n, const struct gs_location *loc)

@@ -8,7 +8,7 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
-#include "cli.h"
+#include "cli/cli.h"
 
 /* Capability numbers from linux/capability.h (CAP_PERFMON and CAP_BPF are 5.8+). */
 #define CAP_NUM_SYS_PTRACE 19

@@ -1,11 +1,11 @@
 /* profile.c — the in-memory profile model (see profile.h): a string table and tables of
  * mappings, functions, locations and samples, each deduplicated through a hash index so that
- * building a profile of 100k+ samples stays linear. Encoding lives in agent/pprof.c. */
+ * building a profile of 100k+ samples stays linear. Encoding lives in agent/profile/pprof.c. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "profile.h"
+#include "profile/profile.h"
 
 /* ---- growable arrays ---- */
 

@@ -10,8 +10,8 @@
 #include <sys/types.h>
 
 #include "goscope/symbolizer.h"
-#include "kallsyms.h"
-#include "profile.h"
+#include "stacks/kallsyms.h"
+#include "profile/profile.h"
 
 struct stack_proc {
 	pid_t pid;

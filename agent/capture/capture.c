@@ -5,7 +5,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "capture.h"
+#include "capture/capture.h"
 
 volatile sig_atomic_t capture_stop_requested;
 

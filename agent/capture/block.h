@@ -9,7 +9,7 @@
 #include <sys/types.h>
 
 #include "goscope/error.h"
-#include "profile.h"
+#include "profile/profile.h"
 
 /* --max-overhead at or above this means unthrottled. */
 #define BLOCK_OVERHEAD_UNTHROTTLED 100.0

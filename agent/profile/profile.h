@@ -1,7 +1,7 @@
 /* profile.h — a format-agnostic in-memory profile (sample types, mappings, functions,
  * locations, samples with labels), deduplicated as it is built, and its writers.
  *
- * The capture code fills a struct profile; agent/pprof.c turns it into profile.proto
+ * The capture code fills a struct profile; agent/profile/pprof.c turns it into profile.proto
  * (github.com/google/pprof/proto/profile.proto), optionally gzip-compressed, which is what
  * `go tool pprof` reads. Ids of mappings, functions and locations start at 1 and are the ids
  * written to the file. Strings passed in are copied; NULL strings are taken as "".
@@ -76,14 +76,14 @@ size_t profile_sample_count(const struct profile *p);
  * int64) — used for throttled captures. den == 0 leaves the values unchanged. */
 void profile_scale(struct profile *p, uint64_t num, uint64_t den);
 
-/* Encodes profile.proto (uncompressed) into a malloc'd buffer (agent/pprof.c). */
+/* Encodes profile.proto (uncompressed) into a malloc'd buffer (agent/profile/pprof.c). */
 int profile_encode(const struct profile *p, uint8_t **buf, size_t *len, struct gs_error *err);
 /* Writes gzip-compressed profile.proto to fd (a file, or 1 for stdout). */
 int profile_write_gzip(const struct profile *p, int fd, struct gs_error *err);
 /* Writes gzip to the path ("-" = stdout), atomically for real files (tmp + rename). */
 int profile_write_file(const struct profile *p, const char *path, struct gs_error *err);
 
-/* ---- Model internals: read by the encoder (agent/pprof.c) only. ----
+/* ---- Model internals: read by the encoder (agent/profile/pprof.c) only. ----
  * Strings are string-table indices (0 is ""); ids are 1-based array positions. */
 
 struct profile_value_type {

@@ -5,9 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "block.h"
-#include "capture.h"
-#include "cli.h"
+#include "capture/block.h"
+#include "capture/capture.h"
+#include "cli/cli.h"
 
 #define DEFAULT_DURATION_NS (30ULL * 1000000000ULL)
 #define DEFAULT_MAX_OVERHEAD 2.0

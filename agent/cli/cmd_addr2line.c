@@ -5,9 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli.h"
+#include "cli/cli.h"
 #include "goscope/symbolizer.h"
-#include "frames_out.h"
+#include "cli/frames_out.h"
 
 #define MAX_FRAMES 64
 

@@ -18,12 +18,12 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
-#include "capture.h"
-#include "cpu.h"
+#include "capture/capture.h"
+#include "capture/cpu.h"
 #include "cpu.skel.h"
-#include "goprocs.h"
+#include "procs/goprocs.h"
 #include "goscope/cpu.h"
-#include "stacks.h"
+#include "stacks/stacks.h"
 
 #define POLL_MS 100
 #define LIVENESS_EVERY_NS 250000000ULL
