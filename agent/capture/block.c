@@ -48,10 +48,11 @@
 
 #include "capture/block.h"
 #include "block.skel.h"
-#include "capture/capture.h"
+#include "capture/core.h"
 #include "goscope/block.h"
 #include "goscope/symbolizer.h"
 #include "goruntime/goversion_table.h"
+#include "procs/proc.h"
 #include "stacks/stacks.h"
 
 #define NSEC_PER_SEC 1000000000ULL
@@ -186,19 +187,7 @@ double block_duty_fraction(double budget_pct, double trap_cost_ns, double hits_p
 
 static void read_stats(struct block_run *run, uint64_t *sums)
 {
-	__u64 *vals = calloc((size_t)run->ncpus, sizeof(__u64));
-
-	memset(sums, 0, sizeof(uint64_t) * BLOCK_STAT_COUNT);
-	if (!vals)
-		return;
-	for (__u32 k = 0; k < BLOCK_STAT_COUNT; k++) {
-		if (bpf_map__lookup_elem(run->skel->maps.stats, &k, sizeof(k), vals,
-					 sizeof(__u64) * (size_t)run->ncpus, 0) < 0)
-			continue;
-		for (int c = 0; c < run->ncpus; c++)
-			sums[k] += vals[c];
-	}
-	free(vals);
+	capture_percpu_sums(run->skel->maps.stats, BLOCK_STAT_COUNT, sums);
 }
 
 static uint64_t probe_hits(const uint64_t *s)
@@ -247,13 +236,13 @@ static int attach_one(struct block_run *run, enum block_probe k)
 	if (run->multi) {
 		l->multi_fd = attach_multi(run, k);
 		if (l->multi_fd < 0)
-			return capture_permission_error(run->err, -errno, "attach uprobe_multi");
+			return capture_bpf_error(run->err, -errno, "attach uprobe_multi");
 		return 0;
 	}
 	l->perf = bpf_program__attach_uprobe_opts(run->progs[k], run->cfg->pid, run->exe,
 						  run->offsets[k], &opts);
 	if (!l->perf)
-		return capture_permission_error(run->err, -errno, "attach uprobe");
+		return capture_bpf_error(run->err, -errno, "attach uprobe");
 	return 0;
 }
 
@@ -550,30 +539,6 @@ static double bpf_ns_per_hit(struct block_run *run)
 	return cnt ? (double)ns / (double)cnt : -1;
 }
 
-/* utime + stime of the target, in ns. */
-static uint64_t target_cpu_ns(pid_t pid)
-{
-	char path[64], buf[2048], *p;
-	unsigned long long ut = 0, st = 0;
-	ssize_t n;
-	int fd;
-
-	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return 0;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return 0;
-	buf[n] = '\0';
-	p = strrchr(buf, ')'); /* comm may hold spaces */
-	if (!p ||
-	    sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
-		return 0;
-	return (ut + st) * (NSEC_PER_SEC / (uint64_t)sysconf(_SC_CLK_TCK));
-}
-
 /* ---- Setup ---- */
 
 static int find_probes(struct block_run *run, struct gs_binary *bin)
@@ -643,10 +608,9 @@ static int open_target(struct block_run *run)
 static int open_load(struct block_run *run, bool multi)
 {
 	struct block_bpf *skel = block_bpf__open();
-	int rc;
 
 	if (!skel)
-		return gs_error_set(run->err, -errno, "open BPF object: %s", strerror(errno));
+		return capture_bpf_error(run->err, -errno, "open BPF object block");
 	run->skel = skel;
 	run->multi = multi;
 	skel->rodata->target_tgid = (__u32)run->cfg->pid;
@@ -677,20 +641,16 @@ static int open_load(struct block_run *run, bool multi)
 	run->want[BLOCK_PROBE_NETPOLL] = run->io_wait;
 	for (int k = 0; multi && k < BLOCK_NPROBES; k++)
 		bpf_program__set_expected_attach_type(run->progs[k], BPF_TRACE_UPROBE_MULTI_NR);
-	rc = block_bpf__load(skel);
-	if (rc < 0)
-		return capture_permission_error(run->err, rc, "load BPF program block");
-	return 0;
+	return capture_bpf_load(skel->skeleton, "load BPF program block", run->err);
 }
 
 /* uprobe_multi links where the kernel has them (6.6): closing one removes its breakpoint at
  * once and then waits for a grace period (about 4 ms of hits, then 50 ms here), where
  * destroying a perf-event uprobe kept trapping for tens of ms of its 100 ms, and the
  * throttled cycle pays that churn each time. Older kernels reject the attach type at load:
- * then perf-event uprobes. GOSCOPE_BLOCK_PERF_UPROBES=1 forces those. */
+ * then perf-event uprobes. cfg->perf_uprobes forces those. */
 static int load_bpf(struct block_run *run)
 {
-	const char *force_perf = getenv("GOSCOPE_BLOCK_PERF_UPROBES");
 	struct gs_error first = {0};
 	struct gs_error *err = run->err;
 	int rc;
@@ -705,7 +665,7 @@ static int load_bpf(struct block_run *run)
 			return rc;
 		run->filter_reasons = true;
 	}
-	if (!(force_perf && strcmp(force_perf, "1") == 0)) {
+	if (!run->cfg->perf_uprobes) {
 		run->err = &first;
 		rc = open_load(run, true);
 		run->err = err;
@@ -923,7 +883,7 @@ static int duty_step(struct block_run *run, struct duty *d, uint64_t now)
 	}
 	if (!d->on && !d->draining && now >= d->cycle_end) {
 		/* Re-estimate the fraction from the cycle that ended. */
-		uint64_t cpu = target_cpu_ns(run->cfg->pid), hits, on_ns = d->on_len;
+		uint64_t cpu = proc_cpu_ns(run->cfg->pid), hits, on_ns = d->on_len;
 		double cycle_s = (double)(now - d->cycle_start) / 1e9, cpu_rate, probe_cpu, cost_ns;
 		double attached_per_on =
 			d->attached_ns ? (double)d->attached_ns / (double)on_ns : 1.0;
@@ -990,10 +950,10 @@ int block_capture(const struct block_config *cfg, struct profile **out, struct b
 		run.links[k].multi_fd = run.reapers[k].link.multi_fd = -1;
 	memset(stats, 0, sizeof(*stats));
 	stats->sampled_fraction = 1.0;
-	rc = capture_check_pid(cfg->pid, err);
+	rc = proc_check_alive(cfg->pid, err);
 	if (rc < 0)
 		return rc;
-	run.ncpus = libbpf_num_possible_cpus();
+	run.ncpus = capture_ncpus();
 	if (run.ncpus <= 0)
 		return gs_error_set(err, -EINVAL, "cannot count CPUs");
 	rc = open_target(&run);
@@ -1025,7 +985,7 @@ int block_capture(const struct block_config *cfg, struct profile **out, struct b
 		run.bpf_stats_fd = bpf_enable_stats(BPF_STATS_RUN_TIME);
 		if (run.bpf_stats_fd < 0)
 			run.bpf_stats_fd = -1;
-		d.cpu_at_cycle = target_cpu_ns(cfg->pid);
+		d.cpu_at_cycle = proc_cpu_ns(cfg->pid);
 		/* The first window runs for BLOCK_MIN_ON_NS of a BLOCK_CYCLE_NS cycle (see d's
 		 * initializer); the plan is then learned from what it cost. */
 	}
@@ -1051,7 +1011,7 @@ int block_capture(const struct block_config *cfg, struct profile **out, struct b
 		}
 		if (now - last_live >= LIVENESS_EVERY_NS) {
 			last_live = now;
-			if (!capture_pid_alive(cfg->pid)) {
+			if (!proc_alive(cfg->pid)) {
 				stats->ended_by = "target exited";
 				alive = false;
 				break;
@@ -1059,7 +1019,7 @@ int block_capture(const struct block_config *cfg, struct profile **out, struct b
 		}
 		if (d.throttled) {
 			rc = duty_step(&run, &d, now);
-			if (rc < 0 && !capture_pid_alive(cfg->pid)) {
+			if (rc < 0 && !proc_alive(cfg->pid)) {
 				/* The target exited while a window was being attached. */
 				gs_error_clear(err);
 				rc = 0;
@@ -1077,7 +1037,7 @@ int block_capture(const struct block_config *cfg, struct profile **out, struct b
 	detach_all(&run, false);
 	stats->duration_ns = now - start;
 	if (alive)
-		alive = capture_pid_alive(cfg->pid);
+		alive = proc_alive(cfg->pid);
 	if (d.throttled) {
 		/* Long blocks that ended since the last look; what stays pending is still
 		 * blocked. A park of the last window whose goroutine runs again while the

@@ -21,6 +21,7 @@ struct block_config {
 	const char *reasons;	 /* comma-separated wait reason strings, NULL = all */
 	double max_overhead_pct; /* estimated added CPU vs the target's own; >= 100 = unthrottled */
 	bool goroutine_ids;	 /* numeric label goid */
+	bool perf_uprobes;	 /* perf-event uprobes even where uprobe_multi links exist */
 	volatile const int *stop; /* polled; nonzero ends the capture (may be NULL) */
 	/* Called once every probe is attached (may be NULL). */
 	void (*on_attached)(void *arg, const char *go_version);

@@ -18,10 +18,11 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
-#include "capture/capture.h"
+#include "capture/core.h"
 #include "capture/cpu.h"
 #include "cpu.skel.h"
 #include "procs/goprocs.h"
+#include "procs/proc.h"
 #include "goscope/cpu.h"
 #include "stacks/stacks.h"
 
@@ -150,7 +151,7 @@ static int on_sample(void *ctx, void *data, size_t size)
 
 static int open_events(struct cpu_run *run)
 {
-	int ncpus = libbpf_num_possible_cpus();
+	int ncpus = capture_ncpus();
 	struct perf_event_attr attr;
 
 	if (ncpus < 0)
@@ -168,14 +169,14 @@ static int open_events(struct cpu_run *run)
 		if (fd < 0) {
 			if (errno == ENODEV)
 				continue; /* offline CPU */
-			return capture_permission_error(run->err, -errno, "perf_event_open");
+			return capture_bpf_error(run->err, -errno, "perf_event_open");
 		}
 		link = bpf_program__attach_perf_event(run->skel->progs.cpu_sample, (int)fd);
 		if (!link) {
 			int e = -errno;
 
 			close((int)fd);
-			return capture_permission_error(run->err, e, "attach perf event");
+			return capture_bpf_error(run->err, e, "attach perf event");
 		}
 		run->links[run->nlinks++] = link;
 	}
@@ -186,20 +187,9 @@ static int open_events(struct cpu_run *run)
 
 static void read_stats(struct cpu_run *run)
 {
-	int ncpus = libbpf_num_possible_cpus();
-	__u64 *vals = calloc((size_t)(ncpus > 0 ? ncpus : 1), sizeof(__u64));
-	uint64_t sums[CPU_STAT_COUNT] = {0};
+	uint64_t sums[CPU_STAT_COUNT];
 
-	if (!vals)
-		return;
-	for (__u32 k = 0; k < CPU_STAT_COUNT; k++) {
-		if (bpf_map__lookup_elem(run->skel->maps.stats, &k, sizeof(k), vals,
-					 sizeof(__u64) * (size_t)ncpus, 0) < 0)
-			continue;
-		for (int c = 0; c < ncpus; c++)
-			sums[k] += vals[c];
-	}
-	free(vals);
+	capture_percpu_sums(run->skel->maps.stats, CPU_STAT_COUNT, sums);
 	run->stats->samples = sums[CPU_STAT_SAMPLES];
 	run->stats->ringbuf_drops = sums[CPU_STAT_RINGBUF_DROPS];
 	run->stats->truncated = sums[CPU_STAT_TRUNCATED];
@@ -210,7 +200,7 @@ static void read_stats(struct cpu_run *run)
 static bool any_target_alive(const struct cpu_config *cfg)
 {
 	for (size_t i = 0; i < cfg->npids; i++) {
-		if (capture_pid_alive(cfg->pids[i]))
+		if (proc_alive(cfg->pids[i]))
 			return true;
 	}
 	return false;
@@ -251,7 +241,7 @@ int cpu_capture(const struct cpu_config *cfg, struct profile **out, struct cpu_s
 		return gs_error_set(err, -EINVAL, "bad frequency %u", cfg->frequency);
 	run.period_ns = (int64_t)(NSEC_PER_SEC / cfg->frequency);
 	for (size_t i = 0; i < cfg->npids; i++) {
-		rc = capture_check_pid(cfg->pids[i], err);
+		rc = proc_check_alive(cfg->pids[i], err);
 		if (rc < 0)
 			return rc;
 	}
@@ -268,15 +258,13 @@ int cpu_capture(const struct cpu_config *cfg, struct profile **out, struct cpu_s
 
 	run.skel = cpu_bpf__open();
 	if (!run.skel) {
-		rc = gs_error_set(err, -errno, "open BPF object: %s", strerror(errno));
+		rc = capture_bpf_error(err, -errno, "open BPF object cpu");
 		goto out_stacks;
 	}
 	run.skel->rodata->capture_kernel = cfg->kernel;
-	rc = cpu_bpf__load(run.skel);
-	if (rc < 0) {
-		rc = capture_permission_error(err, rc, "load BPF program cpu");
+	rc = capture_bpf_load(run.skel->skeleton, "load BPF program cpu", err);
+	if (rc < 0)
 		goto out_skel;
-	}
 	for (size_t i = 0; i < cfg->npids; i++) {
 		rc = add_target(&run, cfg->pids[i]);
 		if (rc < 0) {

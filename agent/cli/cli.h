@@ -6,7 +6,10 @@
 #define GOSCOPE_AGENT_CLI_H
 
 #include <stdbool.h>
+#include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <sys/types.h>
 
 #define GOSCOPE_VERSION "0.1.0"
 
@@ -46,5 +49,46 @@ void cli_for_each_input(int argc, char **argv, int first, bool keep_empty,
 			void (*fn)(void *ctx, const char *text), void *ctx);
 /* Parses a pid (positive decimal). */
 bool cli_parse_pid(const char *s, int *out);
+/* "10s", "500ms", "2m", "1h", "1.5s" or a plain number of seconds. Rejects NaN, infinities,
+ * negative values and values that are not 0 but round to 0 ns. */
+bool cli_parse_duration(const char *s, uint64_t *ns);
+
+/* Set by the SIGINT/SIGTERM handlers that cli_install_signals installs; captures poll it. */
+extern volatile sig_atomic_t cli_stop_requested;
+void cli_install_signals(void);
+
+/* Options every capturing command shares (agent/cli/capture_opts.c). */
+struct cli_capture_opts {
+	const char *cmd; /* "cpu", "block" */
+	void (*usage)(FILE *out);
+	pid_t *pids; /* --pid, repeatable up to max_pids */
+	size_t npids, max_pids;
+	uint64_t duration_ns; /* --duration */
+	const char *output;   /* -o/--output ("-" = stdout) */
+	bool verbose;	      /* --verbose: libbpf's messages on stderr */
+	int exit_code;	      /* when cli_capture_opt returned -1 */
+};
+
+/* getopt_long entries of the shared options, to append to a command's own. */
+#define CLI_CAPTURE_LONGOPTS                                                                       \
+	{"pid", required_argument, NULL, 'p'}, {"duration", required_argument, NULL, 'd'},         \
+		{"output", required_argument, NULL, 'o'}, {"verbose", no_argument, NULL, 'v'},     \
+	{                                                                                          \
+		"help", no_argument, NULL, 'h'                                                     \
+	}
+#define CLI_CAPTURE_SHORTOPTS "p:d:o:vh"
+/* Help lines of the shared --verbose option. */
+#define CLI_VERBOSE_HELP                                                                           \
+	"  -v, --verbose         libbpf's messages (and the BPF verifier's log) on stderr\n"
+
+/* Handles option c of the shared set: 1 when handled, 0 when c is not one of them, -1 when
+ * the command must return o->exit_code now (--help printed: 0; a bad value: EXIT_USAGE). */
+int cli_capture_opt(struct cli_capture_opts *o, int c, const char *arg);
+/* The checks after option parsing that are common: no stray argument, every --pid alive;
+ * routes libbpf's messages (--verbose) and installs the stop signals. 0 or an exit code. */
+int cli_capture_ready(struct cli_capture_opts *o, int argc, char **argv);
+struct profile;
+/* Writes the profile to o->output and frees it: 0, or 1 after printing the error. */
+int cli_capture_write(const struct cli_capture_opts *o, struct profile *prof);
 
 #endif

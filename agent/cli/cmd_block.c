@@ -6,7 +6,6 @@
 #include <string.h>
 
 #include "capture/block.h"
-#include "capture/capture.h"
 #include "cli/cli.h"
 
 #define DEFAULT_DURATION_NS (30ULL * 1000000000ULL)
@@ -41,8 +40,8 @@ void usage_block(FILE *out)
 		"                          duty-cycled and the profile scaled (default 2; 100 = "
 		"off)\n"
 		"  -g, --goroutine-ids     add the numeric label goid\n"
-		"  -o, --output FILE       output file, '-' for stdout (default block.pb.gz)\n"
-		"  -h, --help              show this help\n");
+		"  -o, --output FILE       output file, '-' for stdout (default "
+		"block.pb.gz)\n" CLI_VERBOSE_HELP "  -h, --help              show this help\n");
 }
 
 static void on_attached(void *arg, const char *go_version)
@@ -56,44 +55,41 @@ static void on_attached(void *arg, const char *go_version)
 int cmd_block(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"pid", required_argument, NULL, 'p'},
-		{"duration", required_argument, NULL, 'd'},
+		CLI_CAPTURE_LONGOPTS,
 		{"min-delay", required_argument, NULL, 'm'},
 		{"reasons", required_argument, NULL, 'r'},
 		{"max-overhead", required_argument, NULL, 'O'},
 		{"goroutine-ids", no_argument, NULL, 'g'},
-		{"output", required_argument, NULL, 'o'},
-		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
-	struct block_config cfg = {.duration_ns = DEFAULT_DURATION_NS,
-				   .max_overhead_pct = DEFAULT_MAX_OVERHEAD};
-	const char *output = "block.pb.gz";
+	pid_t pid = 0;
+	struct cli_capture_opts o = {.cmd = "block",
+				     .usage = usage_block,
+				     .pids = &pid,
+				     .max_pids = 1,
+				     .duration_ns = DEFAULT_DURATION_NS,
+				     .output = "block.pb.gz"};
+	struct block_config cfg = {.max_overhead_pct = DEFAULT_MAX_OVERHEAD};
+	const char *force_perf = getenv("GOSCOPE_BLOCK_PERF_UPROBES");
 	struct gs_error err = {0};
 	struct block_stats stats;
 	struct profile *prof;
-	int c, pid = 0, rc;
+	int c, rc;
 	char *end;
 	double pct;
 
 	optind = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+p:d:m:r:O:go:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+" CLI_CAPTURE_SHORTOPTS "m:r:O:g", opts, NULL)) !=
+	       -1) {
+		rc = cli_capture_opt(&o, c, optarg);
+		if (rc < 0)
+			return o.exit_code;
+		if (rc > 0)
+			continue;
 		switch (c) {
-		case 'p':
-			if (!cli_parse_pid(optarg, &pid)) {
-				cli_error("block", "bad pid '%s'", optarg);
-				return cli_usage_error(usage_block);
-			}
-			break;
-		case 'd':
-			if (capture_parse_duration(optarg, &cfg.duration_ns) < 0) {
-				cli_error("block", "bad duration '%s'", optarg);
-				return cli_usage_error(usage_block);
-			}
-			break;
 		case 'm':
-			if (capture_parse_duration(optarg, &cfg.min_delay_ns) < 0) {
+			if (!cli_parse_duration(optarg, &cfg.min_delay_ns)) {
 				cli_error("block", "bad min delay '%s'", optarg);
 				return cli_usage_error(usage_block);
 			}
@@ -114,44 +110,32 @@ int cmd_block(int argc, char **argv)
 		case 'g':
 			cfg.goroutine_ids = true;
 			break;
-		case 'o':
-			output = optarg;
-			break;
-		case 'h':
-			usage_block(stdout);
-			return 0;
 		default:
 			cli_error("block", "bad option '%s'", argv[optind - 1]);
 			return cli_usage_error(usage_block);
 		}
 	}
-	if (optind < argc) {
-		cli_error("block", "unexpected argument '%s'", argv[optind]);
-		return cli_usage_error(usage_block);
-	}
-	if (!pid) {
+	if (!o.npids) {
 		cli_error("block", "give --pid PID");
 		return cli_usage_error(usage_block);
 	}
-	if (capture_check_pid(pid, &err) < 0) {
-		cli_error("block", "%s", err.msg);
-		return EXIT_USAGE;
-	}
+	rc = cli_capture_ready(&o, argc, argv);
+	if (rc)
+		return rc;
 	cfg.pid = pid;
-	cfg.stop = (volatile const int *)&capture_stop_requested;
+	cfg.duration_ns = o.duration_ns;
+	/* GOSCOPE_BLOCK_PERF_UPROBES=1: perf-event uprobes even where uprobe_multi exists. */
+	cfg.perf_uprobes = force_perf && strcmp(force_perf, "1") == 0;
+	cfg.stop = (volatile const int *)&cli_stop_requested;
 	cfg.on_attached = on_attached;
 	cfg.arg = &cfg;
-	capture_install_signals();
 	rc = block_capture(&cfg, &prof, &stats, &err);
 	if (rc < 0) {
 		cli_error("block", "%s", err.msg);
 		return rc == -EPROTONOSUPPORT ? EXIT_UNSUPPORTED : rc == -EINVAL ? EXIT_USAGE : 1;
 	}
-	if (profile_write_file(prof, output, &err) < 0) {
-		cli_error("block", "%s", err.msg);
-		profile_free(prof);
+	if (cli_capture_write(&o, prof))
 		return 1;
-	}
 	fprintf(stderr,
 		"goscope block: %s, %llu parks, %llu blocks (%llu without ready), %llu cancelled, "
 		"%llu still blocked, %llu lost, %llu morestack re-runs skipped in %.1fs (ended by "
@@ -167,7 +151,6 @@ int cmd_block(int argc, char **argv)
 			"ns)",
 			stats.sampled_fraction * 100, stats.trap_cost_ns, stats.bpf_cost_ns);
 	fprintf(stderr, "; %s uprobes; wrote %s\n", stats.probes,
-		strcmp(output, "-") ? output : "stdout");
-	profile_free(prof);
+		strcmp(o.output, "-") ? o.output : "stdout");
 	return 0;
 }

@@ -9,37 +9,14 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
-
-/* Capability numbers from linux/capability.h (CAP_PERFMON and CAP_BPF are 5.8+). */
-#define CAP_NUM_SYS_PTRACE 19
-#define CAP_NUM_SYS_ADMIN 21
-#define CAP_NUM_SYS_RESOURCE 24
-#define CAP_NUM_PERFMON 38
-#define CAP_NUM_BPF 39
+#include "procs/proc.h"
 
 void usage_version(FILE *out)
 {
-	fprintf(out, "usage: goscope version\n\n"
-		     "Print goscope's and libbpf's versions, the kernel release, whether kernel BTF\n"
-		     "is present and which of the needed capabilities goscope has.\n");
-}
-
-static uint64_t effective_caps(void)
-{
-	char line[256];
-	uint64_t caps = 0;
-	FILE *f = fopen("/proc/self/status", "re");
-
-	if (!f)
-		return 0;
-	while (fgets(line, sizeof(line), f)) {
-		if (strncmp(line, "CapEff:", 7) == 0) {
-			caps = strtoull(line + 7, NULL, 16);
-			break;
-		}
-	}
-	fclose(f);
-	return caps;
+	fprintf(out,
+		"usage: goscope version\n\n"
+		"Print goscope's and libbpf's versions, the kernel release, whether kernel BTF\n"
+		"is present and which of the needed capabilities goscope has.\n");
 }
 
 int cmd_version(int argc, char **argv)
@@ -48,11 +25,12 @@ int cmd_version(int argc, char **argv)
 		const char *name;
 		int bit;
 	} needed[] = {
-		{"CAP_BPF", CAP_NUM_BPF},
-		{"CAP_PERFMON", CAP_NUM_PERFMON},
-		{"CAP_SYS_PTRACE", CAP_NUM_SYS_PTRACE},
-		{"CAP_SYS_RESOURCE", CAP_NUM_SYS_RESOURCE},
+		{"CAP_BPF", PROC_CAP_BPF},
+		{"CAP_PERFMON", PROC_CAP_PERFMON},
+		{"CAP_SYS_PTRACE", PROC_CAP_SYS_PTRACE},
+		{"CAP_SYS_RESOURCE", PROC_CAP_SYS_RESOURCE},
 	};
+	struct proc_self_status st;
 	struct utsname un;
 	uint64_t caps;
 	bool btf, all = true;
@@ -65,7 +43,7 @@ int cmd_version(int argc, char **argv)
 		cli_error("version", "unexpected argument '%s'", argv[1]);
 		return cli_usage_error(usage_version);
 	}
-	caps = effective_caps();
+	caps = proc_self_status(&st) == 0 ? st.cap_eff : 0;
 	btf = access("/sys/kernel/btf/vmlinux", R_OK) == 0;
 	printf("goscope %s\n", GOSCOPE_VERSION);
 	printf("libbpf %s\n", libbpf_version_string());
@@ -77,8 +55,8 @@ int cmd_version(int argc, char **argv)
 		bool have = caps & (1ULL << needed[i].bit);
 
 		/* CAP_SYS_ADMIN covers CAP_BPF and CAP_PERFMON on every kernel. */
-		if (!have && (needed[i].bit == CAP_NUM_BPF || needed[i].bit == CAP_NUM_PERFMON))
-			have = caps & (1ULL << CAP_NUM_SYS_ADMIN);
+		if (!have && (needed[i].bit == PROC_CAP_BPF || needed[i].bit == PROC_CAP_PERFMON))
+			have = caps & (1ULL << PROC_CAP_SYS_ADMIN);
 		printf(" %s=%s", needed[i].name, have ? "yes" : "no");
 		all &= have;
 	}

@@ -11,25 +11,7 @@
 #include <unistd.h>
 
 #include "procs/goprocs.h"
-
-void goproc_read_comm(const char *proc_root, pid_t pid, char *out, size_t len)
-{
-	char path[64];
-	ssize_t n;
-	int fd;
-
-	snprintf(path, sizeof(path), "%s/%d/comm", proc_root, pid);
-	out[0] = '\0';
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return;
-	n = read(fd, out, len - 1);
-	close(fd);
-	if (n < 0)
-		n = 0;
-	out[n] = '\0';
-	out[strcspn(out, "\n")] = '\0';
-}
+#include "procs/proc.h"
 
 int goproc_inspect(const char *proc_root, pid_t pid, struct goproc *p, struct gs_error *err)
 {
@@ -65,7 +47,7 @@ int goproc_inspect(const char *proc_root, pid_t pid, struct goproc *p, struct gs
 		gs_binary_close(bin);
 		return 0;
 	}
-	goproc_read_comm(proc_root, pid, p->comm, sizeof(p->comm));
+	proc_comm(proc_root, pid, p->comm, sizeof(p->comm));
 	if (info->has_buildinfo) {
 		snprintf(p->go_version, sizeof(p->go_version), "%s", info->buildinfo.go_version);
 		snprintf(p->path, sizeof(p->path), "%s", info->buildinfo.path);

@@ -31,8 +31,6 @@ struct goproc_scan {
  * negative errno (-ESRCH when it exited, -EACCES, ...). proc_root is "/proc" except in
  * tests. */
 int goproc_inspect(const char *proc_root, pid_t pid, struct goproc *p, struct gs_error *err);
-/* The process's comm ("" when unreadable), newline stripped. */
-void goproc_read_comm(const char *proc_root, pid_t pid, char *out, size_t len);
 /* Scans every pid under proc_root. */
 int goproc_scan_all(const char *proc_root, struct goproc_scan *scan, struct gs_error *err);
 void goproc_scan_free(struct goproc_scan *scan);

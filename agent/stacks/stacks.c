@@ -8,7 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "procs/goprocs.h"
+#include "procs/proc.h"
 #include "stacks/stacks.h"
 
 #define MAX_INLINE_FRAMES 64
@@ -128,7 +128,7 @@ struct stack_proc *stacks_proc(struct stacks *s, pid_t pid)
 	sp = &s->procs[s->nprocs++];
 	memset(sp, 0, sizeof(*sp));
 	sp->pid = pid;
-	goproc_read_comm("/proc", pid, sp->comm, sizeof(sp->comm));
+	proc_comm("/proc", pid, sp->comm, sizeof(sp->comm));
 	if (gs_process_open(s->sym, pid, &sp->proc, NULL) == 0)
 		gs_process_preload(sp->proc);
 	else

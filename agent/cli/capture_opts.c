@@ -1,0 +1,138 @@
+/* capture_opts.c — what the capturing commands (`cpu`, `block`) share: their common options
+ * (--pid, --duration, -o, --verbose, --help), the checks before a capture, the stop signals,
+ * libbpf's messages under --verbose, and writing the profile at the end. One implementation,
+ * so every capturing command behaves the same. */
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "capture/core.h"
+#include "cli/cli.h"
+#include "procs/proc.h"
+#include "profile/profile.h"
+
+volatile sig_atomic_t cli_stop_requested;
+
+static void on_stop(int sig)
+{
+	(void)sig;
+	cli_stop_requested = 1;
+}
+
+void cli_install_signals(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_stop;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+}
+
+bool cli_parse_duration(const char *s, uint64_t *ns)
+{
+	static const struct {
+		const char *suffix;
+		double mult;
+	} units[] = {{"", 1e9}, {"s", 1e9}, {"ms", 1e6}, {"us", 1e3}, {"m", 60e9}, {"h", 3600e9}};
+	char *end;
+	double v, t;
+
+	if (!s || !*s)
+		return false;
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno || end == s || !isfinite(v) || v < 0)
+		return false;
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+		if (strcmp(end, units[i].suffix) != 0)
+			continue;
+		t = v * units[i].mult;
+		if (t > 1e18 || (v > 0 && t < 1))
+			return false;
+		*ns = (uint64_t)t;
+		return true;
+	}
+	return false;
+}
+
+static void print_libbpf(void *arg, const char *line)
+{
+	fprintf(stderr, "goscope %s: libbpf: %s\n", (const char *)arg, line);
+}
+
+int cli_capture_opt(struct cli_capture_opts *o, int c, const char *arg)
+{
+	int pid;
+
+	switch (c) {
+	case 'p':
+		if (!cli_parse_pid(arg, &pid)) {
+			cli_error(o->cmd, "bad pid '%s'", arg);
+			o->exit_code = cli_usage_error(o->usage);
+			return -1;
+		}
+		if (o->npids == o->max_pids) {
+			cli_error(o->cmd, "too many --pid (at most %zu)", o->max_pids);
+			o->exit_code = EXIT_USAGE;
+			return -1;
+		}
+		o->pids[o->npids++] = pid;
+		return 1;
+	case 'd':
+		if (!cli_parse_duration(arg, &o->duration_ns)) {
+			cli_error(o->cmd, "bad duration '%s'", arg);
+			o->exit_code = cli_usage_error(o->usage);
+			return -1;
+		}
+		return 1;
+	case 'o':
+		o->output = arg;
+		return 1;
+	case 'v':
+		o->verbose = true;
+		return 1;
+	case 'h':
+		o->usage(stdout);
+		o->exit_code = 0;
+		return -1;
+	}
+	return 0;
+}
+
+int cli_capture_ready(struct cli_capture_opts *o, int argc, char **argv)
+{
+	struct gs_error err = {0};
+
+	if (optind < argc) {
+		cli_error(o->cmd, "unexpected argument '%s'", argv[optind]);
+		return cli_usage_error(o->usage);
+	}
+	for (size_t i = 0; i < o->npids; i++) {
+		if (proc_check_alive(o->pids[i], &err) < 0) {
+			cli_error(o->cmd, "%s", err.msg);
+			return EXIT_USAGE;
+		}
+	}
+	capture_set_log(o->verbose ? print_libbpf : NULL, (void *)o->cmd, false);
+	cli_install_signals();
+	return 0;
+}
+
+int cli_capture_write(const struct cli_capture_opts *o, struct profile *prof)
+{
+	struct gs_error err = {0};
+	int rc = profile_write_file(prof, o->output, &err);
+
+	profile_free(prof);
+	if (rc < 0) {
+		cli_error(o->cmd, "%s", err.msg);
+		return 1;
+	}
+	return 0;
+}
