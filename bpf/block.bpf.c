@@ -38,6 +38,9 @@
 
 #include "goscope/block.h"
 
+#define GS_STAT_COUNT BLOCK_STAT_COUNT
+#include "common.bpf.h"
+
 char LICENSE[] SEC("license") = "GPL";
 
 /* Set before load by userspace (agent/capture/block.c, values from agent/goruntime/goversion_table.c). */
@@ -59,7 +62,6 @@ __u32 window_gen = 0;
 /* 0 while a throttled capture drains: gopark only ends the g's earlier park then. */
 __u32 parks_open = 1;
 
-#define FP_ALIGN_MASK 7
 /* x86 EFLAGS bits; jbe is taken when either is set. */
 #define EFLAGS_CF (1UL << 0)
 #define EFLAGS_ZF (1UL << 6)
@@ -107,26 +109,6 @@ struct {
 	__type(key, __u32);
 	__type(value, struct block_stack);
 } scratch SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, BLOCK_STAT_COUNT);
-	__type(key, __u32);
-	__type(value, __u64);
-} stats SEC(".maps");
-
-static __always_inline void stat_add(__u32 which, __u64 n)
-{
-	__u64 *v = bpf_map_lookup_elem(&stats, &which);
-
-	if (v)
-		*v += n;
-}
-
-static __always_inline void stat_inc(__u32 which)
-{
-	stat_add(which, 1);
-}
 
 static __always_inline bool is_target(void)
 {
@@ -181,24 +163,20 @@ int block_gopark(struct pt_regs *ctx)
 		fp = 0; /* an unreadable stack: no frame walk either */
 	}
 	for (int i = 2; i <= BLOCK_MAX_FRAMES; i++) {
-		__u64 frame[2]; /* saved BP, return address */
+		__u64 ra = fp_step(&fp);
 
-		if (fp == 0 || (fp & FP_ALIGN_MASK))
-			break;
-		if (bpf_probe_read_user(frame, sizeof(frame), (void *)fp) != 0 || frame[1] == 0)
+		if (!ra)
 			break;
 		if (i == BLOCK_MAX_FRAMES) {
 			st->flags |= BLOCK_STACK_TRUNCATED;
 			stat_inc(BLOCK_STAT_TRUNCATED);
 			break;
 		}
-		st->pcs[i] = frame[1];
-		h = (h ^ frame[1]) * FNV_PRIME;
+		st->pcs[i] = ra;
+		h = (h ^ ra) * FNV_PRIME;
 		n = i + 1;
-		/* Callers' frames live at higher addresses; anything else ends the chain. */
-		if (frame[0] <= fp)
+		if (!fp)
 			break;
-		fp = frame[0];
 	}
 	st->n = n;
 	h ^= h >> 29;
@@ -299,7 +277,7 @@ static __always_inline __u64 pd_waiter(__u64 pd, __u32 off)
 
 	if (bpf_probe_read_user(&v, sizeof(v), (void *)(pd + off)) != 0)
 		return 0;
-	if (v <= PD_SENTINEL_MAX || (v & FP_ALIGN_MASK))
+	if (v <= PD_SENTINEL_MAX || (v & PTR_ALIGN_MASK))
 		return 0;
 	return v;
 }
@@ -347,7 +325,7 @@ int block_injectglist(struct pt_regs *ctx)
 	if (glist == 0 || bpf_probe_read_user(&g, sizeof(g), (void *)glist) != 0)
 		return 0;
 	for (i = 0; i < BLOCK_MAX_INJECT; i++) {
-		if (g == 0 || (g & FP_ALIGN_MASK))
+		if (g == 0 || (g & PTR_ALIGN_MASK))
 			break;
 		if (wake(g, now))
 			stat_inc(BLOCK_STAT_COUNTED_INJECT);

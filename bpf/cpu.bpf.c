@@ -11,6 +11,9 @@
 
 #include "goscope/cpu.h"
 
+#define GS_STAT_COUNT CPU_STAT_COUNT
+#include "common.bpf.h"
+
 char LICENSE[] SEC("license") = "GPL";
 
 /* Set before load by userspace. */
@@ -18,7 +21,6 @@ const volatile bool capture_kernel = false;
 
 /* x86-64: kernel addresses are in the upper half of the address space. */
 #define KERNEL_ADDR_MIN 0xffff800000000000ULL
-#define FP_ALIGN_MASK 7
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -31,21 +33,6 @@ struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, CPU_RINGBUF_BYTES);
 } samples SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, CPU_STAT_COUNT);
-	__type(key, __u32);
-	__type(value, __u64);
-} stats SEC(".maps");
-
-static __always_inline void stat_inc(__u32 which)
-{
-	__u64 *v = bpf_map_lookup_elem(&stats, &which);
-
-	if (v)
-		(*v)++;
-}
 
 /* Batched wakeups: see CPU_RINGBUF_WAKEUP_BYTES. */
 static __always_inline void submit(struct cpu_sample *s)
@@ -125,19 +112,13 @@ int cpu_sample(struct bpf_perf_event_data *ctx)
 	n = 1;
 	fp = bp;
 	for (int i = 0; i < CPU_MAX_USER_FRAMES - 1; i++) {
-		__u64 frame[2]; /* saved BP, return address */
+		__u64 ra = fp_step(&fp);
 
-		if (fp == 0 || (fp & FP_ALIGN_MASK))
+		if (!ra || n >= CPU_MAX_USER_FRAMES)
 			break;
-		if (bpf_probe_read_user(frame, sizeof(frame), (void *)fp) != 0 || frame[1] == 0)
+		s->user[n++] = ra;
+		if (!fp)
 			break;
-		if (n >= CPU_MAX_USER_FRAMES)
-			break;
-		s->user[n++] = frame[1];
-		/* Callers' frames live at higher addresses; anything else ends the chain. */
-		if (frame[0] <= fp)
-			break;
-		fp = frame[0];
 		if (i == CPU_MAX_USER_FRAMES - 2) {
 			s->flags |= CPU_SAMPLE_USER_TRUNCATED;
 			stat_inc(CPU_STAT_TRUNCATED);
