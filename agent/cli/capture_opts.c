@@ -63,7 +63,8 @@ bool cli_parse_duration(const char *s, uint64_t *ns)
 
 static void print_libbpf(void *arg, const char *line)
 {
-	fprintf(stderr, "goscope %s: libbpf: %s\n", (const char *)arg, line);
+	/* libbpf starts its own lines with "libbpf: ". */
+	fprintf(stderr, "goscope %s: %s\n", (const char *)arg, line);
 }
 
 int cli_capture_opt(struct cli_capture_opts *o, int c, const char *arg)
