@@ -155,8 +155,8 @@ int capture_bpf_error(struct gs_error *err, int code, const char *what)
 			err, code,
 			"%s: bpf() is refused by this process's seccomp filter "
 			"(Seccomp: 2 in /proc/self/status; a container runtime's default "
-			"seccomp profile blocks bpf()): run goscope with the seccomp profile "
-			"it ships, or unconfined",
+			"seccomp profile blocks bpf()): run goscope with a seccomp profile that "
+			"allows bpf() and perf_event_open(), or unconfined",
 			what);
 	if (denied && lockdown_confidentiality())
 		return gs_error_set(err, code,
