@@ -115,7 +115,7 @@ int cli_capture_ready(struct cli_capture_opts *o, int argc, char **argv)
 		return cli_usage_error(o->usage);
 	}
 	for (size_t i = 0; i < o->npids; i++) {
-		if (proc_check_alive(o->pids[i], &err) < 0) {
+		if (proc_check_target(o->pids[i], &err) < 0) {
 			cli_error(o->cmd, "%s", err.msg);
 			return EXIT_USAGE;
 		}

@@ -5,16 +5,19 @@
 #include <stdlib.h>
 
 #include "cli/cli.h"
+#include "cli/text.h"
 
 void cli_error(const char *cmd, const char *fmt, ...)
 {
 	va_list ap;
 
-	fprintf(stderr, "goscope %s: ", cmd);
+	char msg[4096];
+
+	/* Messages quote paths and names of other users' processes: escaped as a whole. */
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
+	fprintf(stderr, "goscope %s: %s\n", cmd, text_safe(msg));
 }
 
 int cli_usage_error(void (*u)(FILE *out))

@@ -25,8 +25,7 @@ void usage_addr2line(FILE *out)
 		"  -h, --help         show this help\n");
 }
 
-static void one(struct gs_binary *bin, const char *text, enum frames_style style,
-		unsigned flags)
+static void one(struct gs_binary *bin, const char *text, enum frames_style style, unsigned flags)
 {
 	struct gs_frame frames[MAX_FRAMES];
 	unsigned long long addr = 0;
@@ -66,12 +65,9 @@ static void one_input(void *arg, const char *text)
 int cmd_addr2line(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"exe", required_argument, NULL, 'e'},
-		{"inlines", no_argument, NULL, 'i'},
-		{"json", no_argument, NULL, 'j'},
-		{"return-address", no_argument, NULL, 'r'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+		{"exe", required_argument, NULL, 'e'}, {"inlines", no_argument, NULL, 'i'},
+		{"json", no_argument, NULL, 'j'},      {"return-address", no_argument, NULL, 'r'},
+		{"help", no_argument, NULL, 'h'},      {NULL, 0, NULL, 0},
 	};
 	enum frames_style style = FRAMES_GO_ADDR2LINE;
 	struct gs_error err = {0};

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/text.h"
 #include "goscope/symbolizer.h"
 #include "cli/json.h"
 
@@ -26,14 +27,14 @@ static void print_text(const char *path, const struct gs_binary_info *in)
 {
 	const struct gs_buildinfo *bi = &in->buildinfo;
 
-	printf("file:            %s\n", path);
+	printf("file:            %s\n", text_safe(path));
 	printf("go:              %s\n", in->is_go ? "yes" : "no");
-	printf("go version:      %s\n", in->has_buildinfo ? bi->go_version : "-");
-	printf("path:            %s\n", in->has_buildinfo && *bi->path ? bi->path : "-");
-	printf("module:          %s %s\n", *bi->mod_path ? bi->mod_path : "-",
-	       *bi->mod_version ? bi->mod_version : "");
-	printf("go build id:     %s\n", *in->go_build_id ? in->go_build_id : "-");
-	printf("gnu build id:    %s\n", *in->gnu_build_id ? in->gnu_build_id : "-");
+	printf("go version:      %s\n", text_safe(in->has_buildinfo ? bi->go_version : "-"));
+	printf("path:            %s\n", text_safe(in->has_buildinfo && *bi->path ? bi->path : "-"));
+	printf("module:          %s %s\n", text_safe(*bi->mod_path ? bi->mod_path : "-"),
+	       text_safe(bi->mod_version));
+	printf("go build id:     %s\n", text_safe(*in->go_build_id ? in->go_build_id : "-"));
+	printf("gnu build id:    %s\n", text_safe(*in->gnu_build_id ? in->gnu_build_id : "-"));
 	printf("pclntab:         %s", gs_pclntab_format_name(in->pclntab_format));
 	if (in->pclntab_format != GS_PCLNTAB_NONE)
 		printf(" at 0x%llx, %llu bytes, found by %s", (unsigned long long)in->pclntab_addr,

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/text.h"
 #include "procs/goprocs.h"
 #include "cli/json.h"
 
@@ -60,9 +61,10 @@ static void print_table(const struct goproc_scan *scan)
 		const struct goproc *p = &scan->procs[i];
 		const char *mod = *p->mod_path ? p->mod_path : p->path;
 
-		printf("%-8d %-16s %-12s %-40s %-12s %-8s %s\n", p->pid, or_dash(p->comm),
-		       or_dash(p->go_version), or_dash(mod), or_dash(p->mod_version),
-		       p->stripped ? "yes" : "no", p->exe);
+		printf("%-8d %-16s %-12s %-40s %-12s %-8s %s\n", p->pid,
+		       text_safe(or_dash(p->comm)), text_safe(or_dash(p->go_version)),
+		       text_safe(or_dash(mod)), text_safe(or_dash(p->mod_version)),
+		       p->stripped ? "yes" : "no", text_safe(p->exe));
 	}
 }
 
@@ -107,8 +109,9 @@ int cmd_ps(int argc, char **argv)
 	else
 		print_table(&scan);
 	if (scan.unreadable)
-		cli_error("ps", "%u processes could not be inspected (permission denied or "
-				"unreadable); run as root or with CAP_SYS_PTRACE",
+		cli_error("ps",
+			  "%u processes could not be inspected (permission denied or "
+			  "unreadable); run as root or with CAP_SYS_PTRACE",
 			  scan.unreadable);
 	goproc_scan_free(&scan);
 	return 0;

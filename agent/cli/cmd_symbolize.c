@@ -22,9 +22,11 @@ void usage_symbolize(FILE *out)
 		"  -h, --help             show this help\n");
 }
 
-static void one(struct gs_process *proc, const char *text, enum frames_style style,
-		unsigned flags)
+/* Prints the frames of one address; false when text is not an address. */
+static bool one(struct gs_process *proc, const char *text, enum frames_style style, unsigned flags)
 {
+	bool ok = true;
+
 	struct gs_frame frames[MAX_FRAMES];
 	struct gs_location loc = {0};
 	struct gs_error err = {0};
@@ -39,25 +41,28 @@ static void one(struct gs_process *proc, const char *text, enum frames_style sty
 		}
 	} else {
 		cli_error("symbolize", "'%s' is not a hex address", text);
+		ok = false;
 	}
 	/* An unknown frame prints as "?"; its mapping and offset are in --json. */
-	if (n == 1 && !frames[0].go && strcmp(frames[0].function, "?") == 0 &&
-	    style != FRAMES_JSON)
+	if (n == 1 && !frames[0].go && strcmp(frames[0].function, "?") == 0 && style != FRAMES_JSON)
 		n = 0;
 	frames_print(stdout, style, addr, frames, n, &loc);
+	return ok;
 }
 
 struct input_ctx {
 	struct gs_process *proc;
 	enum frames_style style;
 	unsigned flags;
+	unsigned bad; /* inputs that were not addresses */
 };
 
 static void one_input(void *arg, const char *text)
 {
 	struct input_ctx *ctx = arg;
 
-	one(ctx->proc, text, ctx->style, ctx->flags);
+	if (!one(ctx->proc, text, ctx->style, ctx->flags))
+		ctx->bad++;
 }
 
 int cmd_symbolize(int argc, char **argv)
@@ -73,6 +78,7 @@ int cmd_symbolize(int argc, char **argv)
 	struct gs_error err = {0};
 	struct gs_symbolizer *sym;
 	struct gs_process *proc;
+	struct input_ctx ctx = {0};
 	unsigned flags = 0;
 	int c, pid = 0;
 
@@ -113,12 +119,10 @@ int cmd_symbolize(int argc, char **argv)
 		gs_symbolizer_free(sym);
 		return err.code == -ESRCH || err.code == -ENOENT ? EXIT_USAGE : 1;
 	}
-	{
-		struct input_ctx ctx = {proc, style, flags};
-
-		cli_for_each_input(argc, argv, optind, false, one_input, &ctx);
-	}
+	ctx = (struct input_ctx){.proc = proc, .style = style, .flags = flags};
+	cli_for_each_input(argc, argv, optind, false, one_input, &ctx);
 	gs_process_close(proc);
 	gs_symbolizer_free(sym);
-	return 0;
+	/* Every input is answered, but a bad one makes the run fail. */
+	return ctx.bad ? EXIT_USAGE : 0;
 }

@@ -1,5 +1,6 @@
 /* frames_out.c — the output formats shared by `addr2line` and `symbolize`. */
 #include "cli/frames_out.h"
+#include "cli/text.h"
 #include "cli/json.h"
 
 void frames_print(FILE *out, enum frames_style style, unsigned long long addr,
@@ -10,7 +11,8 @@ void frames_print(FILE *out, enum frames_style style, unsigned long long addr,
 		if (loc && loc->mapping) {
 			fprintf(out, ", \"mapping\": ");
 			json_string(out, loc->mapping->path);
-			fprintf(out, ", \"offset\": \"0x%llx\"", (unsigned long long)loc->map_offset);
+			fprintf(out, ", \"offset\": \"0x%llx\"",
+				(unsigned long long)loc->map_offset);
 		}
 		fprintf(out, ", \"frames\": [");
 		for (int i = 0; i < n; i++) {
@@ -36,11 +38,14 @@ void frames_print(FILE *out, enum frames_style style, unsigned long long addr,
 		const struct gs_frame *f = &frames[n - 1];
 
 		if (f->go)
-			fprintf(out, "%s\n%s:%d\n", f->raw_function, f->raw_file, f->raw_line);
+			fprintf(out, "%s\n%s:%d\n", text_safe(f->raw_function),
+				text_safe(f->raw_file), f->raw_line);
 		else
-			fprintf(out, "%s\n%s:%d\n", f->raw_function, f->file, f->line);
+			fprintf(out, "%s\n%s:%d\n", text_safe(f->raw_function), text_safe(f->file),
+				f->line);
 		return;
 	}
 	for (int i = 0; i < n; i++)
-		fprintf(out, "%s\n%s:%d\n", frames[i].function, frames[i].file, frames[i].line);
+		fprintf(out, "%s\n%s:%d\n", text_safe(frames[i].function),
+			text_safe(frames[i].file), frames[i].line);
 }

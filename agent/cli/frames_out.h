@@ -8,8 +8,8 @@
 
 enum frames_style {
 	FRAMES_GO_ADDR2LINE, /* "function\nfile:line", outermost function, like go tool addr2line */
-	FRAMES_INLINES,      /* the same two lines for every inlined frame, innermost first */
-	FRAMES_JSON,         /* one JSON object per address */
+	FRAMES_INLINES,	     /* the same two lines for every inlined frame, innermost first */
+	FRAMES_JSON,	     /* one JSON object per address */
 };
 
 /* Prints the frames of one address (n == 0: unknown). loc may be NULL. */

@@ -95,6 +95,42 @@ uint64_t proc_cpu_ns(pid_t pid)
 	return (st.utime_ticks + st.stime_ticks) * (NSEC_PER_SEC / (uint64_t)hz);
 }
 
+pid_t proc_tgid(pid_t tid)
+{
+	char path[64], buf[4096], *p;
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", tid);
+	n = read_small(path, buf, sizeof(buf));
+	if (n < 0)
+		return n == -ENOENT ? -ESRCH : (pid_t)n;
+	p = strstr(buf, "\nTgid:");
+	if (!p)
+		return -EINVAL;
+	return (pid_t)strtol(p + sizeof("\nTgid:") - 1, NULL, 10);
+}
+
+int proc_check_target(pid_t pid, struct gs_error *err)
+{
+	struct proc_stat st;
+	char comm[64];
+	pid_t tgid;
+
+	if (proc_stat_read("/proc", pid, &st) < 0 || st.state == 'Z' || st.state == 'X')
+		return gs_error_set(err, -ESRCH, "no such process: %d", pid);
+	proc_comm("/proc", pid, comm, sizeof(comm));
+	if (st.flags & PROC_PF_KTHREAD)
+		return gs_error_set(err, -EINVAL,
+				    "pid %d is a kernel thread (%s), not a user-space process", pid,
+				    comm);
+	tgid = proc_tgid(pid);
+	if (tgid > 0 && tgid != pid)
+		return gs_error_set(err, -EINVAL,
+				    "%d is a thread of process %d (%s): give the process id", pid,
+				    tgid, comm);
+	return 0;
+}
+
 void proc_comm(const char *proc_root, pid_t pid, char *out, size_t len)
 {
 	char path[128];

@@ -44,6 +44,14 @@ bool proc_alive(pid_t pid);
 int proc_check_alive(pid_t pid, struct gs_error *err);
 /* utime + stime of pid in nanoseconds, 0 when unreadable. */
 uint64_t proc_cpu_ns(pid_t pid);
+/* The thread group (process) id of task id tid, from /proc/TID/status; -errno. A thread id is
+ * not listed in /proc but can be opened there like a process. */
+pid_t proc_tgid(pid_t tid);
+/* PF_KTHREAD in proc_stat.flags (include/linux/sched.h): a kernel thread. */
+#define PROC_PF_KTHREAD 0x00200000u
+/* 0 when pid is a live user-space process (not a kernel thread, not a thread id of another
+ * process); else -ESRCH / -EINVAL with a message saying what pid is. */
+int proc_check_target(pid_t pid, struct gs_error *err);
 /* The process's comm ("" when unreadable), newline stripped. */
 void proc_comm(const char *proc_root, pid_t pid, char *out, size_t len);
 
