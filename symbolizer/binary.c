@@ -237,7 +237,7 @@ static bool is_exec_addr(const struct gs_elf *elf, uint64_t addr)
 }
 
 /* moduledata.gofunc offset for a Go minor version (64-bit; measured from DWARF, see
- * shared/docs/go-runtime-notes.md section 1.6). */
+ * docs/go-runtime.md section 1.6). */
 static unsigned gofunc_offset(int minor)
 {
 	if (minor >= 27)

@@ -68,7 +68,7 @@
 #define BPF_TRACE_UPROBE_MULTI_NR 48 /* enum bpf_attach_type, Linux 6.6 */
 #define UPROBE_MULTI_ATTR_TAIL 64    /* zeroes after link_create.uprobe_multi */
 #define CALIBRATE_CALLS 2000
-#define DEFAULT_TRAP_COST_NS 9000.0 /* measured on this kind of VM (shared/README.md) */
+#define DEFAULT_TRAP_COST_NS 9000.0 /* measured on this kind of VM (docs/go-runtime.md 6) */
 
 /* amd64 split-stack prologue encodings (cmd/internal/obj/x86/obj6.go stacksplit). */
 static const uint8_t CMP_RSP_G_GUARD[] = {0x49, 0x3b, 0x66, 0x10}; /* cmp 0x10(%r14),%rsp */

@@ -1,6 +1,7 @@
 /* goversion_table.h — per-Go-version facts that block capture needs and that the binary does
- * not carry when it is stripped: waitReason number -> string, and runtime.g field offsets.
- * One table keyed by the Go minor version from .go.buildinfo. */
+ * not carry when it is stripped: waitReason number -> string, and runtime.g / runtime.pollDesc
+ * field offsets. One table keyed by the Go minor version from .go.buildinfo; every number and
+ * how it was measured: docs/go-runtime.md. This is the only place these facts live. */
 #ifndef GOSCOPE_AGENT_GOVERSION_TABLE_H
 #define GOSCOPE_AGENT_GOVERSION_TABLE_H
 
@@ -13,16 +14,28 @@
 /* The register ABI (gopark's args in registers, g in R14) arrived in Go 1.17. */
 #define GOVERSION_MIN_MINOR 17
 
+/* The numberings of the runtime's waitReason enum: a column of the wait-reason table in
+ * goversion_table.c. Versions with the same numbering share one (1.26 and 1.27 do). */
+enum goversion_wait_numbering {
+	GOVERSION_WAIT_GO119,
+	GOVERSION_WAIT_GO121,
+	GOVERSION_WAIT_GO122,
+	GOVERSION_WAIT_GO123,
+	GOVERSION_WAIT_GO124,
+	GOVERSION_WAIT_GO126,
+	GOVERSION_WAIT_NUMBERINGS,
+};
+
 struct goversion_facts {
-	int minor;                 /* 1.N */
-	bool measured;             /* false: inferred from neighbouring versions */
-	const char *const *wait_reasons; /* index = runtime waitReason number */
-	size_t nwait_reasons;
-	uint32_t g_goid;           /* offset of runtime.g.goid */
-	uint32_t g_atomicstatus;   /* offset of runtime.g.atomicstatus (uint32) */
-	uint32_t g_schedlink;      /* offset of runtime.g.schedlink */
-	uint32_t g_waitreason;     /* offset of runtime.g.waitreason (uint8) */
-	uint32_t pd_rg, pd_wg;     /* offsets of runtime.pollDesc.rg / .wg */
+	int minor;     /* 1.N */
+	bool measured; /* false: inferred from neighbouring versions */
+	enum goversion_wait_numbering wait_reasons;
+	size_t nwait_reasons;	 /* waitReason numbers are 0 .. nwait_reasons-1 */
+	uint32_t g_goid;	 /* offset of runtime.g.goid */
+	uint32_t g_atomicstatus; /* offset of runtime.g.atomicstatus (uint32) */
+	uint32_t g_schedlink;	 /* offset of runtime.g.schedlink */
+	uint32_t g_waitreason;	 /* offset of runtime.g.waitreason (uint8) */
+	uint32_t pd_rg, pd_wg;	 /* offsets of runtime.pollDesc.rg / .wg */
 	/* Offset of runtime.g.trackingSeq (uint8), 0 when not known. The runtime adds 1 to it
 	 * each time the goroutine stops running (casgstatus), so it tells one park from the
 	 * next even when both wait for the same reason. */

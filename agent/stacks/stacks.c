@@ -1,6 +1,6 @@
 /* stacks.c — raw PCs to pprof locations (see stacks.h). Each unique (pid, address) is
- * symbolized once; pprof's Location.address keeps the PC as recorded, leaf PCs are stored as
- * pc+1 as Go's own profiler does (so every address reads as a return address). */
+ * symbolized once. The PC conventions (leaf as is, return addresses at pc-1, the leaf written
+ * as pc+1) are explained at the top of stacks.h and applied in stacks_user_location. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -155,7 +155,7 @@ uint64_t stacks_user_location(struct stacks *s, struct stack_proc *sp, uint64_t 
 {
 	struct profile_line lines[MAX_INLINE_FRAMES];
 	struct gs_frame frames[MAX_INLINE_FRAMES];
-	uint64_t addr = leaf ? pc + 1 : pc, id, mapping = 0;
+	uint64_t addr = leaf ? pc + 1 : pc, id, mapping = 0; /* PC conventions: stacks.h */
 	struct gs_location loc = {0};
 	int n = 0, nl = 0;
 

@@ -15,7 +15,8 @@
 #define BLOCK_MAX_STACKS 16384
 #define BLOCK_MAX_AGG 65536
 #define BLOCK_MAX_PENDING 65536
-/* Wait-reason numbers are uint8 in every Go version. */
+/* Wait-reason numbers are uint8 in every Go version; what each number means depends on the
+ * version (agent/goruntime/goversion_table.c). */
 #define BLOCK_MAX_REASONS 256
 /* Goroutines followed per runtime.injectglist call (the list is walked through
  * g.schedlink). The batches it gets are a netpoll result or a GC wait queue; longer ones are

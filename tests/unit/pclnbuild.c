@@ -1,5 +1,5 @@
 /* pclnbuild.c — writes Go pclntabs from a description (see pclnbuild.h). The layouts follow
- * shared/docs/go-runtime-notes.md section 1 and debug/gosym: header, functab, _func records,
+ * docs/go-runtime.md section 1 and debug/gosym: header, functab, _func records,
  * zig-zag varint pcvalue tables, file tables, inline trees. Guarded so that it can be
  * #included by the corpus generator. */
 #ifndef GOSCOPE_TESTS_PCLNBUILD_C

@@ -5,6 +5,7 @@
  * the duty-cycle fraction of --max-overhead. */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "capture/block.h"
@@ -37,8 +38,8 @@ static const char *reason(const char *ver, unsigned n)
 	return goversion_wait_reason(&f, n, buf, sizeof(buf));
 }
 
-/* Numbers from shared/docs/go-runtime-notes.md 3.2 (read from runtime.waitReasonStrings of
- * binaries built with each toolchain). */
+/* Numbers from docs/go-runtime.md, "Wait reasons" (the runtime2.go const blocks, read back
+ * from runtime.waitReasonStrings of binaries built with each toolchain). */
 Test(block_version, wait_reasons_per_version)
 {
 	cr_assert_str_eq(reason("go1.19.8", 14), "chan receive");
@@ -59,6 +60,54 @@ Test(block_version, wait_reasons_per_version)
 	cr_assert_str_eq(reason("go1.27.3", 47), "waitReason(47)");
 }
 
+/* Every numbering is dense from 0 and names each number once: the string of n maps back to
+ * n, and the number past the last one is unknown. Counts as in runtime.waitReasonStrings. */
+Test(block_version, wait_reason_numberings_are_dense)
+{
+	static const struct {
+		const char *version;
+		size_t count;
+	} v[] = {
+		{"go1.19.8", 27}, {"go1.21.13", 32}, {"go1.22.12", 37}, {"go1.23.5", 38},
+		{"go1.24.4", 44}, {"go1.26.10", 47}, {"go1.27.3", 47},
+	};
+
+	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+		struct goversion_facts f;
+		char buf[32], want[32];
+
+		cr_assert_eq(goversion_lookup(v[i].version, &f, NULL), 0);
+		cr_assert_eq(f.nwait_reasons, v[i].count, "%s", v[i].version);
+		for (unsigned n = 0; n < f.nwait_reasons; n++) {
+			const char *s = goversion_wait_reason(&f, n, buf, sizeof(buf));
+
+			cr_assert_eq(goversion_wait_reason_number(&f, s), (int)n, "%s %u '%s'",
+				     v[i].version, n, s);
+		}
+		snprintf(want, sizeof(want), "waitReason(%zu)", v[i].count);
+		cr_assert_str_eq(goversion_wait_reason(&f, (unsigned)v[i].count, buf, sizeof(buf)),
+				 want);
+	}
+}
+
+/* A string is only known to the versions that have it: 1.26 renamed 1.24's synctest
+ * reasons, 1.21 dropped "timer goroutine (idle)". */
+Test(block_version, wait_reason_strings_per_version)
+{
+	struct goversion_facts f;
+
+	cr_assert_eq(goversion_lookup("go1.24.4", &f, NULL), 0);
+	cr_assert_eq(goversion_wait_reason_number(&f, "chan receive (synctest)"), 41);
+	cr_assert_eq(goversion_wait_reason_number(&f, "chan receive (durable)"), -ENOENT);
+	cr_assert_eq(goversion_lookup("go1.26.10", &f, NULL), 0);
+	cr_assert_eq(goversion_wait_reason_number(&f, "chan receive (durable)"), 42);
+	cr_assert_eq(goversion_wait_reason_number(&f, "chan receive (synctest)"), -ENOENT);
+	cr_assert_eq(goversion_wait_reason_number(&f, "timer goroutine (idle)"), -ENOENT);
+	cr_assert_eq(goversion_lookup("go1.19.8", &f, NULL), 0);
+	cr_assert_eq(goversion_wait_reason_number(&f, "timer goroutine (idle)"), 21);
+	cr_assert_eq(goversion_wait_reason_number(&f, "sync.Mutex.Lock"), -ENOENT);
+}
+
 Test(block_version, goid_offsets)
 {
 	struct goversion_facts f;
@@ -71,6 +120,33 @@ Test(block_version, goid_offsets)
 	cr_assert_eq(f.g_goid, 160);
 	cr_assert_eq(goversion_lookup("go1.27.3", &f, NULL), 0);
 	cr_assert_eq(f.g_goid, 152);
+}
+
+/* The other offsets, as measured (docs/go-runtime.md, "runtime.g and runtime.pollDesc
+ * offsets"): g.syscallbp moved them +8 in 1.23, gobuf.ret's removal -8 in 1.26. */
+Test(block_version, g_and_polldesc_offsets)
+{
+	static const struct {
+		const char *version;
+		uint32_t status, schedlink, waitreason, rg, wg;
+	} v[] = {
+		{"go1.19.8", 144, 160, 176, 24, 32},  {"go1.21.13", 144, 160, 176, 32, 40},
+		{"go1.22.12", 144, 160, 176, 32, 40}, {"go1.23.5", 152, 168, 184, 32, 40},
+		{"go1.24.4", 152, 168, 184, 32, 40},  {"go1.26.10", 144, 160, 176, 32, 40},
+		{"go1.27.3", 144, 160, 176, 32, 40},
+	};
+
+	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+		struct goversion_facts f;
+
+		cr_assert_eq(goversion_lookup(v[i].version, &f, NULL), 0);
+		cr_assert(f.measured, "%s", v[i].version);
+		cr_assert_eq(f.g_atomicstatus, v[i].status, "%s", v[i].version);
+		cr_assert_eq(f.g_schedlink, v[i].schedlink, "%s", v[i].version);
+		cr_assert_eq(f.g_waitreason, v[i].waitreason, "%s", v[i].version);
+		cr_assert_eq(f.pd_rg, v[i].rg, "%s", v[i].version);
+		cr_assert_eq(f.pd_wg, v[i].wg, "%s", v[i].version);
+	}
 }
 
 /* g.trackingSeq tells one park from the next; only measured offsets are used. */
