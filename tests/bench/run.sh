@@ -84,3 +84,4 @@ run_bench cpu_overhead
 run_bench block_pingpong
 run_bench block_http
 run_bench uprobe_detach
+run_bench probe_sigkill
