@@ -21,7 +21,7 @@
  *    probe on runtime.execute, which trapped once per schedule.
  *  - block_calibrate: an empty probe userspace times to learn the trap cost.
  *
- * Probe points (agent/capture/block.c, block_probe_offset): a split-stack function is probed on its
+ * Probe points (agent/capture/block_probes.c, block_probe_offset): a split-stack function is probed on its
  * stack-check branch, the `jbe morestack` right after `cmp 0x10(%r14),%rsp`. The kernel
  * emulates a conditional branch inside the trap instead of single-stepping it out of line,
  * so a hit costs one trap, not two. The cmp's flags are live there: CF or ZF set means the
@@ -43,7 +43,7 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
-/* Set before load by userspace (agent/capture/block.c, values from agent/goruntime/goversion_table.c). */
+/* Set before load by userspace (agent/capture/block_attach.c, values from agent/goruntime/goversion_table.c). */
 const volatile __u32 target_tgid = 0;
 const volatile bool capture_goid = false;
 const volatile __u32 goid_offset = 0; /* offset of runtime.g.goid */
@@ -61,6 +61,9 @@ const volatile __u32 probe_on_branch = 0;
 __u32 window_gen = 0;
 /* 0 while a throttled capture drains: gopark only ends the g's earlier park then. */
 __u32 parks_open = 1;
+/* Written by userspace at each cut (agent/capture/block_profile.c): blocks that end from now
+ * on are summed apart from those the cut takes. */
+__u32 cut_epoch = 0;
 
 /* x86 EFLAGS bits; jbe is taken when either is set. */
 #define EFLAGS_CF (1UL << 0)
@@ -216,7 +219,11 @@ int block_gopark(struct pt_regs *ctx)
 
 static __always_inline void account(__u64 g, struct block_pending *p, __u64 now)
 {
-	struct block_key k = {.stack_id = p->stack_id, .goid = p->goid, .reason = p->reason};
+	struct block_key k = {.stack_id = p->stack_id,
+			      .goid = p->goid,
+			      .reason = p->reason,
+			      .window = p->window,
+			      .epoch = cut_epoch};
 	__u64 delay = now > p->park_ns ? now - p->park_ns : 0;
 	struct block_value *v, nv = {.count = 1, .delay_ns = delay};
 

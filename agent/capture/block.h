@@ -1,5 +1,8 @@
-/* block.h — the goroutine blocking profile capability: config in, pprof profile out (shaped
- * like Go's own block profile). Called by `goscope block` (cmd_block.c). */
+/* block.h — the goroutine blocking profile capability: config in, pprof profiles out (shaped
+ * like Go's own block profile). A block_session follows one target for as long as the caller
+ * wants and cuts it into windows (the agent); block_capture is one session with one final cut
+ * (`goscope block`, cmd_block.c). The implementation is split by concern: block_impl.h says
+ * which file holds what. */
 #ifndef GOSCOPE_AGENT_BLOCK_H
 #define GOSCOPE_AGENT_BLOCK_H
 
@@ -8,6 +11,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "goscope/block.h"
 #include "goscope/error.h"
 #include "profile/profile.h"
 
@@ -47,11 +51,57 @@ struct block_stats {
 	unsigned windows;	 /* sampling windows (throttled) */
 	uint64_t duration_ns;
 	const char *ended_by; /* "duration", "signal", "target exited" */
-	const char *probes;   /* "uprobe_multi" or "perf-event" (see load_bpf in block.c) */
+	const char *probes;   /* "uprobe_multi" or "perf-event" (see load_bpf, block_attach.c) */
+	bool target_exited;   /* block_session_cut: the target is gone (probes removed) */
 };
 
+/* ---- Sessions: one target, probes placed once, cut into windows ---- */
+
+struct block_session;
+
+/* Opens a session on cfg->pid: reads the target's binary (Go version, probe points), loads
+ * the BPF programs, calibrates the trap cost when throttled, and attaches (the first sampling
+ * window when throttled). cfg->duration_ns, stop and on_attached are not used by the session
+ * (the caller decides when to cut and to stop); cfg->reasons is copied. Errors as
+ * block_capture. */
+int block_session_open(const struct block_config *cfg, struct block_session **out,
+		       struct gs_error *err);
+/* One step of the duty cycle (call it every BLOCK_TICK_NS or so): ends an on-window, a drain
+ * or an off period when due, polls the long blocks, checks now and then that the target still
+ * runs (once it has exited every probe is removed and this returns 0). -errno when a window
+ * could not be attached to a live target. */
+#define BLOCK_TICK_NS 20000000ULL
+int block_session_tick(struct block_session *s, uint64_t now, struct gs_error *err);
+/* The profile of the blocks that ended since the previous cut (or the open), each scaled by
+ * the sampled fraction of the window its park started in; stats holds this window's counts
+ * and the session's facts (go version, costs, probe kind), duration_ns the window's length.
+ * With final: every probe is removed first (the session only cuts nothing more after it), and
+ * goroutines still blocked are reported too (label still_blocked=true, their delay so far)
+ * when the target still runs. A park that spans a cut is counted once, in the window its
+ * block ends. */
+int block_session_cut(struct block_session *s, bool final, struct profile **out,
+		      struct block_stats *stats, struct gs_error *err);
+/* Whether the target still runs (the same process: its start time is checked). When it is
+ * gone, every probe is removed. */
+bool block_session_target_alive(struct block_session *s);
+/* Removes every probe (synchronously), unloads the BPF programs, frees s. NULL is fine. */
+void block_session_close(struct block_session *s);
+
+/* Where each probe is, for whoever must check them (tests: no breakpoint left). */
+struct block_probe_point {
+	const char *function; /* "runtime.gopark", ... */
+	uint64_t file_offset; /* in the target's executable */
+	uint64_t vaddr;	      /* link-time address (add the load bias for a PIE) */
+	bool used;	      /* attached in this session (netpollready is not without IO wait) */
+	bool on_branch;	      /* on the stack-check branch, else at the entry */
+};
+void block_session_probes(const struct block_session *s,
+			  struct block_probe_point out[BLOCK_NPROBES]);
+/* Links (uprobe_multi fds or perf-event uprobes) attached now, or still being destroyed. */
+unsigned block_session_live_links(const struct block_session *s);
+
 /* Captures until the duration passes, *stop becomes nonzero or the target exits, and returns
- * the profile of what was captured. -EPROTONOSUPPORT for a target older than Go 1.17,
+ * the profile of what was captured (one session, one final cut). -EPROTONOSUPPORT for a target older than Go 1.17,
  * -EINVAL for a bad config (unknown wait reason), -ENOEXEC for a non-Go target. */
 int block_capture(const struct block_config *cfg, struct profile **out, struct block_stats *stats,
 		  struct gs_error *err);

@@ -1,4 +1,4 @@
-/* block.h — types shared by bpf/block.bpf.c and agent/capture/block.c: the pending-park record, the
+/* block.h — types shared by bpf/block.bpf.c and agent/capture/block_*.c: the pending-park record, the
  * in-kernel aggregation key/value, the stack records and the counters, plus the per-Go-version
  * facts the BPF programs need (passed through rodata). */
 #ifndef GOSCOPE_BLOCK_H
@@ -68,11 +68,15 @@ struct block_pending {
 	__u8 pad[6];
 };
 
-/* Aggregation key: in-kernel sums per (stack, reason[, goid]). */
+/* Aggregation key: in-kernel sums per (stack, reason[, goid]), apart per sampling window
+ * (each is scaled by its own fraction) and per cut epoch (a cut takes the past epochs'
+ * entries while new blocks go to the next one). */
 struct block_key {
 	__u64 stack_id;
 	__u64 goid; /* 0 unless goroutine ids are captured */
 	__u32 reason;
+	__u32 window; /* the park's window (block_pending.window) */
+	__u32 epoch;  /* cut_epoch when the block ended */
 	__u32 pad;
 };
 

@@ -1,14 +1,15 @@
-/* test_block.c — the pure parts of goscope block (agent/capture/block.c, agent/goruntime/goversion_table.c):
+/* test_block.c — the pure parts of goscope block (agent/capture/block_*.c, agent/goruntime/goversion_table.c):
  * the Go version gate (no Go < 1.17 toolchain is installed here, so the "unsupported" path is
  * tested on version strings), wait-reason tables per version (1.26 reordered them), the
  * prologue decoder that places probes on the stack-check branch, --reasons parsing and
- * the duty-cycle fraction of --max-overhead. */
+ * the duty-cycle fraction of --max-overhead and its state machine. */
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "capture/block.h"
+#include "capture/block_impl.h"
 #include "goruntime/goversion_table.h"
 #include "goscope/block.h"
 
@@ -240,4 +241,31 @@ Test(block_overhead, duty_fraction)
 	cr_assert_float_eq(block_duty_fraction(2, 9000, 0, 0), 1.0, 1e-12);
 	/* an idle target with many hits: floor */
 	cr_assert_float_eq(block_duty_fraction(2, 9000, 1e6, 0.0), 0.005, 1e-12);
+}
+
+/* The duty cycle's transitions (block_duty.c): ON until the on-window has run (counted from
+ * the end of the attach, which is later than the tick that began it), DRAINING until the
+ * window's parks are resolved or the drain's end, OFF until the cycle's end. */
+Test(block_duty, state_transitions)
+{
+	struct block_duty d = {.state = BLOCK_DUTY_ON,
+			       .window_start = 1000,
+			       .on_len = 100,
+			       .drain_end = 1400,
+			       .cycle_end = 2000};
+
+	cr_assert_eq(block_duty_next(&d, 990, 0), BLOCK_DUTY_ON, "before the window began");
+	cr_assert_eq(block_duty_next(&d, 1099, 0), BLOCK_DUTY_ON);
+	cr_assert_eq(block_duty_next(&d, 1100, 0), BLOCK_DUTY_DRAINING);
+	d.state = BLOCK_DUTY_DRAINING;
+	cr_assert_eq(block_duty_next(&d, 1200, 3), BLOCK_DUTY_DRAINING);
+	cr_assert_eq(block_duty_next(&d, 1200, 0), BLOCK_DUTY_OFF, "every park resolved");
+	cr_assert_eq(block_duty_next(&d, 1400, 3), BLOCK_DUTY_OFF, "drain over");
+	d.state = BLOCK_DUTY_OFF;
+	cr_assert_eq(block_duty_next(&d, 1999, 0), BLOCK_DUTY_OFF);
+	cr_assert_eq(block_duty_next(&d, 2000, 0), BLOCK_DUTY_ON);
+	d.state = BLOCK_DUTY_UNTHROTTLED;
+	cr_assert_eq(block_duty_next(&d, 5000, 0), BLOCK_DUTY_UNTHROTTLED);
+	d.state = BLOCK_DUTY_STOPPED;
+	cr_assert_eq(block_duty_next(&d, 5000, 0), BLOCK_DUTY_STOPPED);
 }
