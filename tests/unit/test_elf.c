@@ -132,8 +132,8 @@ Test(elf, symbols)
 {
 	struct small s;
 	struct gs_elf elf;
-	struct gs_elfsyms syms;
-	const struct gs_elfsym *sym;
+	struct gs_symtab syms;
+	const struct gs_sym *sym;
 	uint64_t v, sz;
 
 	small_elf(&s, 0);
@@ -144,15 +144,15 @@ Test(elf, symbols)
 	cr_assert_eq(gs_elf_symbol(&elf, "main.nope", &v, &sz), -ENOENT);
 	cr_assert_eq(gs_elfsyms_load(&elf, &syms, NULL), 0);
 	cr_assert_eq(syms.n, 2, "only defined functions are indexed");
-	sym = gs_elfsyms_lookup(&syms, s.text + 15);
+	sym = gs_symtab_lookup(&syms, s.text + 15);
 	cr_assert_not_null(sym);
 	cr_assert_str_eq(sym->name, "main.f");
-	cr_assert_null(gs_elfsyms_lookup(&syms, s.text + 16), "past main.f's size");
-	cr_assert_null(gs_elfsyms_lookup(&syms, s.text - 1));
-	sym = gs_elfsyms_lookup(&syms, s.text + 1000);
+	cr_assert_null(gs_symtab_lookup(&syms, s.text + 16), "past main.f's size");
+	cr_assert_null(gs_symtab_lookup(&syms, s.text - 1));
+	sym = gs_symtab_lookup(&syms, s.text + 1000);
 	cr_assert_not_null(sym);
 	cr_assert_str_eq(sym->name, "main.g", "unsized symbol covers what follows");
-	gs_elfsyms_free(&syms);
+	gs_symtab_free(&syms);
 	free(s.img);
 }
 
@@ -162,7 +162,7 @@ static int check_image(const uint8_t *img, size_t len)
 {
 	struct gs_elf elf;
 	struct gs_error err = {0};
-	struct gs_elfsyms syms;
+	struct gs_symtab syms;
 	const uint8_t *end = img + len, *desc;
 	uint32_t dlen;
 	int rc = gs_elf_open_mem(&elf, img, len, &err);
@@ -203,9 +203,9 @@ static int check_image(const uint8_t *img, size_t len)
 	for (size_t i = 0; i < syms.n; i++) {
 		cr_assert((const uint8_t *)syms.syms[i].name >= img &&
 			  (const uint8_t *)syms.syms[i].name + strlen(syms.syms[i].name) < end);
-		cr_assert_eq(gs_elfsyms_lookup(&syms, syms.syms[i].addr)->addr, syms.syms[i].addr);
+		cr_assert_eq(gs_symtab_lookup(&syms, syms.syms[i].addr)->addr, syms.syms[i].addr);
 	}
-	gs_elfsyms_free(&syms);
+	gs_symtab_free(&syms);
 	(void)gs_elf_base_vaddr(&elf);
 	return rc;
 }
@@ -634,7 +634,7 @@ Test(elf, bad_symbol_tables)
 {
 	struct small s;
 	struct gs_elf elf;
-	struct gs_elfsyms syms;
+	struct gs_symtab syms;
 	uint64_t v, q;
 	uint32_t w;
 	unsigned symidx = 6, stridx = 5; /* see small_elf: strtab then symtab */
@@ -649,7 +649,7 @@ Test(elf, bad_symbol_tables)
 	cr_assert_eq(gs_elf_symbol(&elf, "main.f", &v, NULL), -ENOENT);
 	cr_assert_eq(gs_elfsyms_load(&elf, &syms, NULL), 0);
 	cr_assert_eq(syms.n, 1);
-	gs_elfsyms_free(&syms);
+	gs_symtab_free(&syms);
 	free(s.img);
 
 	/* sh_link out of range and a wrong entsize: the table is ignored. */
