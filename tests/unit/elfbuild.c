@@ -214,8 +214,7 @@ uint8_t *eb_finish(struct elfb *b, size_t *size, unsigned opts)
 	return img;
 }
 
-/* uvarint encoder shared by the buildinfo helper. */
-static size_t eb_put_uvarint(uint8_t *p, uint64_t v)
+size_t eb_put_uvarint(uint8_t *p, uint64_t v)
 {
 	size_t n = 0;
 

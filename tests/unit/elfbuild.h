@@ -69,6 +69,8 @@ size_t eb_note(uint8_t *out, size_t cap, const char *owner, uint32_t namesz_over
  * headers) and hands the image over: the caller frees it. b is left empty. */
 uint8_t *eb_finish(struct elfb *b, size_t *size, unsigned opts);
 
+/* Writes v as a Go uvarint (7 bits a byte, low first) at p; returns its length (at most 10). */
+size_t eb_put_uvarint(uint8_t *p, uint64_t v);
 /* A Go 1.18+ (inline format) .go.buildinfo blob for version and mod_len bytes of modinfo (which
  * may hold NULs, as the real sentinels do) into out; returns its length, 0 if it does not fit. */
 size_t eb_buildinfo_inline(uint8_t *out, size_t cap, const char *version, const char *modinfo,
