@@ -29,7 +29,7 @@ struct gs_binary {
 	bool has_tab;
 	pthread_mutex_t syms_lock;
 	bool syms_loaded;
-	struct gs_elfsyms syms;
+	struct gs_symtab syms;
 };
 
 int gs_go_version_parse(const char *s, int *major, int *minor)
@@ -105,9 +105,8 @@ static int find_pclntab(struct gs_binary *bin, struct gs_error *err)
 			return 0;
 		}
 	}
-	for (unsigned i = 0; i < bin->elf.phnum; i++) {
-		if (gs_elf_segment(&bin->elf, i, &seg) < 0 || seg.type != PT_LOAD || !seg.data ||
-		    (seg.flags & PF_X))
+	for (unsigned i = 0; gs_elf_next_load(&bin->elf, &i, &seg) == 0;) {
+		if (!seg.data || (seg.flags & PF_X))
 			continue;
 		uint64_t start = (PCLNTAB_SCAN_ALIGN - seg.vaddr % PCLNTAB_SCAN_ALIGN) %
 				 PCLNTAB_SCAN_ALIGN;
@@ -141,9 +140,6 @@ static int find_pclntab(struct gs_binary *bin, struct gs_error *err)
 	return rc == -ENOENT ? gs_error_set(err, -ENOENT, "no pclntab") : rc;
 }
 
-/* Finds runtime.firstmoduledata: the symbol, or a word equal to the pclntab address followed
- * by the funcnametab slice's data pointer; in a PIE whose file holds zeros there, the
- * R_X86_64_RELATIVE relocation with that addend. Returns its address or 0. */
 /* Scans [data, data+size) at vaddr for an 8-aligned moduledata candidate: a word equal to
  * the pclntab address followed by the funcnametab data pointer. */
 static uint64_t scan_moduledata(const uint8_t *data, uint64_t size, uint64_t vaddr,
@@ -158,6 +154,32 @@ static uint64_t scan_moduledata(const uint8_t *data, uint64_t size, uint64_t vad
 	return 0;
 }
 
+/* The first R_X86_64_RELATIVE relocation of the SHT_RELA sections whose addend (by_addend)
+ * or else whose offset is v: returns its other field (offset or addend), or 0. A PIE's file
+ * holds zeros where such relocations write pointers. */
+static uint64_t find_relative(const struct gs_elf *elf, uint64_t v, bool by_addend)
+{
+	struct gs_elf_section sec;
+
+	for (unsigned i = 0; i < elf->shnum; i++) {
+		if (gs_elf_section(elf, i, &sec) < 0 || sec.type != SHT_RELA || !sec.data ||
+		    sec.entsize != sizeof(Elf64_Rela))
+			continue;
+		for (uint64_t j = 0; j < sec.size / sizeof(Elf64_Rela); j++) {
+			const uint8_t *r = sec.data + j * sizeof(Elf64_Rela);
+			uint64_t offset = gs_rd64(r), addend = gs_rd64(r + 16);
+
+			if (ELF64_R_TYPE(gs_rd64(r + 8)) == R_X86_64_RELATIVE &&
+			    (by_addend ? addend : offset) == v)
+				return by_addend ? offset : addend;
+		}
+	}
+	return 0;
+}
+
+/* Finds runtime.firstmoduledata: the symbol, or a word equal to the pclntab address followed
+ * by the funcnametab slice's data pointer; in a PIE whose file holds zeros there, the
+ * R_X86_64_RELATIVE relocation with that addend. Returns its address or 0. */
 static uint64_t find_moduledata(const struct gs_binary *bin)
 {
 	static const char *const md_sections[] = {".go.module", ".noptrdata"};
@@ -176,27 +198,14 @@ static uint64_t find_moduledata(const struct gs_binary *bin)
 		    (md = scan_moduledata(sec.data, sec.size, sec.addr, t->addr, fnt)))
 			return md;
 	}
-	for (unsigned i = 0; i < bin->elf.phnum; i++) {
-		if (gs_elf_segment(&bin->elf, i, &seg) < 0 || seg.type != PT_LOAD || !seg.data ||
-		    (seg.flags & PF_X))
+	for (unsigned i = 0; gs_elf_next_load(&bin->elf, &i, &seg) == 0;) {
+		if (!seg.data || (seg.flags & PF_X))
 			continue;
 		md = scan_moduledata(seg.data, seg.filesz, seg.vaddr, t->addr, fnt);
 		if (md)
 			return md;
 	}
-	for (unsigned i = 0; i < bin->elf.shnum; i++) {
-		if (gs_elf_section(&bin->elf, i, &sec) < 0 || sec.type != SHT_RELA || !sec.data ||
-		    sec.entsize != sizeof(Elf64_Rela))
-			continue;
-		for (uint64_t j = 0; j < sec.size / sizeof(Elf64_Rela); j++) {
-			const uint8_t *r = sec.data + j * sizeof(Elf64_Rela);
-
-			if (ELF64_R_TYPE(gs_rd64(r + 8)) == R_X86_64_RELATIVE &&
-			    gs_rd64(r + 16) == t->addr)
-				return gs_rd64(r);
-		}
-	}
-	return 0;
+	return find_relative(&bin->elf, t->addr, true);
 }
 
 /* Reads a pointer-sized word of moduledata; in a PIE it may be 0 in the file and carried by
@@ -204,33 +213,19 @@ static uint64_t find_moduledata(const struct gs_binary *bin)
 static uint64_t md_word(const struct gs_binary *bin, uint64_t md, unsigned off)
 {
 	const uint8_t *p = gs_elf_vaddr_bytes(&bin->elf, md + off, 8);
-	struct gs_elf_section sec;
 	uint64_t v = p ? gs_rd64(p) : 0;
 
 	if (v || bin->elf.type != ET_DYN)
 		return v;
-	for (unsigned i = 0; i < bin->elf.shnum; i++) {
-		if (gs_elf_section(&bin->elf, i, &sec) < 0 || sec.type != SHT_RELA || !sec.data ||
-		    sec.entsize != sizeof(Elf64_Rela))
-			continue;
-		for (uint64_t j = 0; j < sec.size / sizeof(Elf64_Rela); j++) {
-			const uint8_t *r = sec.data + j * sizeof(Elf64_Rela);
-
-			if (gs_rd64(r) == md + off &&
-			    ELF64_R_TYPE(gs_rd64(r + 8)) == R_X86_64_RELATIVE)
-				return gs_rd64(r + 16);
-		}
-	}
-	return 0;
+	return find_relative(&bin->elf, md + off, false);
 }
 
 static bool is_exec_addr(const struct gs_elf *elf, uint64_t addr)
 {
 	struct gs_elf_segment seg;
 
-	for (unsigned i = 0; i < elf->phnum; i++) {
-		if (gs_elf_segment(elf, i, &seg) == 0 && seg.type == PT_LOAD && (seg.flags & PF_X) &&
-		    addr >= seg.vaddr && addr - seg.vaddr < seg.memsz)
+	for (unsigned i = 0; gs_elf_next_load(elf, &i, &seg) == 0;) {
+		if ((seg.flags & PF_X) && addr >= seg.vaddr && addr - seg.vaddr < seg.memsz)
 			return true;
 	}
 	return false;
@@ -429,7 +424,7 @@ void gs_binary_close(struct gs_binary *bin)
 	if (!bin)
 		return;
 	gs_buildinfo_free(&bin->info.buildinfo);
-	gs_elfsyms_free(&bin->syms);
+	gs_symtab_free(&bin->syms);
 	gs_pcindex_free(bin->tab.pcindex);
 	pthread_mutex_destroy(&bin->syms_lock);
 	gs_elf_close(&bin->elf);
@@ -447,7 +442,18 @@ const char *gs_binary_name(const struct gs_binary *bin)
 	return bin->name;
 }
 
-static const struct gs_elfsyms *elf_syms(struct gs_binary *bin)
+size_t gs_binary_bytes(const struct gs_binary *cbin)
+{
+	struct gs_binary *bin = (struct gs_binary *)cbin; /* for the lock only */
+	size_t n = sizeof(*bin) + bin->elf.size + gs_pcindex_bytes(bin->tab.pcindex);
+
+	pthread_mutex_lock(&bin->syms_lock);
+	n += gs_symtab_bytes(&bin->syms);
+	pthread_mutex_unlock(&bin->syms_lock);
+	return n;
+}
+
+static const struct gs_symtab *elf_syms(struct gs_binary *bin)
 {
 	pthread_mutex_lock(&bin->syms_lock);
 	if (!bin->syms_loaded) {
@@ -462,7 +468,7 @@ int gs_binary_symbolize(const struct gs_binary *cbin, uint64_t pc, unsigned flag
 			struct gs_frame *frames, int max, struct gs_error *err)
 {
 	struct gs_binary *bin = (struct gs_binary *)cbin; /* lazily loaded symbols only */
-	const struct gs_elfsym *sym;
+	const struct gs_sym *sym;
 	uint64_t look = pc;
 	int n;
 
@@ -484,7 +490,7 @@ int gs_binary_symbolize(const struct gs_binary *cbin, uint64_t pc, unsigned flag
 	}
 	if ((flags & GS_LOOKUP_RETURN_ADDR) && pc > 0 && look == pc)
 		look = pc - 1;
-	sym = elf_syms(bin)->n ? gs_elfsyms_lookup(&bin->syms, look) : NULL;
+	sym = gs_symtab_lookup(elf_syms(bin), look);
 	if (!sym)
 		return 0;
 	memset(&frames[0], 0, sizeof(frames[0]));
@@ -556,19 +562,33 @@ int gs_binary_foreach_function(const struct gs_binary *bin,
 	return 0;
 }
 
-int gs_binary_addr_to_offset(const struct gs_binary *bin, uint64_t addr, uint64_t *off)
+/* Translates between link-time addresses and file offsets through the first PT_LOAD that
+ * holds v: an address must lie in the segment's file-backed part (filesz), an offset may lie
+ * anywhere in its memory size (memsz). */
+static int load_translate(const struct gs_elf *elf, uint64_t v, bool from_offset, uint64_t *out)
 {
 	struct gs_elf_segment seg;
 
-	for (unsigned i = 0; i < bin->elf.phnum; i++) {
-		if (gs_elf_segment(&bin->elf, i, &seg) < 0 || seg.type != PT_LOAD)
-			continue;
-		if (addr >= seg.vaddr && addr - seg.vaddr < seg.filesz) {
-			*off = seg.offset + (addr - seg.vaddr);
+	for (unsigned i = 0; gs_elf_next_load(elf, &i, &seg) == 0;) {
+		uint64_t from = from_offset ? seg.offset : seg.vaddr;
+		uint64_t to = from_offset ? seg.vaddr : seg.offset;
+
+		if (v >= from && v - from < (from_offset ? seg.memsz : seg.filesz)) {
+			*out = to + (v - from);
 			return 0;
 		}
 	}
 	return -ENOENT;
+}
+
+int gs_binary_addr_to_offset(const struct gs_binary *bin, uint64_t addr, uint64_t *off)
+{
+	return load_translate(&bin->elf, addr, false, off);
+}
+
+int gs_binary_offset_to_addr(const struct gs_binary *bin, uint64_t off, uint64_t *addr)
+{
+	return load_translate(&bin->elf, off, true, addr);
 }
 
 int gs_binary_read(const struct gs_binary *bin, uint64_t addr, void *buf, size_t len)
@@ -579,19 +599,4 @@ int gs_binary_read(const struct gs_binary *bin, uint64_t addr, void *buf, size_t
 		return -ENOENT;
 	memcpy(buf, p, len);
 	return 0;
-}
-
-int gs_binary_offset_to_addr(const struct gs_binary *bin, uint64_t off, uint64_t *addr)
-{
-	struct gs_elf_segment seg;
-
-	for (unsigned i = 0; i < bin->elf.phnum; i++) {
-		if (gs_elf_segment(&bin->elf, i, &seg) < 0 || seg.type != PT_LOAD)
-			continue;
-		if (off >= seg.offset && off - seg.offset < seg.memsz) {
-			*addr = seg.vaddr + (off - seg.offset);
-			return 0;
-		}
-	}
-	return -ENOENT;
 }

@@ -199,9 +199,8 @@ int gs_buildinfo_read(const struct gs_elf *elf, struct gs_buildinfo *bi, struct 
 		return decode_blob(elf, blob, avail, bi, err);
 	}
 	/* No usable section: scan writable, non-executable PT_LOAD segments. */
-	for (unsigned i = 0; i < elf->phnum; i++) {
-		if (gs_elf_segment(elf, i, &seg) < 0 || seg.type != PT_LOAD || !seg.data ||
-		    (seg.flags & (PF_W | PF_X)) != PF_W)
+	for (unsigned i = 0; gs_elf_next_load(elf, &i, &seg) == 0;) {
+		if (!seg.data || (seg.flags & (PF_W | PF_X)) != PF_W)
 			continue;
 		uint64_t start = (BUILDINFO_ALIGN - (seg.vaddr % BUILDINFO_ALIGN)) % BUILDINFO_ALIGN;
 

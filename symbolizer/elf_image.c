@@ -183,12 +183,19 @@ int gs_elf_segment(const struct gs_elf *elf, unsigned idx, struct gs_elf_segment
 	return 0;
 }
 
+int gs_elf_next_load(const struct gs_elf *elf, unsigned *idx, struct gs_elf_segment *out)
+{
+	while (*idx < elf->phnum) {
+		if (gs_elf_segment(elf, (*idx)++, out) == 0 && out->type == PT_LOAD)
+			return 0;
+	}
+	return -ENOENT;
+}
+
 int gs_elf_segment_at(const struct gs_elf *elf, uint64_t vaddr, struct gs_elf_segment *out)
 {
-	for (unsigned i = 0; i < elf->phnum; i++) {
-		if (gs_elf_segment(elf, i, out) < 0 || out->type != PT_LOAD || !out->data)
-			continue;
-		if (vaddr >= out->vaddr && vaddr - out->vaddr < out->filesz)
+	for (unsigned i = 0; gs_elf_next_load(elf, &i, out) == 0;) {
+		if (out->data && vaddr >= out->vaddr && vaddr - out->vaddr < out->filesz)
 			return 0;
 	}
 	return -ENOENT;
@@ -207,10 +214,8 @@ const uint8_t *gs_elf_vaddr_bytes(const struct gs_elf *elf, uint64_t vaddr, uint
 {
 	struct gs_elf_segment seg;
 
-	for (unsigned i = 0; i < elf->phnum; i++) {
-		if (gs_elf_segment(elf, i, &seg) < 0 || seg.type != PT_LOAD || !seg.data)
-			continue;
-		if (vaddr >= seg.vaddr && in_range(vaddr - seg.vaddr, len, seg.filesz))
+	for (unsigned i = 0; gs_elf_next_load(elf, &i, &seg) == 0;) {
+		if (seg.data && vaddr >= seg.vaddr && in_range(vaddr - seg.vaddr, len, seg.filesz))
 			return seg.data + (vaddr - seg.vaddr);
 	}
 	return NULL;
@@ -281,9 +286,7 @@ uint64_t gs_elf_base_vaddr(const struct gs_elf *elf)
 	struct gs_elf_segment seg;
 	uint64_t best = UINT64_MAX;
 
-	for (unsigned i = 0; i < elf->phnum; i++) {
-		if (gs_elf_segment(elf, i, &seg) < 0 || seg.type != PT_LOAD)
-			continue;
+	for (unsigned i = 0; gs_elf_next_load(elf, &i, &seg) == 0;) {
 		if (seg.vaddr >= seg.offset && seg.vaddr - seg.offset < best)
 			best = seg.vaddr - seg.offset;
 	}

@@ -64,6 +64,10 @@ int gs_elf_section(const struct gs_elf *elf, unsigned idx, struct gs_elf_section
 int gs_elf_find_section(const struct gs_elf *elf, const char *name, struct gs_elf_section *out);
 int gs_elf_segment(const struct gs_elf *elf, unsigned idx, struct gs_elf_segment *out);
 
+/* The one walk over PT_LOAD segments: the next one at or after program header *idx (which it
+ * advances past it), 0 and *out, or -ENOENT when none is left. Start with *idx = 0:
+ *	for (unsigned i = 0; gs_elf_next_load(elf, &i, &seg) == 0;) ... */
+int gs_elf_next_load(const struct gs_elf *elf, unsigned *idx, struct gs_elf_segment *out);
 /* File bytes for [vaddr, vaddr+len) when that range lies in the file-backed part of one
  * PT_LOAD segment; NULL otherwise. */
 const uint8_t *gs_elf_vaddr_bytes(const struct gs_elf *elf, uint64_t vaddr, uint64_t len);

@@ -203,6 +203,18 @@ drop:
 	free(tab);
 }
 
+size_t gs_pcindex_bytes(const struct gs_pcindex *ix)
+{
+	size_t n;
+
+	if (!ix)
+		return 0;
+	n = sizeof(*ix) + ix->nfunc * sizeof(*ix->funcs) + ix->nbuckets * sizeof(*ix->buckets);
+	for (int k = 0; k < PCINDEX_NSTRTABS; k++)
+		n += ix->strmap[k] ? ix->strbits[k] / 8 + 1 : 0;
+	return n + __atomic_load_n(&ix->bytes, __ATOMIC_RELAXED);
+}
+
 size_t gs_pcindex_tables(const struct gs_pcindex *ix)
 {
 	size_t n = 0;

@@ -91,6 +91,9 @@ void gs_pcindex_put(struct gs_pcindex *ix, uint64_t func, struct pcindex_table *
  * 0 = nothing yet; the meaning belongs to the caller), creating the function's entry when
  * needed; NULL when there is no room. */
 uint32_t *gs_pcindex_name_meta(struct gs_pcindex *ix, uint64_t func);
+/* Heap bytes the index holds now: its arrays and what lookups reserved so far (the large
+ * arrays are counted whole, though only their touched pages cost memory). 0 for NULL. */
+size_t gs_pcindex_bytes(const struct gs_pcindex *ix);
 /* Tables indexed so far (for tests and statistics). */
 size_t gs_pcindex_tables(const struct gs_pcindex *ix);
 

@@ -1,7 +1,15 @@
 /* process.c — live processes: /proc/PID/maps → mappings and load bias, binaries opened
  * through /proc/PID/map_files (or /proc/PID/root) so that processes in other mount
  * namespaces work, and a cache keyed by (device, inode, size, mtime) so that a binary shared
- * by many processes is opened and parsed once. */
+ * by many processes is opened and parsed once.
+ *
+ * The cache is bounded for an agent that runs for months while processes come and go: every
+ * binary a process uses holds a reference (one per mapping that resolved to it, one for the
+ * main executable), and unreferenced binaries stay open only within the symbolizer's limits
+ * (count and bytes: mapped file plus index memory), least recently used closed first. A
+ * binary still referenced is never closed, even over the limits; it is closed when its last
+ * reference goes if the cache is over them then. A restarting service finds its binary still
+ * cached when the limits allow. */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -20,27 +28,37 @@ struct cache_entry {
 	off_t size;
 	struct timespec mtime;
 	struct gs_binary *bin;
+	unsigned refs;                    /* gs_process mappings and gs_symbolizer_acquire holders */
+	struct cache_entry *prev, *next; /* LRU list, most recently used first */
 };
 
 struct gs_symbolizer {
-	pthread_mutex_t lock;
-	struct cache_entry *entries;
-	size_t n, cap;
+	pthread_mutex_t lock; /* everything below */
+	struct cache_entry *head, *tail;
+	unsigned n;
+	unsigned max_binaries;
+	uint64_t max_bytes;
+	uint64_t hits, misses, evictions;
 };
 
 struct proc_mapping {
 	struct gs_mapping m;
-	bool resolved; /* binary lookup attempted */
-	struct gs_binary *bin;
+	bool resolved;           /* binary lookup attempted */
+	struct gs_binary *bin;   /* ent->bin, or NULL */
+	struct cache_entry *ent; /* holds one reference, or NULL */
 };
 
 struct gs_process {
 	struct gs_symbolizer *sym;
 	pid_t pid;
-	pthread_mutex_t lock;
+	/* Read-held while the maps and their binaries are in use (lookups), write-held when
+	 * gs_process_refresh replaces them (and drops the binaries of vanished mappings). */
+	pthread_rwlock_t maps_lock;
+	pthread_mutex_t lock; /* lazy binary resolution under a read hold; main_ent */
 	struct proc_mapping *maps;
 	struct gs_mapping *pub; /* copies for gs_process_mappings */
 	size_t n;
+	struct cache_entry *main_ent; /* gs_process_main_binary's reference, or NULL */
 };
 
 int gs_symbolizer_new(struct gs_symbolizer **out, struct gs_error *err)
@@ -50,64 +68,260 @@ int gs_symbolizer_new(struct gs_symbolizer **out, struct gs_error *err)
 	if (!s)
 		return gs_error_set(err, -ENOMEM, "out of memory");
 	pthread_mutex_init(&s->lock, NULL);
+	s->max_binaries = GS_SYMBOLIZER_DEFAULT_MAX_BINARIES;
+	s->max_bytes = GS_SYMBOLIZER_DEFAULT_MAX_BYTES;
 	*out = s;
 	return 0;
+}
+
+/* Closes a list of evicted entries (chained by next), outside the cache lock: unmapping and
+ * freeing an index can take a while. */
+static void close_entries(struct cache_entry *e)
+{
+	while (e) {
+		struct cache_entry *next = e->next;
+
+		gs_binary_close(e->bin);
+		free(e);
+		e = next;
+	}
 }
 
 void gs_symbolizer_free(struct gs_symbolizer *s)
 {
 	if (!s)
 		return;
-	for (size_t i = 0; i < s->n; i++)
-		gs_binary_close(s->entries[i].bin);
-	free(s->entries);
+	close_entries(s->head);
 	pthread_mutex_destroy(&s->lock);
 	free(s);
 }
 
-unsigned gs_symbolizer_cached_binaries(const struct gs_symbolizer *s)
+static void lru_unlink(struct gs_symbolizer *s, struct cache_entry *e)
 {
-	return (unsigned)s->n;
+	if (e->prev)
+		e->prev->next = e->next;
+	else
+		s->head = e->next;
+	if (e->next)
+		e->next->prev = e->prev;
+	else
+		s->tail = e->prev;
+	e->prev = e->next = NULL;
 }
 
-/* Returns the cached binary for an open file, opening it on a miss. */
-static struct gs_binary *cache_get(struct gs_symbolizer *s, int fd, const char *name)
+static void lru_push_front(struct gs_symbolizer *s, struct cache_entry *e)
 {
-	struct gs_binary *bin = NULL;
+	e->prev = NULL;
+	e->next = s->head;
+	if (s->head)
+		s->head->prev = e;
+	else
+		s->tail = e;
+	s->head = e;
+}
+
+static uint64_t cache_bytes(const struct gs_symbolizer *s)
+{
+	uint64_t bytes = 0;
+
+	for (const struct cache_entry *e = s->head; e; e = e->next)
+		bytes += gs_binary_bytes(e->bin);
+	return bytes;
+}
+
+/* Takes unreferenced entries, least recently used first, off the cache until it is within
+ * its limits (or only referenced entries are left). Returns them for close_entries, to be
+ * called once the lock is dropped. Called with the lock held. */
+static struct cache_entry *cache_trim(struct gs_symbolizer *s)
+{
+	struct cache_entry *victims = NULL, *e = s->tail;
+	uint64_t bytes = cache_bytes(s);
+
+	while (e && (s->n > s->max_binaries || bytes > s->max_bytes)) {
+		struct cache_entry *prev = e->prev;
+
+		if (e->refs == 0) {
+			bytes -= gs_binary_bytes(e->bin);
+			lru_unlink(s, e);
+			s->n--;
+			s->evictions++;
+			e->next = victims;
+			victims = e;
+		}
+		e = prev;
+	}
+	return victims;
+}
+
+static struct cache_entry *cache_find(struct gs_symbolizer *s, const struct stat *st)
+{
+	for (struct cache_entry *e = s->head; e; e = e->next) {
+		if (e->dev == st->st_dev && e->ino == st->st_ino && e->size == st->st_size &&
+		    e->mtime.tv_sec == st->st_mtim.tv_sec && e->mtime.tv_nsec == st->st_mtim.tv_nsec)
+			return e;
+	}
+	return NULL;
+}
+
+/* A cache hit: one more reference, and the entry becomes the most recently used. Called
+ * with the lock held. */
+static void cache_ref(struct gs_symbolizer *s, struct cache_entry *e)
+{
+	e->refs++;
+	s->hits++;
+	lru_unlink(s, e);
+	lru_push_front(s, e);
+}
+
+/* The cache entry for an open file, opened on a miss, with one reference for the caller.
+ * The file is parsed outside the lock; when another thread cached it meanwhile, its entry
+ * wins and this copy is closed. */
+static int cache_get(struct gs_symbolizer *s, int fd, const char *name, struct cache_entry **out,
+		     struct gs_error *err)
+{
+	struct cache_entry *e, *fresh, *victims = NULL;
+	struct gs_binary *bin;
 	struct stat st;
+	int rc;
 
 	if (fstat(fd, &st) < 0)
-		return NULL;
+		return gs_error_set(err, -errno, "%s: %s", name, strerror(errno));
 	pthread_mutex_lock(&s->lock);
-	for (size_t i = 0; i < s->n; i++) {
-		struct cache_entry *e = &s->entries[i];
-
-		if (e->dev == st.st_dev && e->ino == st.st_ino && e->size == st.st_size &&
-		    e->mtime.tv_sec == st.st_mtim.tv_sec && e->mtime.tv_nsec == st.st_mtim.tv_nsec) {
-			bin = e->bin;
-			goto out;
-		}
-	}
-	if (gs_binary_open_fd(fd, name, &bin, NULL) < 0) {
-		bin = NULL;
-		goto out;
-	}
-	if (s->n == s->cap) {
-		size_t cap = s->cap ? s->cap * 2 : 16;
-		struct cache_entry *ne = realloc(s->entries, cap * sizeof(*ne));
-
-		if (!ne) {
-			gs_binary_close(bin);
-			bin = NULL;
-			goto out;
-		}
-		s->entries = ne;
-		s->cap = cap;
-	}
-	s->entries[s->n++] = (struct cache_entry){st.st_dev, st.st_ino, st.st_size, st.st_mtim, bin};
-out:
+	e = cache_find(s, &st);
+	if (e)
+		cache_ref(s, e);
 	pthread_mutex_unlock(&s->lock);
-	return bin;
+	if (e) {
+		*out = e;
+		return 0;
+	}
+	rc = gs_binary_open_fd(fd, name, &bin, err);
+	if (rc < 0)
+		return rc;
+	fresh = calloc(1, sizeof(*fresh));
+	if (!fresh) {
+		gs_binary_close(bin);
+		return gs_error_set(err, -ENOMEM, "out of memory");
+	}
+	*fresh = (struct cache_entry){.dev = st.st_dev,
+				      .ino = st.st_ino,
+				      .size = st.st_size,
+				      .mtime = st.st_mtim,
+				      .bin = bin,
+				      .refs = 1};
+	pthread_mutex_lock(&s->lock);
+	e = cache_find(s, &st);
+	if (e) {
+		cache_ref(s, e);
+	} else {
+		e = fresh;
+		fresh = NULL;
+		lru_push_front(s, e);
+		s->n++;
+		s->misses++;
+		victims = cache_trim(s);
+	}
+	pthread_mutex_unlock(&s->lock);
+	close_entries(victims);
+	close_entries(fresh);
+	*out = e;
+	return 0;
+}
+
+/* Adds n references to an entry the caller already holds one of. */
+static void cache_hold(struct gs_symbolizer *s, struct cache_entry *e, unsigned n)
+{
+	pthread_mutex_lock(&s->lock);
+	e->refs += n;
+	pthread_mutex_unlock(&s->lock);
+}
+
+/* Drops one reference; an entry left unreferenced becomes the most recently used one, and
+ * the cache is trimmed to its limits. */
+static void cache_put(struct gs_symbolizer *s, struct cache_entry *e)
+{
+	struct cache_entry *victims = NULL;
+
+	if (!e)
+		return;
+	pthread_mutex_lock(&s->lock);
+	if (--e->refs == 0) {
+		lru_unlink(s, e);
+		lru_push_front(s, e);
+		victims = cache_trim(s);
+	}
+	pthread_mutex_unlock(&s->lock);
+	close_entries(victims);
+}
+
+void gs_symbolizer_set_limits(struct gs_symbolizer *s, unsigned max_binaries, uint64_t max_bytes)
+{
+	struct cache_entry *victims;
+
+	pthread_mutex_lock(&s->lock);
+	s->max_binaries = max_binaries;
+	s->max_bytes = max_bytes;
+	victims = cache_trim(s);
+	pthread_mutex_unlock(&s->lock);
+	close_entries(victims);
+}
+
+void gs_symbolizer_stats(const struct gs_symbolizer *cs, struct gs_symbolizer_stats *out)
+{
+	struct gs_symbolizer *s = (struct gs_symbolizer *)cs; /* for the lock only */
+
+	memset(out, 0, sizeof(*out));
+	pthread_mutex_lock(&s->lock);
+	out->binaries = s->n;
+	for (const struct cache_entry *e = s->head; e; e = e->next)
+		out->referenced += e->refs > 0;
+	out->bytes = cache_bytes(s);
+	out->max_binaries = s->max_binaries;
+	out->max_bytes = s->max_bytes;
+	out->hits = s->hits;
+	out->misses = s->misses;
+	out->evictions = s->evictions;
+	pthread_mutex_unlock(&s->lock);
+}
+
+unsigned gs_symbolizer_cached_binaries(const struct gs_symbolizer *s)
+{
+	struct gs_symbolizer_stats st;
+
+	gs_symbolizer_stats(s, &st);
+	return st.binaries;
+}
+
+uint64_t gs_symbolizer_cached_bytes(const struct gs_symbolizer *s)
+{
+	struct gs_symbolizer_stats st;
+
+	gs_symbolizer_stats(s, &st);
+	return st.bytes;
+}
+
+int gs_symbolizer_acquire(struct gs_symbolizer *s, int fd, const char *name,
+			  struct gs_binary **out, struct gs_error *err)
+{
+	struct cache_entry *e;
+	int rc = cache_get(s, fd, name, &e, err);
+
+	if (rc == 0)
+		*out = e->bin;
+	return rc;
+}
+
+void gs_symbolizer_release(struct gs_symbolizer *s, struct gs_binary *bin)
+{
+	struct cache_entry *e;
+
+	if (!bin)
+		return;
+	pthread_mutex_lock(&s->lock);
+	for (e = s->head; e && e->bin != bin; e = e->next)
+		;
+	pthread_mutex_unlock(&s->lock);
+	cache_put(s, e);
 }
 
 /* Parses one /proc/PID/maps line; false when malformed. */
@@ -118,19 +332,17 @@ static bool parse_maps_line(const char *line, struct gs_mapping *m)
 	unsigned int dmaj, dmin;
 	int pos = 0;
 
-	memset(m, 0, sizeof(*m));
 	if (sscanf(line, "%llx-%llx %7s %llx %x:%x %llu %n", &start, &end, perms, &offset, &dmaj,
-		   &dmin, &inode, &pos) < 7)
+		   &dmin, &inode, &pos) < 7 ||
+	    end <= start)
 		return false;
-	if (end <= start)
-		return false;
-	m->start = start;
-	m->end = end;
-	m->offset = offset;
-	m->dev_major = dmaj;
-	m->dev_minor = dmin;
-	m->inode = inode;
-	m->exec = strlen(perms) >= 3 && perms[2] == 'x';
+	*m = (struct gs_mapping){.start = start,
+				 .end = end,
+				 .offset = offset,
+				 .dev_major = dmaj,
+				 .dev_minor = dmin,
+				 .inode = inode,
+				 .exec = strlen(perms) >= 3 && perms[2] == 'x'};
 	if (pos > 0) {
 		const char *path = line + pos;
 		size_t len = strcspn(path, "\n");
@@ -143,53 +355,114 @@ static bool parse_maps_line(const char *line, struct gs_mapping *m)
 	return true;
 }
 
-static int read_maps(struct gs_process *p, struct gs_error *err)
+/* The mapping holding addr in an array sorted by address (as /proc/PID/maps lists them). */
+static struct proc_mapping *find_mapping(struct proc_mapping *maps, size_t n, uint64_t addr)
+{
+	size_t lo = 0, hi = n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (addr < maps[mid].m.start)
+			hi = mid;
+		else if (addr >= maps[mid].m.end)
+			lo = mid + 1;
+		else
+			return &maps[mid];
+	}
+	return NULL;
+}
+
+static bool same_mapping(const struct gs_mapping *a, const struct gs_mapping *b)
+{
+	return a->start == b->start && a->end == b->end && a->offset == b->offset &&
+	       a->dev_major == b->dev_major && a->dev_minor == b->dev_minor &&
+	       a->inode == b->inode && strcmp(a->path, b->path) == 0;
+}
+
+/* Drops the binary references of an array of mappings and frees it. */
+static void release_maps(struct gs_symbolizer *s, struct proc_mapping *maps, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		cache_put(s, maps[i].ent);
+	free(maps);
+}
+
+/* Parses /proc/PID/maps into a new array *out of *count mappings; -errno (err set). */
+static int parse_maps(pid_t pid, struct proc_mapping **out, size_t *count, struct gs_error *err)
 {
 	char path[64], *line = NULL;
-	size_t cap = 0, n = 0, mcap = 0;
-	struct proc_mapping *maps = NULL;
+	size_t cap = 0, n = 0, mcap = 64;
+	struct proc_mapping *maps;
 	FILE *f;
 
-	snprintf(path, sizeof(path), "/proc/%d/maps", p->pid);
+	snprintf(path, sizeof(path), "/proc/%d/maps", pid);
 	f = fopen(path, "re");
 	if (!f) {
 		int e = errno;
 
-		return gs_error_set(err, e == ENOENT ? -ESRCH : -e, "pid %d: %s", p->pid,
+		return gs_error_set(err, e == ENOENT ? -ESRCH : -e, "pid %d: %s", pid,
 				    e == ENOENT ? "no such process" : strerror(e));
 	}
-	while (getline(&line, &cap, f) >= 0) {
-		struct gs_mapping m;
-
-		if (!parse_maps_line(line, &m))
-			continue;
+	maps = calloc(mcap, sizeof(*maps));
+	while (maps && getline(&line, &cap, f) >= 0) {
 		if (n == mcap) {
-			size_t nc = mcap ? mcap * 2 : 64;
-			struct proc_mapping *nm = realloc(maps, nc * sizeof(*nm));
+			struct proc_mapping *nm = reallocarray(maps, mcap * 2, sizeof(*nm));
 
 			if (!nm) {
 				free(maps);
-				free(line);
-				fclose(f);
-				return gs_error_set(err, -ENOMEM, "out of memory");
+				maps = NULL;
+				break;
 			}
+			memset(nm + mcap, 0, mcap * sizeof(*nm));
 			maps = nm;
-			mcap = nc;
+			mcap *= 2;
 		}
-		memset(&maps[n], 0, sizeof(maps[n]));
-		maps[n++].m = m;
+		n += parse_maps_line(line, &maps[n].m);
 	}
 	free(line);
 	fclose(f);
-	free(p->maps);
+	if (!maps)
+		return gs_error_set(err, -ENOMEM, "out of memory");
+	*out = maps;
+	*count = n;
+	return 0;
+}
+
+/* Replaces the process's mappings by a fresh read of /proc/PID/maps. A mapping that is still
+ * there keeps its resolved binary (and reference), so lookups after a refresh do not reopen
+ * anything; the binaries of vanished mappings lose their reference. On failure the old
+ * mappings stay. Called with maps_lock held for writing (or before the process is shared). */
+static int read_maps(struct gs_process *p, struct gs_error *err)
+{
+	struct proc_mapping *maps = NULL;
+	struct gs_mapping *pub;
+	size_t n = 0;
+	int rc = parse_maps(p->pid, &maps, &n, err);
+
+	if (rc < 0)
+		return rc;
+	pub = calloc(n ? n : 1, sizeof(*pub));
+	if (!pub) {
+		free(maps);
+		return gs_error_set(err, -ENOMEM, "out of memory");
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct proc_mapping *old = find_mapping(p->maps, p->n, maps[i].m.start);
+
+		pub[i] = maps[i].m;
+		if (old && old->ent && same_mapping(&old->m, &maps[i].m)) {
+			maps[i].resolved = true;
+			maps[i].bin = old->bin;
+			maps[i].ent = old->ent;
+			old->ent = NULL; /* the reference moved */
+		}
+	}
+	release_maps(p->sym, p->maps, p->n);
 	free(p->pub);
 	p->maps = maps;
+	p->pub = pub;
 	p->n = n;
-	p->pub = calloc(n ? n : 1, sizeof(*p->pub));
-	if (!p->pub)
-		return gs_error_set(err, -ENOMEM, "out of memory");
-	for (size_t i = 0; i < n; i++)
-		p->pub[i] = maps[i].m;
 	return 0;
 }
 
@@ -203,6 +476,7 @@ int gs_process_open(struct gs_symbolizer *s, pid_t pid, struct gs_process **out,
 		return gs_error_set(err, -ENOMEM, "out of memory");
 	p->sym = s;
 	p->pid = pid;
+	pthread_rwlock_init(&p->maps_lock, NULL);
 	pthread_mutex_init(&p->lock, NULL);
 	rc = read_maps(p, err);
 	if (rc < 0) {
@@ -217,9 +491,11 @@ void gs_process_close(struct gs_process *p)
 {
 	if (!p)
 		return;
-	free(p->maps);
+	release_maps(p->sym, p->maps, p->n);
+	cache_put(p->sym, p->main_ent);
 	free(p->pub);
 	pthread_mutex_destroy(&p->lock);
+	pthread_rwlock_destroy(&p->maps_lock);
 	free(p);
 }
 
@@ -227,9 +503,9 @@ int gs_process_refresh(struct gs_process *p, struct gs_error *err)
 {
 	int rc;
 
-	pthread_mutex_lock(&p->lock);
+	pthread_rwlock_wrlock(&p->maps_lock);
 	rc = read_maps(p, err);
-	pthread_mutex_unlock(&p->lock);
+	pthread_rwlock_unlock(&p->maps_lock);
 	return rc;
 }
 
@@ -239,11 +515,26 @@ size_t gs_process_mappings(const struct gs_process *p, const struct gs_mapping *
 	return p->n;
 }
 
+/* Opens a file of the process from the cache: fd's file, named name. */
+static struct cache_entry *open_cached(struct gs_process *p, int fd, const char *name)
+{
+	struct cache_entry *e = NULL;
+
+	if (fd < 0)
+		return NULL;
+	if (cache_get(p->sym, fd, name, &e, NULL) < 0)
+		e = NULL;
+	close(fd);
+	return e;
+}
+
 /* Opens a mapping's file: /proc/PID/map_files/START-END first (works across mount
- * namespaces and for deleted files), then /proc/PID/root/PATH. */
+ * namespaces and for deleted files), then /proc/PID/root/PATH. Called with maps_lock held
+ * and p->lock. */
 static struct gs_binary *resolve_binary(struct gs_process *p, struct proc_mapping *pm)
 {
 	char path[sizeof(pm->m.path) + 64];
+	unsigned shared = 0;
 	int fd;
 
 	if (pm->resolved)
@@ -258,11 +549,11 @@ static struct gs_binary *resolve_binary(struct gs_process *p, struct proc_mappin
 		snprintf(path, sizeof(path), "/proc/%d/root%s", p->pid, pm->m.path);
 		fd = open(path, O_RDONLY | O_CLOEXEC);
 	}
-	if (fd < 0)
+	pm->ent = open_cached(p, fd, pm->m.path);
+	if (!pm->ent)
 		return NULL;
-	pm->bin = cache_get(p->sym, fd, pm->m.path);
-	close(fd);
-	/* Every mapping of the same file shares the binary. */
+	pm->bin = pm->ent->bin;
+	/* Every mapping of the same file shares the binary, each with its reference. */
 	for (size_t i = 0; i < p->n; i++) {
 		struct proc_mapping *o = &p->maps[i];
 
@@ -270,26 +561,13 @@ static struct gs_binary *resolve_binary(struct gs_process *p, struct proc_mappin
 		    o->m.dev_minor == pm->m.dev_minor && strcmp(o->m.path, pm->m.path) == 0) {
 			o->resolved = true;
 			o->bin = pm->bin;
+			o->ent = pm->ent;
+			shared++;
 		}
 	}
+	if (shared)
+		cache_hold(p->sym, pm->ent, shared);
 	return pm->bin;
-}
-
-static struct proc_mapping *find_mapping(struct gs_process *p, uint64_t addr)
-{
-	size_t lo = 0, hi = p->n;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (addr < p->maps[mid].m.start)
-			hi = mid;
-		else if (addr >= p->maps[mid].m.end)
-			lo = mid + 1;
-		else
-			return &p->maps[mid];
-	}
-	return NULL;
 }
 
 pid_t gs_process_pid(const struct gs_process *p)
@@ -301,22 +579,25 @@ int gs_process_preload(struct gs_process *p)
 {
 	int n = 0;
 
+	pthread_rwlock_rdlock(&p->maps_lock);
 	pthread_mutex_lock(&p->lock);
 	for (size_t i = 0; i < p->n; i++) {
 		if (p->maps[i].m.exec && resolve_binary(p, &p->maps[i]))
 			n++;
 	}
 	pthread_mutex_unlock(&p->lock);
+	pthread_rwlock_unlock(&p->maps_lock);
 	return n;
 }
 
-int gs_process_locate(struct gs_process *p, uint64_t addr, struct gs_location *loc)
+/* gs_process_locate with maps_lock held. */
+static int locate(struct gs_process *p, uint64_t addr, struct gs_location *loc)
 {
 	struct proc_mapping *pm;
 
 	memset(loc, 0, sizeof(*loc));
 	pthread_mutex_lock(&p->lock);
-	pm = find_mapping(p, addr);
+	pm = find_mapping(p->maps, p->n, addr);
 	if (pm) {
 		loc->mapping = &p->pub[pm - p->maps];
 		loc->map_offset = addr - pm->m.start + pm->m.offset;
@@ -331,6 +612,16 @@ int gs_process_locate(struct gs_process *p, uint64_t addr, struct gs_location *l
 	return 0;
 }
 
+int gs_process_locate(struct gs_process *p, uint64_t addr, struct gs_location *loc)
+{
+	int rc;
+
+	pthread_rwlock_rdlock(&p->maps_lock);
+	rc = locate(p, addr, loc);
+	pthread_rwlock_unlock(&p->maps_lock);
+	return rc;
+}
+
 int gs_process_symbolize(struct gs_process *p, uint64_t addr, unsigned flags,
 			 struct gs_frame *frames, int max, struct gs_location *loc,
 			 struct gs_error *err)
@@ -340,9 +631,12 @@ int gs_process_symbolize(struct gs_process *p, uint64_t addr, unsigned flags,
 
 	if (max <= 0)
 		return 0;
-	gs_process_locate(p, addr, &l);
+	/* Held through the lookup: a concurrent refresh cannot drop the binary under it. */
+	pthread_rwlock_rdlock(&p->maps_lock);
+	locate(p, addr, &l);
 	if (l.binary)
 		n = gs_binary_symbolize(l.binary, l.file_addr, flags, frames, max, err);
+	pthread_rwlock_unlock(&p->maps_lock);
 	if (n < 0)
 		return n;
 	if (n == 0) {
@@ -359,23 +653,21 @@ int gs_process_symbolize(struct gs_process *p, uint64_t addr, unsigned flags,
 
 struct gs_binary *gs_process_main_binary(struct gs_process *p)
 {
-	char path[64];
-	struct gs_binary *bin;
-	int fd;
+	char path[64], name[256];
+	struct cache_entry *e, *old;
+	ssize_t len;
 
 	snprintf(path, sizeof(path), "/proc/%d/exe", p->pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
+	len = readlink(path, name, sizeof(name) - 1);
+	name[len > 0 ? len : 0] = '\0';
+	e = open_cached(p, open(path, O_RDONLY | O_CLOEXEC), name);
+	if (!e)
 		return NULL;
-	{
-		char name[256];
-		ssize_t n;
-
-		snprintf(path, sizeof(path), "/proc/%d/exe", p->pid);
-		n = readlink(path, name, sizeof(name) - 1);
-		name[n > 0 ? n : 0] = '\0';
-		bin = cache_get(p->sym, fd, name);
-	}
-	close(fd);
-	return bin;
+	/* The process keeps one reference to its executable: the latest one looked up. */
+	pthread_mutex_lock(&p->lock);
+	old = p->main_ent;
+	p->main_ent = e;
+	pthread_mutex_unlock(&p->lock);
+	cache_put(p->sym, old);
+	return e->bin;
 }

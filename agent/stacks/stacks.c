@@ -194,16 +194,15 @@ uint64_t stacks_user_location(struct stacks *s, struct stack_proc *sp, uint64_t 
 uint64_t stacks_kernel_location(struct stacks *s, uint64_t pc)
 {
 	struct profile_line line;
-	const struct ksym *ks;
+	const struct gs_sym *ks;
 	uint64_t id = profile_location_find(s->prof, KERNEL_KEY, pc);
 
 	if (id)
 		return id;
 	if (!s->kernel_mapping)
-		s->kernel_mapping = profile_mapping(s->prof, s->have_ksyms && s->ksyms.n ?
-								     s->ksyms.syms[0].addr : 0,
-						    UINT64_MAX, 0, "[kernel.kallsyms]", "", true,
-						    false, false, false);
+		s->kernel_mapping = profile_mapping(
+			s->prof, s->have_ksyms ? kallsyms_first_addr(&s->ksyms) : 0, UINT64_MAX, 0,
+			"[kernel.kallsyms]", "", true, false, false, false);
 	ks = s->have_ksyms ? kallsyms_lookup(&s->ksyms, pc) : NULL;
 	if (!ks)
 		return profile_location_add(s->prof, KERNEL_KEY, pc, s->kernel_mapping, NULL, 0);

@@ -6,7 +6,10 @@
  * symbols. No BPF, CLI or pprof knowledge lives here.
  *
  * Threading: an opened gs_binary is immutable and safe for concurrent lookups. A
- * gs_symbolizer (binary cache) and gs_process serialize their own mutations internally. */
+ * gs_symbolizer (binary cache) and gs_process serialize their own mutations internally; every
+ * function on them may be called from several threads at once, except that a gs_process must
+ * not be used once gs_process_close has started, nor a gs_symbolizer once gs_symbolizer_free
+ * has (close its processes and release its binaries first). */
 #ifndef GOSCOPE_SYMBOLIZER_H
 #define GOSCOPE_SYMBOLIZER_H
 
@@ -78,6 +81,8 @@ int gs_binary_open_mem(const void *data, size_t size, const char *name, struct g
 void gs_binary_close(struct gs_binary *bin);
 const struct gs_binary_info *gs_binary_info(const struct gs_binary *bin);
 const char *gs_binary_name(const struct gs_binary *bin);
+/* Bytes the binary holds now: its image (the mapped file) plus the indexes built so far. */
+size_t gs_binary_bytes(const struct gs_binary *bin);
 
 /* One source frame. Strings point into the binary's image (or static storage) and stay
  * valid while the binary is open. */
@@ -149,17 +154,54 @@ struct gs_location {
 struct gs_symbolizer;
 struct gs_process;
 
+/* The binary cache. Binaries are shared by every process that maps the same file (same
+ * device, inode, size and mtime). Each holder has a reference: an open gs_process for the
+ * binaries of its mappings and its main executable, a gs_symbolizer_acquire caller until
+ * gs_symbolizer_release. A referenced binary is never closed. Unreferenced ones stay open
+ * for reuse (a restarting service) while the cache is within both limits, and are closed
+ * least recently used first when it is not: the limits bound what is kept beyond what is in
+ * use, which may by itself exceed them. */
+#define GS_SYMBOLIZER_DEFAULT_MAX_BINARIES 64u
+#define GS_SYMBOLIZER_DEFAULT_MAX_BYTES (512ull << 20)
+
 int gs_symbolizer_new(struct gs_symbolizer **out, struct gs_error *err);
+/* Closes every cached binary; no process may be open and no binary acquired. */
 void gs_symbolizer_free(struct gs_symbolizer *s);
-/* Binaries opened so far (for tests and stats). */
+/* Sets the limits (binaries cached, and their bytes as gs_binary_bytes counts them) and
+ * closes unreferenced binaries beyond them now. 0 keeps nothing unreferenced; UINT_MAX and
+ * UINT64_MAX mean no limit. */
+void gs_symbolizer_set_limits(struct gs_symbolizer *s, unsigned max_binaries, uint64_t max_bytes);
+
+struct gs_symbolizer_stats {
+	unsigned binaries;   /* open in the cache now, referenced or not */
+	unsigned referenced; /* of those, held by a process or an acquirer */
+	uint64_t bytes;      /* sum of their gs_binary_bytes */
+	unsigned max_binaries;
+	uint64_t max_bytes;
+	uint64_t hits;      /* lookups that found the binary open */
+	uint64_t misses;    /* lookups that opened it */
+	uint64_t evictions; /* binaries closed to stay within the limits */
+};
+void gs_symbolizer_stats(const struct gs_symbolizer *s, struct gs_symbolizer_stats *out);
+/* Binaries open in the cache now (for tests and stats). */
 unsigned gs_symbolizer_cached_binaries(const struct gs_symbolizer *s);
+/* Their bytes now (gs_binary_bytes summed). */
+uint64_t gs_symbolizer_cached_bytes(const struct gs_symbolizer *s);
+
+/* The cached binary of an open file (opened and cached on a miss; fd may be closed after),
+ * with a reference the caller gives back with gs_symbolizer_release. name is used in
+ * messages and gs_binary_name. */
+int gs_symbolizer_acquire(struct gs_symbolizer *s, int fd, const char *name,
+			  struct gs_binary **out, struct gs_error *err);
+void gs_symbolizer_release(struct gs_symbolizer *s, struct gs_binary *bin);
 
 /* Reads /proc/PID/maps. Binaries are opened lazily, through /proc/PID/map_files or
- * /proc/PID/root, from the symbolizer's cache. */
+ * /proc/PID/root, from the symbolizer's cache; the process holds a reference to each until it
+ * is closed (or, for a mapping gone at a refresh, until then). */
 int gs_process_open(struct gs_symbolizer *s, pid_t pid, struct gs_process **out,
 		    struct gs_error *err);
 void gs_process_close(struct gs_process *p);
-/* Re-reads the maps (after dlopen etc.). */
+/* Re-reads the maps (after dlopen etc.). Mappings still there keep their binaries. */
 int gs_process_refresh(struct gs_process *p, struct gs_error *err);
 size_t gs_process_mappings(const struct gs_process *p, const struct gs_mapping **out);
 
@@ -170,7 +212,9 @@ int gs_process_symbolize(struct gs_process *p, uint64_t addr, unsigned flags,
 			 struct gs_frame *frames, int max, struct gs_location *loc,
 			 struct gs_error *err);
 /* Which mapping and binary hold addr, and its link-time address; -ENOENT when no mapping
- * covers it (loc->binary may be NULL when the file could not be opened). */
+ * covers it (loc->binary may be NULL when the file could not be opened). loc->mapping and
+ * loc->binary stay valid until the process is refreshed or closed (a binary whose mapping
+ * survives the refresh stays valid through it). */
 int gs_process_locate(struct gs_process *p, uint64_t addr, struct gs_location *loc);
 /* Opens the binaries of every executable mapping now, while the process is alive (the
  * files may be gone once it exits). Returns how many binaries are open. */
@@ -178,7 +222,8 @@ int gs_process_preload(struct gs_process *p);
 /* Which process this is. */
 pid_t gs_process_pid(const struct gs_process *p);
 
-/* The binary of the process's main executable (via /proc/PID/exe), or NULL. */
+/* The binary of the process's main executable (via /proc/PID/exe), or NULL. Valid while the
+ * process is open (until the next call, if the process exec'd another file meanwhile). */
 struct gs_binary *gs_process_main_binary(struct gs_process *p);
 
 #endif

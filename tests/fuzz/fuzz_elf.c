@@ -15,7 +15,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct gs_elf elf;
 	struct gs_elf_section sec;
 	struct gs_elf_segment seg;
-	struct gs_elfsyms syms;
+	struct gs_symtab syms;
 	const uint8_t *desc;
 	uint32_t dlen;
 	uint64_t v, sz;
@@ -59,7 +59,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		fuzz_sink ^= (uint8_t)(v ^ sz);
 	if (gs_elfsyms_load(&elf, &syms, NULL) == 0) {
 		for (size_t i = 0; i < syms.n; i++) {
-			const struct gs_elfsym *s = gs_elfsyms_lookup(&syms, syms.syms[i].addr);
+			const struct gs_sym *s = gs_symtab_lookup(&syms, syms.syms[i].addr);
 
 			if (!s)
 				__builtin_trap(); /* a symbol's own address finds a symbol */
@@ -67,9 +67,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			if (i && syms.syms[i - 1].addr > syms.syms[i].addr)
 				__builtin_trap(); /* sorted */
 		}
-		gs_elfsyms_lookup(&syms, 0);
-		gs_elfsyms_lookup(&syms, UINT64_MAX);
-		gs_elfsyms_free(&syms);
+		gs_symtab_lookup(&syms, 0);
+		gs_symtab_lookup(&syms, UINT64_MAX);
+		gs_symtab_free(&syms);
 	}
 	fuzz_sink ^= (uint8_t)gs_elf_base_vaddr(&elf);
 	return 0;

@@ -87,36 +87,22 @@ void eb_pad_to(struct elfb *b, uint64_t off)
 unsigned eb_section(struct elfb *b, const char *name, uint32_t type, uint64_t flags, uint64_t addr,
 		    uint64_t offset, uint64_t size, uint32_t link, uint64_t entsize)
 {
-	struct eb_section *s;
-
 	if (b->nsec >= EB_MAX_SECTIONS - 1) /* keep one for .shstrtab */
 		abort();
-	s = &b->sec[b->nsec];
-	s->name = eb_shstr(b, name);
-	s->type = type;
-	s->flags = flags;
-	s->addr = addr;
-	s->offset = offset;
-	s->size = size;
-	s->link = link;
-	s->entsize = entsize;
+	/* In the order of the ELF spec: name, type, flags, addr, offset, size, link, info,
+	 * addralign, entsize (eb_finish sets addralign). */
+	b->sec[b->nsec] = (Elf64_Shdr){
+		eb_shstr(b, name), type, flags, addr, offset, size, link, 0, 0, entsize};
 	return b->nsec++;
 }
 
 void eb_segment(struct elfb *b, uint32_t type, uint32_t flags, uint64_t offset, uint64_t vaddr,
 		uint64_t filesz, uint64_t memsz)
 {
-	struct eb_segment *s;
-
 	if (b->nseg >= EB_MAX_SEGMENTS)
 		abort();
-	s = &b->seg[b->nseg++];
-	s->type = type;
-	s->flags = flags;
-	s->offset = offset;
-	s->vaddr = vaddr;
-	s->filesz = filesz;
-	s->memsz = memsz;
+	/* type, flags, offset, vaddr, paddr, filesz, memsz, align (the ELF spec's order) */
+	b->seg[b->nseg++] = (Elf64_Phdr){type, flags, offset, vaddr, vaddr, filesz, memsz, 0x1000};
 }
 
 uint64_t eb_add_data(struct elfb *b, const char *name, uint32_t type, uint64_t flags,
@@ -208,46 +194,18 @@ uint8_t *eb_finish(struct elfb *b, size_t *size, unsigned opts)
 	if (!(opts & EB_NO_SHDRS)) {
 		uint32_t name = eb_shstr(b, ".shstrtab");
 		uint64_t off = eb_append(b, b->shstr, b->shstr_len, 1);
-		struct eb_section *s = &b->sec[b->nsec];
 
-		memset(s, 0, sizeof(*s));
-		s->name = name;
-		s->type = SHT_STRTAB;
-		s->offset = off;
-		s->size = b->shstr_len;
+		b->sec[b->nsec] = (Elf64_Shdr){name, SHT_STRTAB, 0, 0, off, b->shstr_len};
 		eh.e_shstrndx = (uint16_t)b->nsec++;
 		eh.e_shoff = eb_append(b, NULL, b->nsec * sizeof(Elf64_Shdr), 8);
 		eh.e_shentsize = sizeof(Elf64_Shdr);
 		eh.e_shnum = (uint16_t)b->nsec;
-		for (unsigned i = 0; i < b->nsec; i++) {
-			Elf64_Shdr sh;
-
-			memset(&sh, 0, sizeof(sh));
-			sh.sh_name = b->sec[i].name;
-			sh.sh_type = b->sec[i].type;
-			sh.sh_flags = b->sec[i].flags;
-			sh.sh_addr = b->sec[i].addr;
-			sh.sh_offset = b->sec[i].offset;
-			sh.sh_size = b->sec[i].size;
-			sh.sh_link = b->sec[i].link;
-			sh.sh_entsize = b->sec[i].entsize;
-			sh.sh_addralign = 1;
-			memcpy(b->img + eh.e_shoff + i * sizeof(sh), &sh, sizeof(sh));
-		}
+		for (unsigned i = 0; i < b->nsec; i++)
+			b->sec[i].sh_addralign = 1;
+		memcpy(b->img + eh.e_shoff, b->sec, b->nsec * sizeof(Elf64_Shdr));
 	}
-	for (unsigned i = 0; i < b->nseg; i++) {
-		Elf64_Phdr ph;
-
-		memset(&ph, 0, sizeof(ph));
-		ph.p_type = b->seg[i].type;
-		ph.p_flags = b->seg[i].flags;
-		ph.p_offset = b->seg[i].offset;
-		ph.p_vaddr = ph.p_paddr = b->seg[i].vaddr;
-		ph.p_filesz = b->seg[i].filesz;
-		ph.p_memsz = b->seg[i].memsz;
-		ph.p_align = 0x1000;
-		memcpy(b->img + sizeof(eh) + i * sizeof(ph), &ph, sizeof(ph));
-	}
+	if (b->nseg)
+		memcpy(b->img + sizeof(eh), b->seg, b->nseg * sizeof(Elf64_Phdr));
 	memcpy(b->img, &eh, sizeof(eh));
 	img = b->img;
 	*size = b->size;
@@ -256,8 +214,7 @@ uint8_t *eb_finish(struct elfb *b, size_t *size, unsigned opts)
 	return img;
 }
 
-/* uvarint encoder shared by the buildinfo helper. */
-static size_t eb_put_uvarint(uint8_t *p, uint64_t v)
+size_t eb_put_uvarint(uint8_t *p, uint64_t v)
 {
 	size_t n = 0;
 

@@ -9,6 +9,7 @@
 #ifndef GOSCOPE_TESTS_ELFBUILD_H
 #define GOSCOPE_TESTS_ELFBUILD_H
 
+#include <elf.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -20,34 +21,14 @@
 
 #define EB_NO_SHDRS 0x1 /* eb_finish: leave out section headers (sstrip-like) */
 
-struct eb_section {
-	uint32_t name; /* offset in the section name table */
-	uint32_t type;
-	uint64_t flags;
-	uint64_t addr;
-	uint64_t offset;
-	uint64_t size;
-	uint32_t link;
-	uint64_t entsize;
-};
-
-struct eb_segment {
-	uint32_t type;
-	uint32_t flags;
-	uint64_t offset;
-	uint64_t vaddr;
-	uint64_t filesz;
-	uint64_t memsz;
-};
-
 struct elfb {
 	uint8_t *img;
 	size_t size, cap;
-	uint16_t type;	  /* ET_EXEC by default */
-	uint16_t machine; /* EM_X86_64 by default */
-	struct eb_section sec[EB_MAX_SECTIONS];
-	unsigned nsec; /* including the null section 0 */
-	struct eb_segment seg[EB_MAX_SEGMENTS];
+	uint16_t type;			 /* ET_EXEC by default */
+	uint16_t machine;		 /* EM_X86_64 by default */
+	Elf64_Shdr sec[EB_MAX_SECTIONS]; /* written out as they are */
+	unsigned nsec;			 /* including the null section 0 */
+	Elf64_Phdr seg[EB_MAX_SEGMENTS];
 	unsigned nseg;
 	char shstr[EB_MAX_SHSTR];
 	size_t shstr_len;
@@ -88,6 +69,8 @@ size_t eb_note(uint8_t *out, size_t cap, const char *owner, uint32_t namesz_over
  * headers) and hands the image over: the caller frees it. b is left empty. */
 uint8_t *eb_finish(struct elfb *b, size_t *size, unsigned opts);
 
+/* Writes v as a Go uvarint (7 bits a byte, low first) at p; returns its length (at most 10). */
+size_t eb_put_uvarint(uint8_t *p, uint64_t v);
 /* A Go 1.18+ (inline format) .go.buildinfo blob for version and mod_len bytes of modinfo (which
  * may hold NULs, as the real sentinels do) into out; returns its length, 0 if it does not fit. */
 size_t eb_buildinfo_inline(uint8_t *out, size_t cap, const char *version, const char *modinfo,

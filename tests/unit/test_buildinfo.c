@@ -73,18 +73,6 @@ static int read_bi(const struct img *o, struct gs_buildinfo *bi, struct gs_error
 	return gs_buildinfo_read(&elf, bi, err);
 }
 
-static size_t put_uvarint(uint8_t *p, uint64_t v)
-{
-	size_t n = 0;
-
-	while (v >= 0x80) {
-		p[n++] = (uint8_t)(v | 0x80);
-		v >>= 7;
-	}
-	p[n++] = (uint8_t)v;
-	return n;
-}
-
 /* An inline-format blob with explicit lengths (which may lie). */
 static size_t inline_blob(uint8_t *out, uint8_t flags, uint64_t vlen, const char *vers,
 			  uint64_t mlen, const char *mod, size_t mod_bytes)
@@ -95,10 +83,10 @@ static size_t inline_blob(uint8_t *out, uint8_t flags, uint64_t vlen, const char
 	memcpy(out, MAGIC, 14);
 	out[14] = 8;
 	out[15] = flags;
-	n += put_uvarint(out + n, vlen);
+	n += eb_put_uvarint(out + n, vlen);
 	memcpy(out + n, vers, strlen(vers));
 	n += strlen(vers);
-	n += put_uvarint(out + n, mlen);
+	n += eb_put_uvarint(out + n, mlen);
 	memcpy(out + n, mod, mod_bytes);
 	return n + mod_bytes;
 }
@@ -569,7 +557,7 @@ Test(buildinfo, uvarint)
 	/* Round trip through the encoder over a spread of values. */
 	for (uint64_t x = 1; x; x <<= 1) {
 		for (uint64_t y = x - 1; y <= x; y++) {
-			size_t n = put_uvarint(b, y);
+			size_t n = eb_put_uvarint(b, y);
 
 			cr_assert_eq(gs_uvarint(b, b + n, &v), n);
 			cr_assert_eq(v, y);

@@ -132,8 +132,8 @@ Test(elf, symbols)
 {
 	struct small s;
 	struct gs_elf elf;
-	struct gs_elfsyms syms;
-	const struct gs_elfsym *sym;
+	struct gs_symtab syms;
+	const struct gs_sym *sym;
 	uint64_t v, sz;
 
 	small_elf(&s, 0);
@@ -144,15 +144,15 @@ Test(elf, symbols)
 	cr_assert_eq(gs_elf_symbol(&elf, "main.nope", &v, &sz), -ENOENT);
 	cr_assert_eq(gs_elfsyms_load(&elf, &syms, NULL), 0);
 	cr_assert_eq(syms.n, 2, "only defined functions are indexed");
-	sym = gs_elfsyms_lookup(&syms, s.text + 15);
+	sym = gs_symtab_lookup(&syms, s.text + 15);
 	cr_assert_not_null(sym);
 	cr_assert_str_eq(sym->name, "main.f");
-	cr_assert_null(gs_elfsyms_lookup(&syms, s.text + 16), "past main.f's size");
-	cr_assert_null(gs_elfsyms_lookup(&syms, s.text - 1));
-	sym = gs_elfsyms_lookup(&syms, s.text + 1000);
+	cr_assert_null(gs_symtab_lookup(&syms, s.text + 16), "past main.f's size");
+	cr_assert_null(gs_symtab_lookup(&syms, s.text - 1));
+	sym = gs_symtab_lookup(&syms, s.text + 1000);
 	cr_assert_not_null(sym);
 	cr_assert_str_eq(sym->name, "main.g", "unsized symbol covers what follows");
-	gs_elfsyms_free(&syms);
+	gs_symtab_free(&syms);
 	free(s.img);
 }
 
@@ -162,7 +162,7 @@ static int check_image(const uint8_t *img, size_t len)
 {
 	struct gs_elf elf;
 	struct gs_error err = {0};
-	struct gs_elfsyms syms;
+	struct gs_symtab syms;
 	const uint8_t *end = img + len, *desc;
 	uint32_t dlen;
 	int rc = gs_elf_open_mem(&elf, img, len, &err);
@@ -203,9 +203,9 @@ static int check_image(const uint8_t *img, size_t len)
 	for (size_t i = 0; i < syms.n; i++) {
 		cr_assert((const uint8_t *)syms.syms[i].name >= img &&
 			  (const uint8_t *)syms.syms[i].name + strlen(syms.syms[i].name) < end);
-		cr_assert_eq(gs_elfsyms_lookup(&syms, syms.syms[i].addr)->addr, syms.syms[i].addr);
+		cr_assert_eq(gs_symtab_lookup(&syms, syms.syms[i].addr)->addr, syms.syms[i].addr);
 	}
-	gs_elfsyms_free(&syms);
+	gs_symtab_free(&syms);
 	(void)gs_elf_base_vaddr(&elf);
 	return rc;
 }
@@ -523,71 +523,64 @@ static uint8_t *note_elf(const void *notes, size_t n, size_t *size)
 	return eb_finish(&b, size, 0);
 }
 
+/* gs_elf_find_note's result for the GNU build ID in an ELF whose notes are these bytes (the
+ * image itself checked by check_image first when check is set); *len is the note's length. */
+static int find_gnu_note(const uint8_t *notes, size_t n, bool check, uint32_t *len)
+{
+	const uint8_t *desc;
+	struct gs_elf elf;
+	size_t size;
+	uint8_t *img = note_elf(notes, n, &size);
+	int rc;
+
+	if (check)
+		cr_assert_eq(check_image(img, size), 0);
+	cr_assert_eq(gs_elf_open_mem(&elf, img, size, NULL), 0);
+	rc = gs_elf_find_note(&elf, "GNU", NT_GNU_BUILD_ID, &desc, len);
+	free(img);
+	return rc;
+}
+
 Test(elf, notes_past_end)
 {
 	uint8_t notes[64];
-	size_t n, size;
-	uint8_t *img;
-	struct gs_elf elf;
-	const uint8_t *desc;
+	size_t n;
 	uint32_t len, v;
 
 	n = eb_note(notes, sizeof(notes), "GNU", 0, NT_GNU_BUILD_ID, GNU_BUILDID, 20);
 	/* Well-formed first, so that the failures below are caused by the corruption. */
-	img = note_elf(notes, n, &size);
-	cr_assert_eq(gs_elf_open_mem(&elf, img, size, NULL), 0);
-	cr_assert_eq(gs_elf_find_note(&elf, "GNU", NT_GNU_BUILD_ID, &desc, &len), 0);
-	free(img);
+	cr_assert_eq(find_gnu_note(notes, n, false, &len), 0);
 
 	/* namesz past the end of the note area. */
 	memcpy(notes, &(uint32_t){0xfffffff0}, 4);
-	img = note_elf(notes, n, &size);
-	cr_assert_eq(check_image(img, size), 0);
-	cr_assert_eq(gs_elf_open_mem(&elf, img, size, NULL), 0);
-	cr_assert_eq(gs_elf_find_note(&elf, "GNU", NT_GNU_BUILD_ID, &desc, &len), -ENOENT);
-	free(img);
+	cr_assert_eq(find_gnu_note(notes, n, true, &len), -ENOENT);
 
 	/* descsz past the end (by one byte, and hugely). */
 	v = 4;
 	memcpy(notes, &v, 4);
 	v = 21;
 	memcpy(notes + 4, &v, 4);
-	img = note_elf(notes, n, &size);
-	cr_assert_eq(gs_elf_open_mem(&elf, img, size, NULL), 0);
-	cr_assert_eq(gs_elf_find_note(&elf, "GNU", NT_GNU_BUILD_ID, &desc, &len), -ENOENT);
-	free(img);
+	cr_assert_eq(find_gnu_note(notes, n, false, &len), -ENOENT);
 	v = 0xffffffff;
 	memcpy(notes + 4, &v, 4);
-	img = note_elf(notes, n, &size);
-	cr_assert_eq(gs_elf_open_mem(&elf, img, size, NULL), 0);
-	cr_assert_eq(gs_elf_find_note(&elf, "GNU", NT_GNU_BUILD_ID, &desc, &len), -ENOENT);
-	free(img);
+	cr_assert_eq(find_gnu_note(notes, n, false, &len), -ENOENT);
 
 	/* A note area shorter than a note header. */
-	img = note_elf(notes, 11, &size);
-	cr_assert_eq(gs_elf_open_mem(&elf, img, size, NULL), 0);
-	cr_assert_eq(gs_elf_find_note(&elf, "GNU", NT_GNU_BUILD_ID, &desc, &len), -ENOENT);
-	free(img);
+	cr_assert_eq(find_gnu_note(notes, 11, false, &len), -ENOENT);
 }
 
 Test(elf, many_empty_notes_then_match)
 {
 	uint8_t notes[12 * 40 + 64];
-	size_t n = 0, size;
-	uint8_t *img;
-	struct gs_elf elf;
-	const uint8_t *desc;
+	size_t n = 0;
 	uint32_t len;
 
 	/* Zero-sized notes still advance by their 12-byte header. */
 	memset(notes, 0, 12 * 40);
 	n = 12 * 40;
 	n += eb_note(notes + n, sizeof(notes) - n, "GNU", 0, NT_GNU_BUILD_ID, GNU_BUILDID, 20);
-	img = note_elf(notes, n, &size);
-	cr_assert_eq(gs_elf_open_mem(&elf, img, size, NULL), 0);
-	cr_assert_eq(gs_elf_find_note(&elf, "GNU", NT_GNU_BUILD_ID, &desc, &len), 0);
+	cr_assert_eq(find_gnu_note(notes, n, false, &len), 0);
 	cr_assert_eq(len, 20);
-	free(img);
 }
 
 Test(elf, real_binaries_notes)
@@ -634,7 +627,7 @@ Test(elf, bad_symbol_tables)
 {
 	struct small s;
 	struct gs_elf elf;
-	struct gs_elfsyms syms;
+	struct gs_symtab syms;
 	uint64_t v, q;
 	uint32_t w;
 	unsigned symidx = 6, stridx = 5; /* see small_elf: strtab then symtab */
@@ -649,7 +642,7 @@ Test(elf, bad_symbol_tables)
 	cr_assert_eq(gs_elf_symbol(&elf, "main.f", &v, NULL), -ENOENT);
 	cr_assert_eq(gs_elfsyms_load(&elf, &syms, NULL), 0);
 	cr_assert_eq(syms.n, 1);
-	gs_elfsyms_free(&syms);
+	gs_symtab_free(&syms);
 	free(s.img);
 
 	/* sh_link out of range and a wrong entsize: the table is ignored. */

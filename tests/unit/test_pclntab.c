@@ -825,11 +825,10 @@ static uint64_t gofunc_127(const struct real *r)
 {
 	uint64_t fnt = r->tab.addr + (uint64_t)(r->tab.funcnametab - r->tab.data);
 
-	for (unsigned i = 0; i < r->elf.phnum; i++) {
-		struct gs_elf_segment seg;
+	struct gs_elf_segment seg;
 
-		if (gs_elf_segment(&r->elf, i, &seg) < 0 || seg.type != PT_LOAD || !seg.data ||
-		    !(seg.flags & PF_W))
+	for (unsigned i = 0; gs_elf_next_load(&r->elf, &i, &seg) == 0;) {
+		if (!seg.data || !(seg.flags & PF_W))
 			continue;
 		for (uint64_t off = 0; off + 352 <= seg.filesz; off += 8) {
 			if (gs_rd64(seg.data + off) == r->tab.addr &&
