@@ -67,7 +67,8 @@ static void copy_stats(struct cpu_stats *st, const struct cpu_window *w)
 	st->no_user_regs = w->stats.no_user_regs;
 	st->leaf_fixed = w->stats.leaf_fixed;
 	st->leaf_unrecovered = w->stats.leaf_unrecovered;
-	st->processes = (unsigned)w->nprocs;
+	for (size_t i = 0; i < w->nprocs; i++)
+		st->processes += w->procs[i].samples > 0;
 	st->duration_ns = w->stats.duration_ns;
 }
 

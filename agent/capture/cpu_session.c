@@ -390,7 +390,7 @@ static void read_bpf_stats(struct cpu_session *s)
 	s->win.no_user_regs = d[CPU_STAT_NO_USER_REGS];
 }
 
-/* Hands the window's profiles to out (or frees them without out); -ENOMEM when the process
+/* Hands the window's profiles, and the targets that ended, to out (or frees them without out); -ENOMEM when the process
  * list cannot be allocated (the window is then lost, its profiles freed). */
 static int fill_window(struct cpu_session *s, struct cpu_window *out)
 {
@@ -400,7 +400,7 @@ static int fill_window(struct cpu_session *s, struct cpu_window *out)
 	if (out) {
 		memset(out, 0, sizeof(*out));
 		for (size_t i = 0; i < s->ntargets; i++)
-			n += s->targets[i].samples > 0;
+			n += s->targets[i].samples > 0 || s->targets[i].ended;
 		out->procs = n ? calloc(n, sizeof(*out->procs)) : NULL;
 		if (n && !out->procs)
 			rc = -ENOMEM;
@@ -412,7 +412,7 @@ static int fill_window(struct cpu_session *s, struct cpu_window *out)
 		struct cpu_window_proc *wp;
 		struct stack_proc *sp;
 
-		if (rc || !out || !t->samples) {
+		if (rc || !out || (!t->samples && !t->ended)) {
 			profile_free(t->prof);
 		} else {
 			wp = &out->procs[out->nprocs++];

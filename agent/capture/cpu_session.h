@@ -41,13 +41,14 @@ struct cpu_session_config {
 	bool merge;
 };
 
-/* One process sampled in a window. */
+/* One process of a window: sampled in it, or ended in it (then perhaps without samples). */
 struct cpu_window_proc {
 	pid_t pid;
 	char comm[32];
-	uint64_t samples; /* samples of the process that reached userspace in the window */
-	bool ended;	  /* removed or exited: this is its last window, its state is freed */
-	struct profile *prof; /* the process's profile (caller owns it); NULL with merge */
+	uint64_t samples;     /* samples of the process that reached userspace in the window */
+	bool ended;	      /* removed or exited: this is its last window, its state is freed */
+	struct profile *prof; /* the process's profile (caller owns it); NULL with merge or
+			       * without samples */
 };
 
 /* Counters of one window (deltas since the previous cut). */
@@ -67,7 +68,7 @@ struct cpu_window_stats {
 };
 
 struct cpu_window {
-	struct cpu_window_proc *procs; /* processes with samples in the window */
+	struct cpu_window_proc *procs; /* processes with samples, and targets that ended */
 	size_t nprocs;
 	struct profile *merged; /* with cfg.merge: every sample of the window (caller owns it;
 				 * an empty profile when there was none); NULL otherwise */

@@ -10,8 +10,8 @@ size_t stacks_leaf_repair(struct gs_process *proc, const struct leaf_regs *r, ui
 	int32_t d;
 
 	*res = LEAF_UNCHANGED;
-	if (!proc || n == 0 || max < 2 || gs_process_locate(proc, r->ip, &loc) < 0 ||
-	    !loc.binary || gs_binary_pcsp(loc.binary, loc.file_addr, &d) < 0 || d < 0)
+	if (!proc || n == 0 || max < 2 || gs_process_locate(proc, r->ip, &loc) < 0 || !loc.binary ||
+	    gs_binary_pcsp(loc.binary, loc.file_addr, &d) < 0 || d < 0)
 		return n;
 	if (r->bp == r->sp + (uint64_t)d - 8)
 		return n; /* frame set up: the FP walk is right */
