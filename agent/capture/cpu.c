@@ -75,8 +75,11 @@ static void copy_stats(struct cpu_stats *st, const struct cpu_window *w)
 int cpu_capture(const struct cpu_config *cfg, struct profile **out, struct cpu_stats *stats,
 		struct gs_error *err)
 {
-	struct cpu_session_config scfg = {
-		.frequency = cfg->frequency, .kernel = cfg->kernel, .merge = true};
+	struct cpu_session_config scfg = {.frequency = cfg->frequency,
+					  .kernel = cfg->kernel,
+					  .merge = true,
+					  .pids = cfg->all_go ? NULL : cfg->pids,
+					  .npids = cfg->all_go ? 0 : cfg->npids};
 	enum capture_end end = CAPTURE_RUNNING;
 	struct capture_clock clock;
 	struct cpu_session *s;
@@ -92,20 +95,18 @@ int cpu_capture(const struct cpu_config *cfg, struct profile **out, struct cpu_s
 		if (rc < 0)
 			return rc;
 	}
+	/* The --pid targets are in the filter before the perf events are attached: the capture
+	 * starts with every target set up (opening binaries takes time). */
 	rc = cpu_session_open(&scfg, &s, err);
 	if (rc < 0)
 		return rc;
-	for (size_t i = 0; i < cfg->npids; i++) {
-		rc = cpu_session_add_target(s, cfg->pids[i], err);
+	if (cfg->all_go) {
+		rescan_go(s);
+		/* The capture starts once every target is set up. */
+		rc = cpu_session_cut(s, NULL, err);
 		if (rc < 0)
 			goto out;
 	}
-	if (cfg->all_go)
-		rescan_go(s);
-	/* The capture starts once every target is set up (opening binaries takes time). */
-	rc = cpu_session_cut(s, NULL, err);
-	if (rc < 0)
-		goto out;
 	capture_clock_start(&clock, cfg->duration_ns, cfg->stop);
 	last_scan = clock.start_ns;
 	while (end == CAPTURE_RUNNING) {

@@ -245,6 +245,13 @@ int cpu_session_open(const struct cpu_session_config *cfg, struct cpu_session **
 		rc = gs_error_set(err, -errno, "ring buffer: %s", strerror(errno));
 		goto fail;
 	}
+	for (size_t i = 0; i < cfg->npids; i++) {
+		rc = cpu_session_add_target(s, cfg->pids[i], err);
+		if (rc < 0)
+			goto fail;
+	}
+	s->cfg.pids = NULL;
+	s->cfg.npids = 0;
 	rc = open_events(s, err);
 	if (rc < 0)
 		goto fail;

@@ -39,6 +39,10 @@ struct cpu_session_config {
 	/* Cut into one profile for all processes (cpu_window.merged) instead of one per
 	 * process. Either way every sample has the labels pid (number) and comm. */
 	bool merge;
+	/* Targets added before the perf events are attached, so that their sampling starts
+	 * with the first window (cpu_session_add_target adds more later). */
+	const pid_t *pids;
+	size_t npids;
 };
 
 /* One process of a window: sampled in it, or ended in it (then perhaps without samples). */
@@ -84,7 +88,8 @@ struct cpu_session_counters {
 	size_t windows;	      /* cuts made */
 };
 
-/* Loads the BPF program, opens and attaches the perf events; the first window starts now. */
+/* Loads the BPF program, adds cfg->pids, opens and attaches the perf events; the first window
+ * starts now. cfg is copied except pids, which is read during the call only. */
 int cpu_session_open(const struct cpu_session_config *cfg, struct cpu_session **out,
 		     struct gs_error *err);
 /* Starts sampling pid (its binaries are opened now: they may be gone once it exits).
