@@ -108,14 +108,62 @@ void stacks_free(struct stacks *s)
 	memset(s, 0, sizeof(*s));
 }
 
-struct stack_proc *stacks_proc(struct stacks *s, pid_t pid)
+void stacks_set_profile(struct stacks *s, struct profile *prof)
 {
-	struct stack_proc *sp;
+	if (s->prof == prof)
+		return;
+	s->prof = prof;
+	s->kernel_mapping = 0; /* a mapping id of the previous profile */
+}
 
+struct stack_proc *stacks_find(struct stacks *s, pid_t pid)
+{
 	for (size_t i = 0; i < s->nprocs; i++) {
 		if (s->procs[i].pid == pid)
 			return &s->procs[i];
 	}
+	return NULL;
+}
+
+/* Rebuilds the skip table without the entries of key (open addressing cannot delete in
+ * place without tombstones; forgetting a process is rare next to lookups). */
+static void skip_drop_key(struct stacks *s, uint64_t key)
+{
+	struct stacks_skip *old = s->skip;
+	size_t oc = s->skip_cap;
+
+	s->skip = NULL;
+	s->skip_cap = 0;
+	s->skip_n = 0;
+	for (size_t i = 0; i < oc; i++) {
+		if (old[i].used && old[i].key != key)
+			skip_add(s, old[i].key, old[i].addr);
+	}
+	free(old);
+}
+
+void stacks_forget(struct stacks *s, pid_t pid)
+{
+	struct stack_proc *sp = stacks_find(s, pid);
+
+	if (!sp)
+		return;
+	gs_process_close(sp->proc);
+	*sp = s->procs[--s->nprocs];
+	if (s->nprocs == 0) {
+		free(s->procs);
+		s->procs = NULL;
+		s->cap = 0;
+	}
+	skip_drop_key(s, (uint64_t)pid);
+}
+
+struct stack_proc *stacks_proc(struct stacks *s, pid_t pid)
+{
+	struct stack_proc *sp = stacks_find(s, pid);
+
+	if (sp)
+		return sp;
 	if (s->nprocs == s->cap) {
 		size_t nc = s->cap ? s->cap * 2 : 16;
 		struct stack_proc *np = realloc(s->procs, nc * sizeof(*np));

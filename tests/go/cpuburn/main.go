@@ -7,7 +7,8 @@
 //
 // Output: "ready <pid>" at start, "done <total work units>" at exit. With -report D,
 // also "tick <unix ns> <work units so far>" every D, for benchmarks that compare
-// throughput in windows of one long run (tests/bench/cpu_overhead.sh).
+// throughput in windows of one long run (tests/bench/cpu_overhead.sh). With -gate, waits
+// after "ready" for a line on stdin before burning (so profilers can attach first).
 package main
 
 import (
@@ -123,6 +124,7 @@ func main() {
 	goroutines := flag.Int("goroutines", 2, "number of burning goroutines")
 	cpuprofile := flag.String("cpuprofile", "", "write a runtime/pprof CPU profile to this file")
 	report := flag.Duration("report", 0, "print the work units done so far at this interval")
+	gate := flag.Bool("gate", false, "after \"ready\", wait for a line on stdin before burning")
 	flag.Parse()
 	runCgoHook()
 
@@ -145,6 +147,10 @@ func main() {
 	w := bufio.NewWriter(os.Stdout)
 	fmt.Fprintf(w, "ready %d\n", os.Getpid())
 	w.Flush()
+	if *gate {
+		// For tests that must attach profilers before any work is done.
+		bufio.NewReader(os.Stdin).ReadString('\n')
+	}
 
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)

@@ -1,0 +1,117 @@
+/* cpu_session.h — a long-lived CPU profiling session for a whole node: the BPF program is
+ * loaded and one cpu-clock perf event per CPU opened ONCE, when the session opens; target
+ * processes are added and removed while it runs (the in-kernel filter map); each cut returns
+ * the profile of every sampled process for the time since the previous cut, without
+ * reloading or reattaching anything.
+ *
+ * Use:
+ *	cpu_session_open(&cfg, &s, &err);
+ *	cpu_session_add_target(s, pid, &err);          // any time, any number (CPU_MAX_TARGETS)
+ *	loop: cpu_session_poll(s, 100, &err);          // drains the ring buffer into the window
+ *	      every window: cpu_session_cut(s, &w, &err); ... use w ...; cpu_window_free(&w);
+ *	cpu_session_remove_target(s, pid);             // samples stop now; state freed at the cut
+ *	cpu_session_close(s);
+ *
+ * Memory: everything of a window (its profiles, with their location, function and mapping
+ * tables) is handed out or freed at the cut; the entries of removed targets and of targets
+ * that exited (seen at the cut: gone, zombie, or their pid reused) are freed at the cut too,
+ * after their last samples were drained, and their gs_process closed. What lives as long as
+ * the session: the BPF objects, the symbolizer (its binary cache is bounded by the
+ * symbolizer), kernel symbols, and one entry per live target.
+ *
+ * Not thread-safe: one thread polls, cuts and changes targets. Nothing is printed. */
+#ifndef GOSCOPE_AGENT_CPU_SESSION_H
+#define GOSCOPE_AGENT_CPU_SESSION_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "goscope/error.h"
+#include "profile/profile.h"
+
+struct cpu_session;
+
+struct cpu_session_config {
+	unsigned frequency; /* samples per second per CPU, 1..1e9 */
+	bool kernel;	    /* also kernel stacks (symbols from /proc/kallsyms) */
+	/* Cut into one profile for all processes (cpu_window.merged) instead of one per
+	 * process. Either way every sample has the labels pid (number) and comm. */
+	bool merge;
+	/* Targets added before the perf events are attached, so that their sampling starts
+	 * with the first window (cpu_session_add_target adds more later). */
+	const pid_t *pids;
+	size_t npids;
+};
+
+/* One process of a window: sampled in it, or ended in it (then perhaps without samples). */
+struct cpu_window_proc {
+	pid_t pid;
+	char comm[32];
+	uint64_t samples;     /* samples of the process that reached userspace in the window */
+	bool ended;	      /* removed or exited: this is its last window, its state is freed */
+	struct profile *prof; /* the process's profile (caller owns it); NULL with merge or
+			       * without samples */
+};
+
+/* Counters of one window (deltas since the previous cut). */
+struct cpu_window_stats {
+	uint64_t samples;	   /* samples of target processes seen by BPF */
+	uint64_t received;	   /* samples that reached userspace */
+	uint64_t ringbuf_drops;	   /* lost because the ring buffer was full */
+	uint64_t truncated;	   /* user stacks deeper than the walk limit */
+	uint64_t kstack_errors;	   /* kernel stack could not be read */
+	uint64_t no_user_regs;	   /* samples without user registers */
+	uint64_t leaf_fixed;	   /* direct callers recovered from [SP + pcsp] */
+	uint64_t leaf_unrecovered; /* leaf frame not set up and [SP + pcsp] not captured */
+	uint64_t stray;		   /* samples of a pid no longer a target (in flight at removal) */
+	uint64_t start_ns;	   /* monotonic start of the window (the previous cut) */
+	int64_t start_wall_ns;	   /* the same, realtime (the profiles' time_nanos) */
+	uint64_t duration_ns;	   /* start to this cut (the profiles' duration_nanos) */
+};
+
+struct cpu_window {
+	struct cpu_window_proc *procs; /* processes with samples, and targets that ended */
+	size_t nprocs;
+	struct profile *merged; /* with cfg.merge: every sample of the window (caller owns it;
+				 * an empty profile when there was none); NULL otherwise */
+	struct cpu_window_stats stats;
+};
+
+/* What the session holds, for tests and the agent's own metrics. */
+struct cpu_session_counters {
+	unsigned bpf_loads;   /* BPF program loads (1 for the session's life) */
+	unsigned perf_events; /* perf events opened (one per online CPU, once) */
+	size_t targets;	      /* targets in the in-kernel filter */
+	size_t procs;	      /* per-process entries held (targets + ended, until the cut) */
+	size_t windows;	      /* cuts made */
+};
+
+/* Loads the BPF program, adds cfg->pids, opens and attaches the perf events; the first window
+ * starts now. cfg is copied except pids, which is read during the call only. */
+int cpu_session_open(const struct cpu_session_config *cfg, struct cpu_session **out,
+		     struct gs_error *err);
+/* Starts sampling pid (its binaries are opened now: they may be gone once it exits).
+ * Adding a current target again is a no-op. -ESRCH for a process that is gone, -ENOSPC past
+ * CPU_MAX_TARGETS. */
+int cpu_session_add_target(struct cpu_session *s, pid_t pid, struct gs_error *err);
+/* Stops sampling pid now; its samples so far stay in the window and its state is freed at
+ * the next cut. No-op for a pid that is not a target. */
+void cpu_session_remove_target(struct cpu_session *s, pid_t pid);
+/* Whether pid is a current target. */
+bool cpu_session_has_target(const struct cpu_session *s, pid_t pid);
+/* Waits up to timeout_ms for samples and drains the ring buffer into the current window.
+ * Returns 0 (also when interrupted by a signal) or a negative error. */
+int cpu_session_poll(struct cpu_session *s, int timeout_ms, struct gs_error *err);
+/* Ends the current window and starts the next: drains the ring buffer, frees the state of
+ * ended targets and hands the window's profiles out in *out (NULL: the window is dropped,
+ * e.g. to start the first window after the targets are set up). */
+int cpu_session_cut(struct cpu_session *s, struct cpu_window *out, struct gs_error *err);
+/* Frees what a cut handed out (the profiles too), for a window the caller keeps nothing of. */
+void cpu_window_free(struct cpu_window *w);
+void cpu_session_counters(const struct cpu_session *s, struct cpu_session_counters *out);
+/* Detaches and closes everything. NULL is fine. */
+void cpu_session_close(struct cpu_session *s);
+
+#endif
