@@ -117,7 +117,8 @@ int cli_capture_ready(struct cli_capture_opts *o, int argc, char **argv)
 	for (size_t i = 0; i < o->npids; i++) {
 		if (proc_check_target(o->pids[i], &err) < 0) {
 			cli_error(o->cmd, "%s", err.msg);
-			return EXIT_USAGE;
+			/* Not being allowed is no usage error. */
+			return err.code == -EACCES || err.code == -EPERM ? 1 : EXIT_USAGE;
 		}
 	}
 	capture_set_log(o->verbose ? print_libbpf : NULL, (void *)o->cmd, false);

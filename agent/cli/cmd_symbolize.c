@@ -6,6 +6,7 @@
 
 #include "cli/cli.h"
 #include "cli/frames_out.h"
+#include "procs/proc.h"
 
 #define MAX_FRAMES 64
 
@@ -109,6 +110,10 @@ int cmd_symbolize(int argc, char **argv)
 	if (!pid) {
 		cli_error("symbolize", "missing --pid PID");
 		return cli_usage_error(usage_symbolize);
+	}
+	if (proc_check_target(pid, &err) < 0) {
+		cli_error("symbolize", "%s", err.msg);
+		return err.code == -EACCES || err.code == -EPERM ? 1 : EXIT_USAGE;
 	}
 	if (gs_symbolizer_new(&sym, &err) < 0) {
 		cli_error("symbolize", "%s", err.msg);

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "procs/proc.h"
@@ -113,8 +114,10 @@ pid_t proc_tgid(pid_t tid)
 int proc_check_target(pid_t pid, struct gs_error *err)
 {
 	struct proc_stat st;
-	char comm[64];
+	char comm[64], path[64];
+	struct stat sb;
 	pid_t tgid;
+	int fd, e;
 
 	if (proc_stat_read("/proc", pid, &st) < 0 || st.state == 'Z' || st.state == 'X')
 		return gs_error_set(err, -ESRCH, "no such process: %d", pid);
@@ -128,6 +131,23 @@ int proc_check_target(pid_t pid, struct gs_error *err)
 		return gs_error_set(err, -EINVAL,
 				    "%d is a thread of process %d (%s): give the process id", pid,
 				    tgid, comm);
+	/* Everything goscope does with a target starts from its executable. */
+	snprintf(path, sizeof(path), "/proc/%d/exe", pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 && (errno == EACCES || errno == EPERM)) {
+		e = -errno;
+		snprintf(path, sizeof(path), "/proc/%d", pid);
+		if (stat(path, &sb) < 0)
+			sb.st_uid = (uid_t)-1;
+		return gs_error_set(
+			err, e,
+			"cannot read the executable of process %d (%s, uid %d): goscope "
+			"needs root, or CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH, to profile "
+			"another user's process (see 'goscope version')",
+			pid, comm, (int)sb.st_uid);
+	}
+	if (fd >= 0)
+		close(fd);
 	return 0;
 }
 

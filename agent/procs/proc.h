@@ -50,7 +50,8 @@ pid_t proc_tgid(pid_t tid);
 /* PF_KTHREAD in proc_stat.flags (include/linux/sched.h): a kernel thread. */
 #define PROC_PF_KTHREAD 0x00200000u
 /* 0 when pid is a live user-space process (not a kernel thread, not a thread id of another
- * process); else -ESRCH / -EINVAL with a message saying what pid is. */
+ * process) whose executable this process may read; else -ESRCH / -EINVAL / -EACCES with a
+ * message saying what pid is or what goscope lacks. */
 int proc_check_target(pid_t pid, struct gs_error *err);
 /* The process's comm ("" when unreadable), newline stripped. */
 void proc_comm(const char *proc_root, pid_t pid, char *out, size_t len);

@@ -125,3 +125,31 @@ Test(hardening, bad_durations_refused)
 		free(out);
 	}
 }
+
+/* A user with CAP_BPF and CAP_PERFMON but not root: another user's process cannot be read, and
+ * goscope says what it lacks instead of a bare "Permission denied" or libbpf's
+ * RLIMIT_MEMLOCK hint. */
+Test(hardening, other_users_process_explained, .timeout = 60)
+{
+	static const char *const cmds[] = {"block --pid %d --duration 1s -o /dev/null",
+					   "cpu --pid %d --duration 1s -o /dev/null",
+					   "symbolize --pid %d 0x401000", NULL};
+	char path[4096], fmt[256], args[512], *out;
+	struct gotarget t;
+
+	GOTARGET_BUILD_OR_SKIP(path, "idle", "1.27", "default");
+	start_idle(&t, path);
+	for (int i = 0; cmds[i]; i++) {
+		snprintf(fmt, sizeof(fmt),
+			 "setpriv --reuid 65534 --regid 65534 --clear-groups --inh-caps "
+			 "+bpf,+perfmon --ambient-caps +bpf,+perfmon %s %s",
+			 goscope_bin(), cmds[i]);
+		snprintf(args, sizeof(args), fmt, t.pid);
+		cr_assert_eq(run_capture(args, 1, &out, NULL), 1, "%s: %s", args, out);
+		cr_assert(strstr(out, "cannot read the executable"), "%s: %s", args, out);
+		cr_assert(strstr(out, "CAP_SYS_PTRACE"), "%s: %s", args, out);
+		cr_assert_null(strstr(out, "RLIMIT_MEMLOCK"), "%s: %s", args, out);
+		free(out);
+	}
+	gotarget_stop(&t, 5000);
+}
