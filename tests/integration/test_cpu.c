@@ -58,8 +58,8 @@ struct cpucase {
 ParameterizedTestParameters(cpu, matches_runtime_pprof)
 {
 	static struct cpucase cases[] = {
-		{"1.19", "default"},  {"1.19", "stripped"}, {"1.22", "default"},
-		{"1.22", "stripped"}, {"1.27", "default"},  {"1.27", "stripped"},
+		{"1.19", "default"}, {"1.19", "stripped"}, {"1.22", "default"},
+		{"1.22", "stripped"}, {"1.27", "default"}, {"1.27", "stripped"},
 		{"1.27", "pie"},
 	};
 	return cr_make_param_array(struct cpucase, cases, sizeof(cases) / sizeof(cases[0]));
@@ -405,12 +405,9 @@ Test(cpu, nonexistent_pid_is_usage_error)
 
 Test(cpu, bad_options_are_usage_errors)
 {
-	static const char *const bad[] = {"cpu",
-					  "cpu --frequency 0 --pid 1",
-					  "cpu --duration 10x --pid 1",
-					  "cpu --pid 1 --all-go",
-					  "cpu --bogus",
-					  NULL};
+	static const char *const bad[] = {"cpu", "cpu --frequency 0 --pid 1",
+					  "cpu --duration 10x --pid 1", "cpu --pid 1 --all-go",
+					  "cpu --bogus", NULL};
 	char cmd[512], *out = NULL;
 
 	for (int i = 0; bad[i]; i++) {
@@ -474,15 +471,8 @@ Test(cpu, sigint_writes_profile, .timeout = 60)
 	snprintf(prof, sizeof(prof), "%s/int.pb.gz", dir);
 	snprintf(pidbuf, sizeof(pidbuf), "%d", t.pid);
 	{
-		char *argv[] = {(char *)goscope_bin(),
-				"cpu",
-				"--pid",
-				pidbuf,
-				"--duration",
-				"60s",
-				"-o",
-				prof,
-				NULL};
+		char *argv[] = {(char *)goscope_bin(), "cpu", "--pid", pidbuf, "--duration", "60s",
+				"-o", prof, NULL};
 
 		gs = start_goscope(argv);
 	}
@@ -509,8 +499,7 @@ Test(cpu, all_go_to_stdout, .timeout = 60)
 	start_burn(&t, path, sizeof(path), "4s");
 	cr_assert(test_tmpdir(dir, sizeof(dir)));
 	snprintf(prof, sizeof(prof), "%s/all.pb.gz", dir);
-	snprintf(cmd, sizeof(cmd), "%s cpu --all-go --duration 2s -o - 2>/dev/null > %s",
-		 goscope_bin(), prof);
+	snprintf(cmd, sizeof(cmd), "%s cpu --all-go --duration 2s -o - 2>/dev/null > %s", goscope_bin(), prof);
 	rc = run_capture(cmd, 0, &out, NULL);
 	gotarget_stop(&t, 10000);
 	cr_assert_eq(rc, 0, "%s", out);
