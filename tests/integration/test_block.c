@@ -864,6 +864,7 @@ Test(block, throttled_is_unbiased, .timeout = 120)
 		    &nks, &g);
 	cr_assert(strstr(g.buf, "sampled"), "not throttled: %s", g.buf);
 	parks = gs_stat(&g, "parks");
+	cr_assert_gt(parks, 0, "no park count in goscope's summary: %s", g.buf);
 	ngo = load_sites(go, goprof, gos, NULL);
 	ngs = load_sites(go, gsprof, gss, NULL);
 	for (size_t i = 0; i < sizeof(covered_sites) / sizeof(covered_sites[0]); i++) {
@@ -952,6 +953,7 @@ Test(block, throttled_long_blocks_timed, .timeout = 120)
 	 * bunches, so the sampled count varies more than independent parks would (14 % off
 	 * measured here with 790 parks sampled). */
 	parks = gs_stat(&g, "parks");
+	cr_assert_gt(parks, 0, "no park count in goscope's summary: %s", g.buf);
 	ctol = 3 / sqrt_pos((double)(parks > 1 ? parks : 1));
 	ctol = ctol > 0.5 ? ctol : 0.5;
 	cr_expect_leq(rel_err(s->count, (double)blocks), ctol, "count %.0f vs %lld", s->count,
