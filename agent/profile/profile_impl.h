@@ -1,6 +1,7 @@
 /* profile_impl.h — the layout of struct profile (profile.h), private to agent/profile/: the
- * model (profile.c) builds it, the encoder (pprof.c) reads it. Nothing outside
- * agent/profile/ includes this header; the rest of the code goes through profile.h.
+ * model (profile.c) builds it, the encoder (pprof.c) reads it. Outside agent/profile/ only
+ * the model's white-box unit tests (tests/unit/test_pprof.c) include it; the rest of the code
+ * goes through profile.h.
  *
  * Strings are string-table indices (0 is ""); ids are 1-based array positions. */
 #ifndef GOSCOPE_AGENT_PROFILE_IMPL_H
