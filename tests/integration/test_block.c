@@ -32,13 +32,16 @@
  * COUNT_TOL, against Go's block profile: exact counts of the same parks (0 differences in the
  * same 14 runs); 5 % is for parks straddling the attach or the target's exit.
  *
- * Against the workload's own timings (sleep, net read, parkrestart: host_delay_tol) the two
- * do not time the same interval: the workload times call -> return, which also holds the time
- * from the wake-up to the goroutine running again, and that grows with host load (a thread
- * waiting for a CPU). goscope's park -> ready lies inside call -> return and lasts at least the
- * nominal delay, so it can be as far from the workload's figure as the workload's own
- * overshoot over the nominal delay: the tolerance is the larger of DELAY_TOL and that
- * overshoot, measured in the run itself. */
+ * DELAY_TOL, against the workload's own timings (sleep, net read, parkrestart, longblock):
+ * the two do not time the same interval. The workload times call -> return, goscope park ->
+ * ready, inside it; the gap is call -> park plus ready -> running again, a few microseconds
+ * unless the host makes the woken thread wait for a CPU. The waits of the host (timer
+ * latency, a waker descheduled) fall inside park -> ready and are seen by both: under load a
+ * 200 us park of parkrestart took 1.1-3.2 ms, and goscope still agreed with the workload to
+ * 1.7 %. Largest gaps measured over runs at load average 5, 20 and 20 with a CPU-bound `yes`
+ * added: 1.5 % (sleep, 42 runs), 0.6 % (net read), 1.7 % (parkrestart, 6 runs), 1.1 %
+ * (longblock's mean, 3 runs). So the bound is not raised with load: 10 % is 6 times what
+ * the host made of it. */
 #define DELAY_TOL 0.10
 #define COUNT_TOL 0.05
 #define MAX_SITES 64
@@ -284,16 +287,6 @@ static double rel_err(double a, double b)
 	return b == 0 ? (a == 0 ? 0 : 1e9) : (a > b ? a - b : b - a) / b;
 }
 
-/* The tolerance of goscope's delay against the workload's own measurement workload_ns of
- * events lasting at least nominal_ns in all (see DELAY_TOL): the workload's overshoot over
- * nominal_ns, which the host's scheduling delays make, and at least DELAY_TOL. */
-static double host_delay_tol(double workload_ns, double nominal_ns)
-{
-	double overshoot = workload_ns > nominal_ns ? (workload_ns - nominal_ns) / workload_ns : 0;
-
-	return overshoot > DELAY_TOL ? overshoot : DELAY_TOL;
-}
-
 /* sqrt by Newton's method (x >= 0), to stay off libm. */
 static double sqrt_pos(double x)
 {
@@ -304,18 +297,6 @@ static double sqrt_pos(double x)
 	for (int i = 0; i < 100; i++)
 		r = (r + x / r) / 2;
 	return r;
-}
-
-/* The -delay of blocker arguments, in ns (blocker's default: 20 ms). */
-static double delay_arg_ns(const char *args)
-{
-	const char *d = strstr(args, "-delay ");
-	double v;
-	char unit[8] = "";
-
-	if (!d || sscanf(d + 7, "%lf%7s", &v, unit) < 1)
-		return 20e6;
-	return strcmp(unit, "ms") == 0 ? v * 1e6 : strcmp(unit, "us") == 0 ? v * 1e3 : v * 1e9;
 }
 
 struct kind_stat {
@@ -462,14 +443,10 @@ static void check_against_go(const struct bcase *c, const char *blocker_args, bo
 				    "%8.2fms [%s]",
 				    c->toolchain, c->mode, own[i].site, k->count, k->delay / 1e6,
 				    b->count, b->delay / 1e6, b->reason);
-			double tol = host_delay_tol((double)k->delay,
-						    (double)k->count * delay_arg_ns(blocker_args));
-
-			cr_expect_leq(rel_err(b->delay, (double)k->delay), tol,
-				      "go%s %s %s: delay goscope %.2fms vs measured %.2fms "
-				      "(tolerance %.1f %%)",
+			cr_expect_leq(rel_err(b->delay, (double)k->delay), DELAY_TOL,
+				      "go%s %s %s: delay goscope %.2fms vs measured %.2fms",
 				      c->toolchain, c->mode, own[i].site, b->delay / 1e6,
-				      k->delay / 1e6, tol * 100);
+				      k->delay / 1e6);
 			cr_expect_str_eq(b->reason, own[i].reason, "go%s %s", c->toolchain,
 					 own[i].site);
 		}
@@ -550,9 +527,7 @@ static void check_restart(const struct bcase *c, const char *probes)
 		    c->mode, s->count, s->delay / 1e6, parks, delay / 1e6, g.buf);
 	cr_expect_eq(s->count, (double)parks, "go%s: counted %.0f of %lld parks", c->toolchain,
 		     s->count, parks);
-	/* Each park lasts at least parkrestart's -delay, 200 us by default (see DELAY_TOL). */
-	cr_expect_leq(rel_err(s->delay, (double)delay),
-		      host_delay_tol((double)delay, (double)parks * 200e3),
+	cr_expect_leq(rel_err(s->delay, (double)delay), DELAY_TOL,
 		      "go%s: delay goscope %.2fms vs measured %.2fms", c->toolchain, s->delay / 1e6,
 		      delay / 1e6);
 	cr_expect_geq(gs_stat(&g, "morestack re-runs"), parks, "%s", g.buf);
@@ -881,13 +856,16 @@ Test(block, throttled_is_unbiased, .timeout = 120)
 	}
 	cr_log_info("throttled: Go %.0f / %.2fs, goscope (scaled) %.0f / %.2fs; %s", go_count,
 		    go_delay / 1e9, gs_count, gs_delay / 1e9, g.buf);
-	/* The scaled totals are the sampled parks divided by the sampled fraction: their noise
-	 * is that of the number of parks sampled, relative sd 1/sqrt(parks) for independent
-	 * parks (blocker's parks are paced by timers, which makes it smaller). 20 % is 3 sd
-	 * from 225 sampled parks up; a host that slows the workload down so that fewer are
-	 * sampled widens it to 3 sd (measured here: 1448 parks, 0.7 % off, at load average
-	 * 5). */
-	tol = 3 / sqrt_pos((double)(parks > 1 ? parks : 1));
+	/* The scaled totals are the sampled parks divided by the sampled fraction, so their
+	 * noise is that of the number of parks sampled: relative sd 1/sqrt(parks) were parks
+	 * independent, somewhat more as they are not (each window sees the workload's pace of
+	 * that moment). Host load is what shrinks that number: it raises the calibrated cost
+	 * per probe hit, hence lowers the sampled fraction. Measured (parks sampled, totals
+	 * off): 1448, 0.7 % at load average 5; 933, 2.5 % at 20; 642, 9.6 % at 20 with a
+	 * CPU-bound `yes` added, i.e. 0.3, 0.8 and 2.4 times 1/sqrt(parks). The bound is 4.5 /
+	 * sqrt(parks) (3 sd, with the sd taken as 1.5 times the independent one), at least 20 %
+	 * (which it is from 506 parks sampled up). */
+	tol = 4.5 / sqrt_pos((double)(parks > 1 ? parks : 1));
 	tol = tol > 0.20 ? tol : 0.20;
 	cr_expect_leq(rel_err(gs_delay, go_delay), tol, "delay %.2fs vs %.2fs (tolerance %.0f %%)",
 		      gs_delay / 1e9, go_delay / 1e9, tol * 100);
@@ -912,12 +890,12 @@ Test(block, throttled_long_blocks_timed, .timeout = 120)
 	char *targs[] = {"-goroutines", "400", "-delay", "250ms", "-duration", "6s", NULL};
 	const char *go = go_tool_path("1.27", gobuf, sizeof(gobuf));
 	static struct site sites[MAX_SITES];
-	long long blocks, delay, outlived = -1, parks;
+	long long blocks, delay, outlived = -1;
 	const struct site *s;
 	const char *c;
 	struct traces tr;
 	struct gsproc g;
-	double mean_gs, mean_wl, tol, ctol;
+	double mean_gs, mean_wl;
 	int n;
 
 	run_under_block("longblock", "1.27", "default", targs, "--duration 0", gsprof,
@@ -943,19 +921,14 @@ Test(block, throttled_long_blocks_timed, .timeout = 120)
 		    "blocks, mean %.1fms; %lld timed by polling; %s",
 		    s->count, mean_gs / 1e6, blocks, mean_wl / 1e6, outlived, g.buf);
 	cr_expect_gt(outlived, 0, "no block outlived its drain: the polling path was not run");
-	/* Each block lasts at least longblock's -delay, 250 ms (see DELAY_TOL). */
-	tol = host_delay_tol((double)delay, (double)blocks * 250e6);
-	cr_expect_leq(rel_err(mean_gs, mean_wl), tol,
-		      "mean delay %.1fms vs %.1fms (tolerance %.0f %%)", mean_gs / 1e6,
-		      mean_wl / 1e6, tol * 100);
-	/* The scaled count: 3 sd of the number of parks sampled (as in throttled_is_unbiased),
-	 * and at least 50 %: 400 goroutines re-parking every 250 ms land in a 20 ms window in
-	 * bunches, so the sampled count varies more than independent parks would (14 % off
-	 * measured here with 790 parks sampled). */
-	parks = gs_stat(&g, "parks");
-	cr_assert_gt(parks, 0, "no park count in goscope's summary: %s", g.buf);
-	ctol = 3 / sqrt_pos((double)(parks > 1 ? parks : 1));
-	ctol = ctol > 0.5 ? ctol : 0.5;
-	cr_expect_leq(rel_err(s->count, (double)blocks), ctol, "count %.0f vs %lld", s->count,
+	/* See DELAY_TOL: 0.3 %, 1.1 % and 0.1 % off at load average 5, 20, 20 + `yes`. */
+	cr_expect_leq(rel_err(mean_gs, mean_wl), DELAY_TOL, "mean delay %.1fms vs %.1fms",
+		      mean_gs / 1e6, mean_wl / 1e6);
+	/* The scaled count comes from a few short windows (2-5 % of the time sampled) in which
+	 * 400 goroutines re-parking every 250 ms land in bunches, so it varies far more than
+	 * independent parks would: 14 %, 26 % and 17 % off with 790, 751 and 612 parks sampled
+	 * (1/sqrt(parks) = 4 %) at load average 5, 20, 20 + `yes`. The sampled count is what
+	 * host load shrinks (see throttled_is_unbiased); at 50 % it is not what decides here. */
+	cr_expect_leq(rel_err(s->count, (double)blocks), 0.5, "count %.0f vs %lld", s->count,
 		      blocks);
 }
