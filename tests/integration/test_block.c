@@ -39,7 +39,7 @@
  * latency, a waker descheduled) fall inside park -> ready and are seen by both: under load a
  * 200 us park of parkrestart took 1.1-3.2 ms, and goscope still agreed with the workload to
  * 1.7 %. Largest gaps measured over runs at load average 5, 20 and 20 with a CPU-bound `yes`
- * added: 1.5 % (sleep, 42 runs), 0.6 % (net read), 1.7 % (parkrestart, 6 runs), 1.1 %
+ * added: 1.5 % (sleep, ~40 runs), 0.6 % (net read), 1.7 % (parkrestart, 6 runs), 1.1 %
  * (longblock's mean, 3 runs). So the bound is not raised with load: 10 % is 6 times what
  * the host made of it. */
 #define DELAY_TOL 0.10
