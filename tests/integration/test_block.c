@@ -822,59 +822,74 @@ Test(block, attach_detach_200_cycles, .timeout = 300)
  * a window are followed to their wake-up), and the profile says it was sampled (label and
  * comment). --max-overhead 10 samples about 20 % of this workload, enough to check totals
  * to 20 %; the default budget samples about 2 %, a few dozen parks in 6 s. */
-Test(block, throttled_is_unbiased, .timeout = 120)
+/* The scaled totals are the sampled parks divided by the sampled fraction, so their noise is
+ * that of the number of parks sampled: relative sd 1/sqrt(parks) were parks independent,
+ * somewhat more as they are not (each window sees the workload's pace of that moment). Host
+ * load is what shrinks that number: it raises the calibrated cost per probe hit, hence lowers
+ * the sampled fraction. Measured (parks sampled, totals off): 1448, 0.7 % at load average 5;
+ * 933, 2.5 % at 20; 642, 9.6 % at 20 with a CPU-bound `yes` added, i.e. 0.3, 0.8 and 2.4
+ * times 1/sqrt(parks); 151 parks only with two such tests at once. The bound is
+ * THROTTLE_SD / sqrt(parks) (3 sd, the sd taken as 1.5 times the independent one), at least
+ * THROTTLE_TOL; runs are pooled until it is THROTTLE_TOL (506 parks sampled), up to
+ * THROTTLE_MAX_RUNS, so that a busy host does not leave the test unable to see a 30 % error
+ * (goscope scaling by 1.3 / fraction gave 34 % off with 151 parks: inside 3 sd of one run). */
+#define THROTTLE_TOL 0.20
+#define THROTTLE_SD 4.5
+#define THROTTLE_MAX_RUNS 3
+
+Test(block, throttled_is_unbiased, .timeout = 200)
 {
 	static struct site gos[MAX_SITES], gss[MAX_SITES];
 	struct bcase c = {"1.27", "default"};
 	char goprof[256], gsprof[256], gobuf[256], why[2048];
 	const char *go = go_tool_path(c.toolchain, gobuf, sizeof(gobuf));
-	double go_delay = 0, gs_delay = 0, go_count = 0, gs_count = 0, tol;
-	long long parks;
+	double go_delay = 0, gs_delay = 0, go_count = 0, gs_count = 0, tol = 1;
+	long long parks = 0;
 	struct kind_stat ks[16];
 	struct traces tr;
 	struct gsproc g;
-	int ngo, ngs, nks;
+	int ngo, ngs, nks, runs = 0;
 
-	run_blocker(&c, "-duration 6s -delay 10ms", "--duration 0 --max-overhead 10", goprof, gsprof, ks,
-		    &nks, &g);
-	cr_assert(strstr(g.buf, "sampled"), "not throttled: %s", g.buf);
-	parks = gs_stat(&g, "parks");
-	cr_assert_gt(parks, 0, "no park count in goscope's summary: %s", g.buf);
-	ngo = load_sites(go, goprof, gos, NULL);
-	ngs = load_sites(go, gsprof, gss, NULL);
-	for (size_t i = 0; i < sizeof(covered_sites) / sizeof(covered_sites[0]); i++) {
-		const struct site *a = site_find(gos, ngo, covered_sites[i].site);
-		const struct site *b = site_find(gss, ngs, covered_sites[i].site);
+	while (runs < THROTTLE_MAX_RUNS && tol > THROTTLE_TOL) {
+		long long p;
 
-		cr_assert(a);
-		go_delay += a->delay;
-		go_count += a->count;
-		if (b) {
-			gs_delay += b->delay;
-			gs_count += b->count;
+		run_blocker(&c, "-duration 6s -delay 10ms", "--duration 0 --max-overhead 10", goprof,
+			    gsprof, ks, &nks, &g);
+		runs++;
+		cr_assert(strstr(g.buf, "sampled"), "not throttled: %s", g.buf);
+		p = gs_stat(&g, "parks");
+		cr_assert_gt(p, 0, "no park count in goscope's summary: %s", g.buf);
+		parks += p;
+		ngo = load_sites(go, goprof, gos, NULL);
+		ngs = load_sites(go, gsprof, gss, NULL);
+		for (size_t i = 0; i < sizeof(covered_sites) / sizeof(covered_sites[0]); i++) {
+			const struct site *a = site_find(gos, ngo, covered_sites[i].site);
+			const struct site *b = site_find(gss, ngs, covered_sites[i].site);
+
+			cr_assert(a);
+			go_delay += a->delay;
+			go_count += a->count;
+			if (b) {
+				gs_delay += b->delay;
+				gs_count += b->count;
+			}
 		}
+		tol = THROTTLE_SD / sqrt_pos((double)parks);
+		tol = tol > THROTTLE_TOL ? tol : THROTTLE_TOL;
+		cr_log_info("throttled run %d: Go %.0f / %.2fs, goscope (scaled) %.0f / %.2fs, "
+			    "%lld parks sampled (pooled); tolerance %.0f %%; %s",
+			    runs, go_count, go_delay / 1e9, gs_count, gs_delay / 1e9, parks,
+			    tol * 100, g.buf);
+		cr_assert_eq(traces_load(go, gsprof, NULL, &tr, why, sizeof(why)), 0, "%s", why);
+		cr_expect(strstr(tr.header, "throttled"), "%s", tr.header);
+		cr_expect(tr.n > 1 && label(&tr.t[0], "sampled_fraction"),
+			  "no sampled_fraction label");
+		traces_free(&tr);
 	}
-	cr_log_info("throttled: Go %.0f / %.2fs, goscope (scaled) %.0f / %.2fs; %s", go_count,
-		    go_delay / 1e9, gs_count, gs_delay / 1e9, g.buf);
-	/* The scaled totals are the sampled parks divided by the sampled fraction, so their
-	 * noise is that of the number of parks sampled: relative sd 1/sqrt(parks) were parks
-	 * independent, somewhat more as they are not (each window sees the workload's pace of
-	 * that moment). Host load is what shrinks that number: it raises the calibrated cost
-	 * per probe hit, hence lowers the sampled fraction. Measured (parks sampled, totals
-	 * off): 1448, 0.7 % at load average 5; 933, 2.5 % at 20; 642, 9.6 % at 20 with a
-	 * CPU-bound `yes` added, i.e. 0.3, 0.8 and 2.4 times 1/sqrt(parks). The bound is 4.5 /
-	 * sqrt(parks) (3 sd, with the sd taken as 1.5 times the independent one), at least 20 %
-	 * (which it is from 506 parks sampled up). */
-	tol = 4.5 / sqrt_pos((double)(parks > 1 ? parks : 1));
-	tol = tol > 0.20 ? tol : 0.20;
 	cr_expect_leq(rel_err(gs_delay, go_delay), tol, "delay %.2fs vs %.2fs (tolerance %.0f %%)",
 		      gs_delay / 1e9, go_delay / 1e9, tol * 100);
 	cr_expect_leq(rel_err(gs_count, go_count), tol, "count %.0f vs %.0f (tolerance %.0f %%)",
 		      gs_count, go_count, tol * 100);
-	cr_assert_eq(traces_load(go, gsprof, NULL, &tr, why, sizeof(why)), 0, "%s", why);
-	cr_expect(strstr(tr.header, "throttled"), "%s", tr.header);
-	cr_expect(tr.n > 1 && label(&tr.t[0], "sampled_fraction"), "no sampled_fraction label");
-	traces_free(&tr);
 }
 
 /* Throttled, with blocks much longer than a window's drain (tests/go/longblock: goroutines
