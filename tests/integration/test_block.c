@@ -853,8 +853,8 @@ Test(block, throttled_is_unbiased, .timeout = 200)
 	while (runs < THROTTLE_MAX_RUNS && tol > THROTTLE_TOL) {
 		long long p;
 
-		run_blocker(&c, "-duration 6s -delay 10ms", "--duration 0 --max-overhead 10", goprof,
-			    gsprof, ks, &nks, &g);
+		run_blocker(&c, "-duration 6s -delay 10ms", "--duration 0 --max-overhead 10",
+			    goprof, gsprof, ks, &nks, &g);
 		runs++;
 		cr_assert(strstr(g.buf, "sampled"), "not throttled: %s", g.buf);
 		p = gs_stat(&g, "parks");
