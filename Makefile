@@ -72,7 +72,8 @@ $(GOSCOPE): $(AGENT_OBJS) $(SYMLIB)
 	$(CC) $(LDFLAGS) -o $@ $(AGENT_OBJS) $(SYMLIB) $(LDLIBS)
 
 # ---- tests ----
-$(UNIT_BIN): $(UNIT_SRCS:%.c=$(BUILD)/obj/%.o) $(AGENT_LIB_OBJS) $(SYMLIB)
+# Both test binaries link tests/helpers/ (plain C: no Criterion, nothing run at load time).
+$(UNIT_BIN): $(UNIT_SRCS:%.c=$(BUILD)/obj/%.o) $(HELPER_OBJS) $(AGENT_LIB_OBJS) $(SYMLIB)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcriterion
 

@@ -1,19 +1,13 @@
 /* pprof.c — the wire encoding of a struct profile (profile.h): a small protobuf writer
- * modeled on Go's runtime/pprof (protobuf.go, proto.go), profile.proto's field numbers, and
- * the gzip stream `go tool pprof` reads. Top-level messages are handed to a sink as soon as
- * the buffer grows past a threshold, so the gzip writer streams instead of holding the whole
- * encoding in memory. */
+ * modeled on Go's runtime/pprof (protobuf.go, proto.go) and profile.proto's field numbers.
+ * Top-level messages are handed to a writer (profile_write_fn) as soon as the buffer grows
+ * past a threshold, so a sink (agent/profile/sink.c: gzip to an fd or a file) streams instead
+ * of holding the whole encoding in memory. */
 #include <errno.h>
-#include <fcntl.h>
-#include <limits.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
-#include <zlib.h>
 
-#include "profile/profile.h"
+#include "profile/profile_impl.h"
 
 /* profile.proto field numbers. */
 enum {
@@ -73,9 +67,6 @@ enum { WIRE_VARINT = 0, WIRE_BYTES = 2 };
 /* Hand buffered top-level messages to the sink once this much is pending. */
 #define PB_FLUSH_AT (64 * 1024)
 
-/* Receives encoded bytes in order; returns 0 or a negative errno (having filled err). */
-typedef int (*pb_sink_fn)(void *ctx, const uint8_t *data, size_t len);
-
 /* The encoder state: a growable buffer, like Go's `protobuf` type. Errors are sticky: after
  * one, writes do nothing and pb.err tells. */
 struct pb {
@@ -83,8 +74,9 @@ struct pb {
 	size_t len, cap;
 	int nest; /* open messages: data cannot be flushed while > 0 */
 	int err;
-	pb_sink_fn sink; /* NULL: keep everything in data */
+	profile_write_fn sink; /* NULL: keep everything in data */
 	void *ctx;
+	struct gs_error *sink_err; /* where the sink reports its errors */
 };
 
 /* Makes room for n more bytes; false (and b->err set) when it cannot. */
@@ -204,7 +196,7 @@ static void pb_maybe_flush(struct pb *b, bool force)
 
 	if (b->err || !b->sink || b->nest > 0 || b->len == 0 || (!force && b->len < PB_FLUSH_AT))
 		return;
-	rc = b->sink(b->ctx, b->data, b->len);
+	rc = b->sink(b->ctx, b->data, b->len, b->sink_err);
 	if (rc)
 		b->err = rc;
 	b->len = 0;
@@ -366,143 +358,12 @@ int profile_encode(const struct profile *p, uint8_t **buf, size_t *len, struct g
 	return 0;
 }
 
-/* ---- gzip ---- */
-
-/* Writes all of data to fd, retrying on EINTR and short writes. */
-static int write_all(int fd, const uint8_t *data, size_t len, struct gs_error *err)
+int profile_encode_to(const struct profile *p, profile_write_fn write, void *ctx,
+		      struct gs_error *err)
 {
-	while (len > 0) {
-		ssize_t n = write(fd, data, len);
+	struct pb b = {.sink = write, .ctx = ctx, .sink_err = err};
+	int rc = encode_profile(&b, p, err);
 
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return gs_error_set(err, -errno, "pprof: write: %s", strerror(errno));
-		}
-		if (n == 0)
-			return gs_error_set(err, -EIO, "pprof: write: wrote nothing");
-		data += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
-struct gz_sink {
-	z_stream zs;
-	int fd;
-	struct gs_error *err;
-	uint8_t out[64 * 1024];
-};
-
-/* Deflates len bytes of data (flush = Z_NO_FLUSH or Z_FINISH) and writes the output to fd. */
-static int gz_deflate(struct gz_sink *g, const uint8_t *data, size_t len, int flush)
-{
-	int zrc, rc;
-
-	do {
-		uInt chunk = len > UINT_MAX / 2 ? UINT_MAX / 2 : (uInt)len;
-		int mode = len > chunk ? Z_NO_FLUSH : flush;
-
-		g->zs.next_in = (Bytef *)data;
-		g->zs.avail_in = chunk;
-		do {
-			g->zs.next_out = g->out;
-			g->zs.avail_out = sizeof(g->out);
-			zrc = deflate(&g->zs, mode);
-			if (zrc == Z_STREAM_ERROR)
-				return gs_error_set(g->err, -EIO, "pprof: deflate failed");
-			rc = write_all(g->fd, g->out, sizeof(g->out) - g->zs.avail_out, g->err);
-			if (rc)
-				return rc;
-		} while (g->zs.avail_out == 0 || (mode == Z_FINISH && zrc != Z_STREAM_END));
-		data += chunk;
-		len -= chunk;
-	} while (len > 0);
-	return 0;
-}
-
-static int gz_sink_write(void *ctx, const uint8_t *data, size_t len)
-{
-	return gz_deflate(ctx, data, len, Z_NO_FLUSH);
-}
-
-int profile_write_gzip(const struct profile *p, int fd, struct gs_error *err)
-{
-	struct gz_sink *g = calloc(1, sizeof(*g));
-	struct pb b = {.sink = gz_sink_write};
-	int rc;
-
-	if (!g)
-		return gs_error_set(err, -ENOMEM, "pprof: out of memory");
-	g->fd = fd;
-	g->err = err;
-	/* Best speed, as Go's runtime/pprof: a profiler should not burn the CPU it measures. */
-	if (deflateInit2(&g->zs, Z_BEST_SPEED, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) !=
-	    Z_OK) {
-		free(g);
-		return gs_error_set(err, -ENOMEM, "pprof: deflateInit2 failed");
-	}
-	b.ctx = g;
-	rc = encode_profile(&b, p, err);
-	if (rc == 0)
-		rc = gz_deflate(g, NULL, 0, Z_FINISH);
-	deflateEnd(&g->zs);
-	free(g);
 	free(b.data);
-	return rc;
-}
-
-/* Writes to an existing non-regular file (a FIFO, /dev/stdout...) in place: no rename. */
-static int write_in_place(const struct profile *p, const char *path, struct gs_error *err)
-{
-	int fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC);
-	int rc;
-
-	if (fd < 0)
-		return gs_error_set(err, -errno, "%s: %s", path, strerror(errno));
-	rc = profile_write_gzip(p, fd, err);
-	if (close(fd) && rc == 0)
-		rc = gs_error_set(err, -errno, "%s: close: %s", path, strerror(errno));
-	if (rc)
-		gs_error_prefix(err, "%s", path);
-	return rc;
-}
-
-int profile_write_file(const struct profile *p, const char *path, struct gs_error *err)
-{
-	struct stat st;
-	mode_t mode = 0644;
-	char *tmp;
-	int fd, rc;
-
-	if (strcmp(path, "-") == 0)
-		return profile_write_gzip(p, STDOUT_FILENO, err);
-	if (stat(path, &st) == 0) {
-		if (!S_ISREG(st.st_mode))
-			return write_in_place(p, path, err);
-		mode = st.st_mode & 07777;
-	}
-	if (asprintf(&tmp, "%s.tmp-XXXXXX", path) < 0)
-		return gs_error_set(err, -ENOMEM, "pprof: out of memory");
-	fd = mkostemp(tmp, O_CLOEXEC);
-	if (fd < 0) {
-		rc = gs_error_set(err, -errno, "%s: %s", tmp, strerror(errno));
-		free(tmp);
-		return rc;
-	}
-	rc = profile_write_gzip(p, fd, err);
-	if (rc)
-		gs_error_prefix(err, "%s", path);
-	if (rc == 0 && fchmod(fd, mode))
-		rc = gs_error_set(err, -errno, "%s: chmod: %s", tmp, strerror(errno));
-	if (rc == 0 && fsync(fd))
-		rc = gs_error_set(err, -errno, "%s: fsync: %s", tmp, strerror(errno));
-	if (close(fd) && rc == 0)
-		rc = gs_error_set(err, -errno, "%s: close: %s", tmp, strerror(errno));
-	if (rc == 0 && rename(tmp, path))
-		rc = gs_error_set(err, -errno, "%s: rename: %s", path, strerror(errno));
-	if (rc)
-		unlink(tmp);
-	free(tmp);
 	return rc;
 }

@@ -1,11 +1,12 @@
 /* profile.c — the in-memory profile model (see profile.h): a string table and tables of
  * mappings, functions, locations and samples, each deduplicated through a hash index so that
- * building a profile of 100k+ samples stays linear. Encoding lives in agent/profile/pprof.c. */
+ * building a profile of 100k+ samples stays linear, and the merge of one profile into another.
+ * Its layout is in profile_impl.h; encoding lives in pprof.c, file writing in sink.c. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "profile/profile.h"
+#include "profile/profile_impl.h"
 
 /* ---- growable arrays ---- */
 
@@ -587,4 +588,194 @@ void profile_scale(struct profile *p, uint64_t num, uint64_t den)
 		return;
 	for (size_t i = 0; i < n; i++)
 		p->values[i] = scale_value(p->values[i], num, den);
+}
+
+/* ---- merging ---- */
+
+/* src's string idx as the C string profile_* functions take (NULL for ""). */
+static const char *src_str(const struct profile *src, uint32_t idx)
+{
+	return idx ? src->strings[idx].s : NULL;
+}
+
+static bool same_str(const struct profile *a, uint32_t ia, const struct profile *b, uint32_t ib)
+{
+	return a->strings[ia].len == b->strings[ib].len &&
+	       memcmp(a->strings[ia].s, b->strings[ib].s, a->strings[ia].len) == 0;
+}
+
+/* Checks (or, for an empty dst, takes) src's sample types, period and default type. */
+static int merge_header(struct profile *dst, const struct profile *src, struct gs_error *err)
+{
+	if (dst->nsample_types == 0 && dst->nsamples == 0) {
+		for (size_t i = 0; i < src->nsample_types; i++) {
+			const struct profile_value_type *vt = &src->sample_types[i];
+
+			if (profile_add_sample_type(dst, src_str(src, vt->type),
+						    src_str(src, vt->unit)))
+				return gs_error_set(err, -ENOMEM, "profile: out of memory");
+		}
+	} else {
+		bool same = dst->nsample_types == src->nsample_types;
+
+		for (size_t i = 0; same && i < src->nsample_types; i++)
+			same = same_str(dst, dst->sample_types[i].type, src,
+					src->sample_types[i].type) &&
+			       same_str(dst, dst->sample_types[i].unit, src,
+					src->sample_types[i].unit);
+		if (!same)
+			return gs_error_set(err, -EINVAL,
+					    "profile: merging profiles of different sample types");
+	}
+	if (!dst->period_type.type && !dst->period_type.unit && !dst->period)
+		profile_set_period(dst, src_str(src, src->period_type.type),
+				   src_str(src, src->period_type.unit), src->period);
+	if (!dst->default_sample_type && src->default_sample_type)
+		profile_set_default_sample_type(dst, src_str(src, src->default_sample_type));
+	/* The span covering both (a zero time means "not set"). */
+	if (src->time_nanos || src->duration_nanos) {
+		int64_t start = src->time_nanos,
+			end = add_sat(src->time_nanos, src->duration_nanos);
+
+		if (dst->time_nanos || dst->duration_nanos) {
+			int64_t dend = add_sat(dst->time_nanos, dst->duration_nanos);
+
+			start = dst->time_nanos < start ? dst->time_nanos : start;
+			end = dend > end ? dend : end;
+		}
+		dst->time_nanos = start;
+		dst->duration_nanos = end - start;
+	}
+	for (size_t i = 0; i < src->ncomments; i++) {
+		const char *c = src_str(src, src->comments[i]);
+		struct str_key k = {c ? c : "", c ? strlen(c) : 0};
+		uint32_t id = c ? index_find(dst, &dst->string_index, hash_bytes(k.s, k.len),
+					     string_eq, &k)
+				: 0;
+		bool have = false;
+
+		/* A comment dst has is a string dst has: look it up before scanning. */
+		for (size_t j = 0; id && j < dst->ncomments && !have; j++)
+			have = dst->comments[j] == id - 1;
+		if (!have && profile_add_comment(dst, c))
+			return gs_error_set(err, -ENOMEM, "profile: out of memory");
+	}
+	return dst->oom ? gs_error_set(err, -ENOMEM, "profile: out of memory") : 0;
+}
+
+/* Maps src's mapping, function and location ids (index = src id) to dst's. */
+struct merge_ids {
+	uint64_t *mapping, *function, *location;
+	struct profile_line *lines; /* scratch: one location's lines */
+	uint64_t *locs;		    /* scratch: one sample's location ids */
+	struct profile_label *labels;
+};
+
+static void merge_ids_free(struct merge_ids *m)
+{
+	free(m->mapping);
+	free(m->function);
+	free(m->location);
+	free(m->lines);
+	free(m->locs);
+	free(m->labels);
+}
+
+/* Brings src's mappings, functions and locations into dst, filling m. */
+static int merge_tables(struct profile *dst, const struct profile *src, struct merge_ids *m)
+{
+	size_t max_lines = 0;
+
+	m->mapping = calloc(src->nmappings + 1, sizeof(*m->mapping));
+	m->function = calloc(src->nfunctions + 1, sizeof(*m->function));
+	m->location = calloc(src->nlocations + 1, sizeof(*m->location));
+	for (size_t i = 0; i < src->nlocations; i++)
+		max_lines =
+			src->locations[i].nlines > max_lines ? src->locations[i].nlines : max_lines;
+	m->lines = calloc(max_lines + 1, sizeof(*m->lines));
+	if (!m->mapping || !m->function || !m->location || !m->lines)
+		return -ENOMEM;
+	for (size_t i = 0; i < src->nmappings; i++) {
+		const struct profile_mapping_rec *r = &src->mappings[i];
+
+		m->mapping[i + 1] = profile_mapping(
+			dst, r->start, r->limit, r->offset, src_str(src, r->file),
+			src_str(src, r->build_id), r->has_functions, r->has_filenames,
+			r->has_line_numbers, r->has_inline_frames);
+		if (!m->mapping[i + 1])
+			return -ENOMEM;
+	}
+	for (size_t i = 0; i < src->nfunctions; i++) {
+		const struct profile_function_rec *r = &src->functions[i];
+
+		m->function[i + 1] =
+			profile_function(dst, src_str(src, r->name), src_str(src, r->system_name),
+					 src_str(src, r->filename), r->start_line);
+		if (!m->function[i + 1])
+			return -ENOMEM;
+	}
+	for (size_t i = 0; i < src->nlocations; i++) {
+		const struct profile_location_rec *r = &src->locations[i];
+
+		for (uint32_t j = 0; j < r->nlines; j++) {
+			const struct profile_line *ln = &src->lines[r->line_off + j];
+
+			m->lines[j].function_id = m->function[ln->function_id];
+			m->lines[j].line = ln->line;
+		}
+		m->location[i + 1] = profile_location_add(
+			dst, r->key, r->address, m->mapping[r->mapping_id], m->lines, r->nlines);
+		if (!m->location[i + 1])
+			return -ENOMEM; /* the ids are valid: only an allocation can fail */
+	}
+	return 0;
+}
+
+int profile_merge(struct profile *dst, const struct profile *src, struct gs_error *err)
+{
+	struct merge_ids m = {0};
+	size_t max_locs = 0, max_labels = 0;
+	int rc;
+
+	if (dst == src)
+		return gs_error_set(err, -EINVAL, "profile: merging a profile into itself");
+	if (src->oom || dst->oom)
+		return gs_error_set(err, -ENOMEM,
+				    "profile: out of memory while building the profile");
+	rc = merge_header(dst, src, err);
+	if (rc)
+		return rc;
+	for (size_t i = 0; i < src->nsamples; i++) {
+		const struct profile_sample_rec *s = &src->samples[i];
+
+		max_locs = s->nlocs > max_locs ? s->nlocs : max_locs;
+		max_labels = s->nlabels > max_labels ? s->nlabels : max_labels;
+	}
+	m.locs = calloc(max_locs + 1, sizeof(*m.locs));
+	m.labels = calloc(max_labels + 1, sizeof(*m.labels));
+	if (!m.locs || !m.labels || merge_tables(dst, src, &m)) {
+		merge_ids_free(&m);
+		return gs_error_set(err, -ENOMEM, "profile: out of memory");
+	}
+	for (size_t i = 0; i < src->nsamples && rc == 0; i++) {
+		const struct profile_sample_rec *s = &src->samples[i];
+
+		for (uint32_t j = 0; j < s->nlocs; j++)
+			m.locs[j] = m.location[src->sample_locs[s->loc_off + j]];
+		for (uint32_t j = 0; j < s->nlabels; j++) {
+			const struct profile_label_rec *l = &src->labels[s->label_off + j];
+
+			/* A string label has str != 0; anything else was numeric (num, unit). */
+			m.labels[j] = (struct profile_label){
+				.key = src_str(src, l->key),
+				.str = src_str(src, l->str),
+				.num = l->num,
+				.num_unit = src_str(src, l->num_unit),
+			};
+		}
+		rc = profile_add_sample(dst, m.locs, s->nlocs, &src->values[i * src->nsample_types],
+					m.labels, s->nlabels, err);
+	}
+	merge_ids_free(&m);
+	return rc;
 }

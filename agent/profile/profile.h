@@ -2,8 +2,9 @@
  * locations, samples with labels), deduplicated as it is built, and its writers.
  *
  * The capture code fills a struct profile; agent/profile/pprof.c turns it into profile.proto
- * (github.com/google/pprof/proto/profile.proto), optionally gzip-compressed, which is what
- * `go tool pprof` reads. Ids of mappings, functions and locations start at 1 and are the ids
+ * (github.com/google/pprof/proto/profile.proto) and agent/profile/sink.c writes it
+ * gzip-compressed to a file or fd, which is what `go tool pprof` reads. The model's layout is
+ * private to agent/profile/ (profile_impl.h). Ids of mappings, functions and locations start at 1 and are the ids
  * written to the file. Strings passed in are copied; NULL strings are taken as "".
  *
  * Functions returning void or an id cannot report allocation failures themselves: they
@@ -76,98 +77,30 @@ size_t profile_sample_count(const struct profile *p);
  * int64) — used for throttled captures. den == 0 leaves the values unchanged. */
 void profile_scale(struct profile *p, uint64_t num, uint64_t den);
 
-/* Encodes profile.proto (uncompressed) into a malloc'd buffer (agent/profile/pprof.c). */
+/* Adds every sample of src to dst (profile_add_sample's merging: equal location lists and
+ * labels sum), bringing src's mappings, functions and locations over under dst's ids
+ * (deduplicated as in profile_mapping, profile_function and profile_location_add: a location
+ * whose (key, address) dst already has keeps dst's). Both must have the same sample types, in
+ * the same order (-EINVAL otherwise); a dst without sample types and samples takes src's.
+ * dst keeps its period and default type (taking src's when it has none), its time span grows
+ * to cover src's, and src's comments that dst lacks are appended. -EINVAL when dst == src,
+ * -ENOMEM (src or dst out of memory). On an error dst may hold part of src. */
+int profile_merge(struct profile *dst, const struct profile *src, struct gs_error *err);
+
+/* ---- writers ---- */
+
+/* Receives encoded bytes in order; returns 0 or a negative errno (having filled err). */
+typedef int (*profile_write_fn)(void *ctx, const uint8_t *data, size_t len, struct gs_error *err);
+
+/* Encodes profile.proto (uncompressed), handing it to write in pieces of about 64 KiB
+ * (agent/profile/pprof.c). */
+int profile_encode_to(const struct profile *p, profile_write_fn write, void *ctx,
+		      struct gs_error *err);
+/* Encodes profile.proto (uncompressed) into a malloc'd buffer. */
 int profile_encode(const struct profile *p, uint8_t **buf, size_t *len, struct gs_error *err);
-/* Writes gzip-compressed profile.proto to fd (a file, or 1 for stdout). */
+/* Writes gzip-compressed profile.proto to fd (a file, or 1 for stdout) (agent/profile/sink.c). */
 int profile_write_gzip(const struct profile *p, int fd, struct gs_error *err);
 /* Writes gzip to the path ("-" = stdout), atomically for real files (tmp + rename). */
 int profile_write_file(const struct profile *p, const char *path, struct gs_error *err);
-
-/* ---- Model internals: read by the encoder (agent/profile/pprof.c) only. ----
- * Strings are string-table indices (0 is ""); ids are 1-based array positions. */
-
-struct profile_value_type {
-	uint32_t type, unit;
-};
-
-struct profile_mapping_rec {
-	uint64_t start, limit, offset;
-	uint32_t file, build_id;
-	bool has_functions, has_filenames, has_line_numbers, has_inline_frames;
-};
-
-struct profile_function_rec {
-	uint32_t name, system_name, filename;
-	int64_t start_line;
-};
-
-struct profile_location_rec {
-	uint64_t key, address, mapping_id;
-	size_t line_off; /* into profile.lines */
-	uint32_t nlines;
-};
-
-struct profile_label_rec {
-	uint32_t key, str, num_unit;
-	int64_t num;
-};
-
-struct profile_sample_rec {
-	size_t loc_off;	  /* into profile.sample_locs */
-	size_t label_off; /* into profile.labels */
-	uint32_t nlocs, nlabels;
-	uint32_t hash;
-};
-
-/* Open-addressing hash index of 1-based record numbers (0 = empty slot). */
-struct profile_index {
-	struct profile_index_slot {
-		uint32_t id, hash;
-	} * slots;
-	size_t mask, count;
-};
-
-struct profile {
-	struct profile_string {
-		char *s; /* NUL-terminated copy */
-		size_t len;
-	} * strings;
-	size_t nstrings, cap_strings;
-	struct profile_index string_index;
-
-	struct profile_value_type *sample_types;
-	size_t nsample_types, cap_sample_types;
-	uint32_t default_sample_type;
-	struct profile_value_type period_type;
-	int64_t period, time_nanos, duration_nanos;
-	uint32_t *comments;
-	size_t ncomments, cap_comments;
-
-	struct profile_mapping_rec *mappings;
-	size_t nmappings, cap_mappings;
-	struct profile_index mapping_index;
-
-	struct profile_function_rec *functions;
-	size_t nfunctions, cap_functions;
-	struct profile_index function_index;
-
-	struct profile_location_rec *locations;
-	size_t nlocations, cap_locations;
-	struct profile_index location_index;
-	struct profile_line *lines;
-	size_t nlines, cap_lines;
-
-	struct profile_sample_rec *samples;
-	size_t nsamples, cap_samples;
-	struct profile_index sample_index;
-	uint32_t *sample_locs; /* location ids */
-	size_t nsample_locs, cap_sample_locs;
-	int64_t *values; /* nsamples * nsample_types */
-	size_t cap_values;
-	struct profile_label_rec *labels;
-	size_t nlabels, cap_labels;
-
-	bool oom; /* an allocation failed in a function that could not report it */
-};
 
 #endif

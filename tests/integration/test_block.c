@@ -20,6 +20,28 @@
 #include "tests/helpers/pprof_traces.h"
 #include "tests/helpers/run.h"
 
+/* The bounds of the comparisons below, and why they do not depend on host load:
+ *
+ * DELAY_TOL, against Go's block profile (check_against_go): with --max-overhead 100 every park
+ * is recorded by both, and both time the same interval, park -> wake-up (Go from just before
+ * gopark to the waker's releasetime, goscope from gopark to runtime.ready), so the difference
+ * is a few microseconds per event of 5-10 ms, not noise; measured: 0.0 % in 14 toolchain
+ * builds at load average 5-12 (pprof prints 3 digits). 10 % leaves room for the attach and
+ * detach edges.
+ *
+ * COUNT_TOL, against Go's block profile: exact counts of the same parks (0 differences in the
+ * same 14 runs); 5 % is for parks straddling the attach or the target's exit.
+ *
+ * DELAY_TOL, against the workload's own timings (sleep, net read, parkrestart, longblock):
+ * the two do not time the same interval. The workload times call -> return, goscope park ->
+ * ready, inside it; the gap is call -> park plus ready -> running again, a few microseconds
+ * unless the host makes the woken thread wait for a CPU. The waits of the host (timer
+ * latency, a waker descheduled) fall inside park -> ready and are seen by both: under load a
+ * 200 us park of parkrestart took 1.1-3.2 ms, and goscope still agreed with the workload to
+ * 1.7 %. Largest gaps measured over runs at load average 5, 20 and 20 with a CPU-bound `yes`
+ * added: 1.5 % (sleep, ~40 runs), 0.6 % (net read), 1.7 % (parkrestart, 6 runs), 1.1 %
+ * (longblock's mean, 3 runs). So the bound is not raised with load: 10 % is 6 times what
+ * the host made of it. */
 #define DELAY_TOL 0.10
 #define COUNT_TOL 0.05
 #define MAX_SITES 64
@@ -263,6 +285,18 @@ static const struct site *site_find(const struct site *s, int n, const char *nam
 static double rel_err(double a, double b)
 {
 	return b == 0 ? (a == 0 ? 0 : 1e9) : (a > b ? a - b : b - a) / b;
+}
+
+/* sqrt by Newton's method (x >= 0), to stay off libm. */
+static double sqrt_pos(double x)
+{
+	double r = x > 1 ? x : 1;
+
+	if (x <= 0)
+		return 0;
+	for (int i = 0; i < 100; i++)
+		r = (r + x / r) / 2;
+	return r;
 }
 
 struct kind_stat {
@@ -788,44 +822,74 @@ Test(block, attach_detach_200_cycles, .timeout = 300)
  * a window are followed to their wake-up), and the profile says it was sampled (label and
  * comment). --max-overhead 10 samples about 20 % of this workload, enough to check totals
  * to 20 %; the default budget samples about 2 %, a few dozen parks in 6 s. */
-Test(block, throttled_is_unbiased, .timeout = 120)
+/* The scaled totals are the sampled parks divided by the sampled fraction, so their noise is
+ * that of the number of parks sampled: relative sd 1/sqrt(parks) were parks independent,
+ * somewhat more as they are not (each window sees the workload's pace of that moment). Host
+ * load is what shrinks that number: it raises the calibrated cost per probe hit, hence lowers
+ * the sampled fraction. Measured (parks sampled, totals off): 1448, 0.7 % at load average 5;
+ * 933, 2.5 % at 20; 642, 9.6 % at 20 with a CPU-bound `yes` added, i.e. 0.3, 0.8 and 2.4
+ * times 1/sqrt(parks); 151 parks only with two such tests at once. The bound is
+ * THROTTLE_SD / sqrt(parks) (3 sd, the sd taken as 1.5 times the independent one), at least
+ * THROTTLE_TOL; runs are pooled until it is THROTTLE_TOL (506 parks sampled), up to
+ * THROTTLE_MAX_RUNS, so that a busy host does not leave the test unable to see a 30 % error
+ * (goscope scaling by 1.3 / fraction gave 34 % off with 151 parks: inside 3 sd of one run). */
+#define THROTTLE_TOL 0.20
+#define THROTTLE_SD 4.5
+#define THROTTLE_MAX_RUNS 3
+
+Test(block, throttled_is_unbiased, .timeout = 200)
 {
 	static struct site gos[MAX_SITES], gss[MAX_SITES];
 	struct bcase c = {"1.27", "default"};
 	char goprof[256], gsprof[256], gobuf[256], why[2048];
 	const char *go = go_tool_path(c.toolchain, gobuf, sizeof(gobuf));
-	double go_delay = 0, gs_delay = 0, go_count = 0, gs_count = 0;
+	double go_delay = 0, gs_delay = 0, go_count = 0, gs_count = 0, tol = 1;
+	long long parks = 0;
 	struct kind_stat ks[16];
 	struct traces tr;
 	struct gsproc g;
-	int ngo, ngs, nks;
+	int ngo, ngs, nks, runs = 0;
 
-	run_blocker(&c, "-duration 6s -delay 10ms", "--duration 0 --max-overhead 10", goprof, gsprof, ks,
-		    &nks, &g);
-	cr_assert(strstr(g.buf, "sampled"), "not throttled: %s", g.buf);
-	ngo = load_sites(go, goprof, gos, NULL);
-	ngs = load_sites(go, gsprof, gss, NULL);
-	for (size_t i = 0; i < sizeof(covered_sites) / sizeof(covered_sites[0]); i++) {
-		const struct site *a = site_find(gos, ngo, covered_sites[i].site);
-		const struct site *b = site_find(gss, ngs, covered_sites[i].site);
+	while (runs < THROTTLE_MAX_RUNS && tol > THROTTLE_TOL) {
+		long long p;
 
-		cr_assert(a);
-		go_delay += a->delay;
-		go_count += a->count;
-		if (b) {
-			gs_delay += b->delay;
-			gs_count += b->count;
+		run_blocker(&c, "-duration 6s -delay 10ms", "--duration 0 --max-overhead 10",
+			    goprof, gsprof, ks, &nks, &g);
+		runs++;
+		cr_assert(strstr(g.buf, "sampled"), "not throttled: %s", g.buf);
+		p = gs_stat(&g, "parks");
+		cr_assert_gt(p, 0, "no park count in goscope's summary: %s", g.buf);
+		parks += p;
+		ngo = load_sites(go, goprof, gos, NULL);
+		ngs = load_sites(go, gsprof, gss, NULL);
+		for (size_t i = 0; i < sizeof(covered_sites) / sizeof(covered_sites[0]); i++) {
+			const struct site *a = site_find(gos, ngo, covered_sites[i].site);
+			const struct site *b = site_find(gss, ngs, covered_sites[i].site);
+
+			cr_assert(a);
+			go_delay += a->delay;
+			go_count += a->count;
+			if (b) {
+				gs_delay += b->delay;
+				gs_count += b->count;
+			}
 		}
+		tol = THROTTLE_SD / sqrt_pos((double)parks);
+		tol = tol > THROTTLE_TOL ? tol : THROTTLE_TOL;
+		cr_log_info("throttled run %d: Go %.0f / %.2fs, goscope (scaled) %.0f / %.2fs, "
+			    "%lld parks sampled (pooled); tolerance %.0f %%; %s",
+			    runs, go_count, go_delay / 1e9, gs_count, gs_delay / 1e9, parks,
+			    tol * 100, g.buf);
+		cr_assert_eq(traces_load(go, gsprof, NULL, &tr, why, sizeof(why)), 0, "%s", why);
+		cr_expect(strstr(tr.header, "throttled"), "%s", tr.header);
+		cr_expect(tr.n > 1 && label(&tr.t[0], "sampled_fraction"),
+			  "no sampled_fraction label");
+		traces_free(&tr);
 	}
-	cr_log_info("throttled: Go %.0f / %.2fs, goscope (scaled) %.0f / %.2fs; %s", go_count,
-		    go_delay / 1e9, gs_count, gs_delay / 1e9, g.buf);
-	cr_expect_leq(rel_err(gs_delay, go_delay), 0.20, "delay %.2fs vs %.2fs", gs_delay / 1e9,
-		      go_delay / 1e9);
-	cr_expect_leq(rel_err(gs_count, go_count), 0.20, "count %.0f vs %.0f", gs_count, go_count);
-	cr_assert_eq(traces_load(go, gsprof, NULL, &tr, why, sizeof(why)), 0, "%s", why);
-	cr_expect(strstr(tr.header, "throttled"), "%s", tr.header);
-	cr_expect(tr.n > 1 && label(&tr.t[0], "sampled_fraction"), "no sampled_fraction label");
-	traces_free(&tr);
+	cr_expect_leq(rel_err(gs_delay, go_delay), tol, "delay %.2fs vs %.2fs (tolerance %.0f %%)",
+		      gs_delay / 1e9, go_delay / 1e9, tol * 100);
+	cr_expect_leq(rel_err(gs_count, go_count), tol, "count %.0f vs %.0f (tolerance %.0f %%)",
+		      gs_count, go_count, tol * 100);
 }
 
 /* Throttled, with blocks much longer than a window's drain (tests/go/longblock: goroutines
@@ -872,8 +936,14 @@ Test(block, throttled_long_blocks_timed, .timeout = 120)
 		    "blocks, mean %.1fms; %lld timed by polling; %s",
 		    s->count, mean_gs / 1e6, blocks, mean_wl / 1e6, outlived, g.buf);
 	cr_expect_gt(outlived, 0, "no block outlived its drain: the polling path was not run");
+	/* See DELAY_TOL: 0.3 %, 1.1 % and 0.1 % off at load average 5, 20, 20 + `yes`. */
 	cr_expect_leq(rel_err(mean_gs, mean_wl), DELAY_TOL, "mean delay %.1fms vs %.1fms",
 		      mean_gs / 1e6, mean_wl / 1e6);
+	/* The scaled count comes from a few short windows (2-5 % of the time sampled) in which
+	 * 400 goroutines re-parking every 250 ms land in bunches, so it varies far more than
+	 * independent parks would: 14 %, 26 % and 17 % off with 790, 751 and 612 parks sampled
+	 * (1/sqrt(parks) = 4 %) at load average 5, 20, 20 + `yes`. The sampled count is what
+	 * host load shrinks (see throttled_is_unbiased); at 50 % it is not what decides here. */
 	cr_expect_leq(rel_err(s->count, (double)blocks), 0.5, "count %.0f vs %lld", s->count,
 		      blocks);
 }

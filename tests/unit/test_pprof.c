@@ -1,6 +1,7 @@
-/* test_pprof.c — the profile model (agent/profile/profile.c) and its pprof encoder (agent/profile/pprof.c):
- * exact wire bytes of small messages, deduplication, sample merging, scaling, gzip, atomic
- * file writes, a decode-back through a small protobuf reader written here, and a realistic
+/* test_pprof.c — the profile model (agent/profile/profile.c), its pprof encoder
+ * (agent/profile/pprof.c) and file sink (agent/profile/sink.c): exact wire bytes of small
+ * messages, deduplication, sample merging, profile merging, scaling, gzip, atomic file writes,
+ * a decode-back through the independent reader of tests/helpers/pprof_decode.c, and a realistic
  * profile checked by independent decoders: pprof-format (node, tests/tools/pprof-check.js)
  * and `go tool pprof` (-raw, -top, and a -proto round trip). */
 #include <criterion/criterion.h>
@@ -15,9 +16,9 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
-#include <zlib.h>
 
-#include "profile/profile.h"
+#include "profile/profile_impl.h"
+#include "tests/helpers/pprof_decode.h"
 
 #define GO127 "/usr/lib/go-1.27/bin/go"
 
@@ -37,6 +38,11 @@ static void encode(const struct profile *p, uint8_t **buf, size_t *len)
 	int rc = profile_encode(p, buf, len, &err);
 
 	cr_assert_eq(rc, 0, "profile_encode: %d %s", rc, err.msg);
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
 /* Whether needle occurs in the haystack. */
@@ -63,363 +69,29 @@ static void hexdump(const char *what, const uint8_t *b, size_t n)
 		}                                                                                  \
 	} while (0)
 
-/* ---- a small protobuf reader, independent of the encoder ---- */
+/* ---- decoding back, through the independent reader in tests/helpers/pprof_decode.c ---- */
 
-struct rd {
-	const uint8_t *p, *end;
-};
-
-struct fld {
-	uint32_t num, wire;
-	uint64_t v;	     /* wire 0 */
-	const uint8_t *data; /* wire 2 */
-	size_t len;
-};
-
-static bool rd_varint(struct rd *r, uint64_t *v)
+/* Decodes strictly: well formed, and no field profile.proto has that goscope does not write. */
+static void decode(const uint8_t *buf, size_t len, struct pprof_doc *d)
 {
-	uint64_t x = 0;
+	char why[256];
 
-	for (int shift = 0; shift < 70; shift += 7) {
-		uint8_t b;
-
-		if (r->p >= r->end)
-			return false;
-		b = *r->p++;
-		if (shift == 63 && b > 1)
-			return false;
-		x |= (uint64_t)(b & 0x7f) << shift;
-		if (!(b & 0x80)) {
-			*v = x;
-			return true;
-		}
-	}
-	return false;
+	cr_assert_eq(pprof_decode(buf, len, d, why, sizeof(why)), 0, "decode: %s", why);
+	cr_assert_eq(d->unknown_fields, 0, "unexpected Profile fields");
 }
 
-/* The next field of the message; false at its end. Asserts the encoding is well formed. */
-static bool rd_next(struct rd *r, struct fld *f)
+static void dprof_free(struct pprof_doc *d)
 {
-	uint64_t key;
-
-	if (r->p == r->end)
-		return false;
-	cr_assert(rd_varint(r, &key), "truncated field key");
-	f->num = (uint32_t)(key >> 3);
-	f->wire = key & 7;
-	cr_assert_neq(f->num, 0);
-	if (f->wire == 0) {
-		cr_assert(rd_varint(r, &f->v), "truncated varint");
-	} else if (f->wire == 2) {
-		cr_assert(rd_varint(r, &f->v), "truncated length");
-		cr_assert_leq(f->v, (uint64_t)(r->end - r->p), "length past the end");
-		f->data = r->p;
-		f->len = f->v;
-		r->p += f->len;
-	} else {
-		cr_assert_fail("unexpected wire type %u (field %u)", f->wire, f->num);
-	}
-	return true;
+	pprof_doc_free(d);
 }
 
-static struct rd rd_sub(const struct fld *f)
-{
-	cr_assert_eq(f->wire, 2, "field %u is not length-delimited", f->num);
-	return (struct rd){f->data, f->data + f->len};
-}
-
-/* Appends the values of a repeated scalar field, packed or not. */
-static void rd_repeated(const struct fld *f, uint64_t *out, size_t *n, size_t cap)
-{
-	if (f->wire == 0) {
-		cr_assert_lt(*n, cap);
-		out[(*n)++] = f->v;
-		return;
-	}
-	struct rd r = rd_sub(f);
-
-	while (r.p < r.end) {
-		cr_assert_lt(*n, cap);
-		cr_assert(rd_varint(&r, &out[(*n)++]), "truncated packed varint");
-	}
-}
-
-struct dvt {
-	uint64_t type, unit;
-};
-struct dlabel {
-	uint64_t key, str, num_unit;
-	int64_t num;
-};
-struct dsample {
-	uint64_t locs[32], values[4];
-	size_t nlocs, nvalues, nlabels;
-	struct dlabel labels[4];
-};
-struct dline {
-	uint64_t fn;
-	int64_t line;
-};
-struct dloc {
-	uint64_t id, mapping, address;
-	struct dline lines[4];
-	size_t nlines;
-};
-struct dfunc {
-	uint64_t id, name, system_name, filename;
-	int64_t start_line;
-};
-struct dmap {
-	uint64_t id, start, limit, offset, file, build_id;
-	bool has_functions, has_filenames, has_line_numbers, has_inline_frames;
-};
-struct dprof {
-	char **strings;
-	size_t nstrings;
-	struct dvt sample_types[4], period_type;
-	size_t nsample_types;
-	struct dsample *samples;
-	size_t nsamples;
-	struct dmap maps[8];
-	size_t nmaps;
-	struct dloc *locs;
-	size_t nlocs;
-	struct dfunc *funcs;
-	size_t nfuncs;
-	int64_t time, duration, period;
-	uint64_t comments[8], default_type;
-	size_t ncomments;
-};
-
-/* Grows *arr (of elem-byte records) by one zeroed record and returns it. */
-static void *push(void *arrp, size_t *n, size_t elem)
-{
-	void *arr;
-	char *rec;
-
-	memcpy(&arr, arrp, sizeof(arr));
-	arr = realloc(arr, (*n + 1) * elem);
-	cr_assert_not_null(arr);
-	memcpy(arrp, &arr, sizeof(arr));
-	rec = (char *)arr + *n * elem;
-	memset(rec, 0, elem);
-	(*n)++;
-	return rec;
-}
-
-static void dec_value_type(const struct fld *f, struct dvt *vt)
-{
-	struct rd r = rd_sub(f);
-	struct fld g;
-
-	while (rd_next(&r, &g)) {
-		if (g.num == 1)
-			vt->type = g.v;
-		else if (g.num == 2)
-			vt->unit = g.v;
-	}
-}
-
-static void dec_sample(const struct fld *f, struct dsample *s)
-{
-	struct rd r = rd_sub(f);
-	struct fld g;
-
-	while (rd_next(&r, &g)) {
-		if (g.num == 1) {
-			rd_repeated(&g, s->locs, &s->nlocs, 32);
-		} else if (g.num == 2) {
-			rd_repeated(&g, s->values, &s->nvalues, 4);
-		} else if (g.num == 3) {
-			struct rd lr = rd_sub(&g);
-			struct dlabel *l;
-			struct fld h;
-
-			cr_assert_lt(s->nlabels, 4);
-			l = &s->labels[s->nlabels++];
-			while (rd_next(&lr, &h)) {
-				if (h.num == 1)
-					l->key = h.v;
-				else if (h.num == 2)
-					l->str = h.v;
-				else if (h.num == 3)
-					l->num = (int64_t)h.v;
-				else if (h.num == 4)
-					l->num_unit = h.v;
-			}
-		}
-	}
-}
-
-static void dec_mapping(const struct fld *f, struct dmap *m)
-{
-	struct rd r = rd_sub(f);
-	struct fld g;
-
-	while (rd_next(&r, &g)) {
-		switch (g.num) {
-		case 1:
-			m->id = g.v;
-			break;
-		case 2:
-			m->start = g.v;
-			break;
-		case 3:
-			m->limit = g.v;
-			break;
-		case 4:
-			m->offset = g.v;
-			break;
-		case 5:
-			m->file = g.v;
-			break;
-		case 6:
-			m->build_id = g.v;
-			break;
-		case 7:
-			m->has_functions = g.v;
-			break;
-		case 8:
-			m->has_filenames = g.v;
-			break;
-		case 9:
-			m->has_line_numbers = g.v;
-			break;
-		case 10:
-			m->has_inline_frames = g.v;
-			break;
-		}
-	}
-}
-
-static void dec_location(const struct fld *f, struct dloc *l)
-{
-	struct rd r = rd_sub(f);
-	struct fld g;
-
-	while (rd_next(&r, &g)) {
-		if (g.num == 1) {
-			l->id = g.v;
-		} else if (g.num == 2) {
-			l->mapping = g.v;
-		} else if (g.num == 3) {
-			l->address = g.v;
-		} else if (g.num == 4) {
-			struct rd lr = rd_sub(&g);
-			struct dline *ln;
-			struct fld h;
-
-			cr_assert_lt(l->nlines, 4);
-			ln = &l->lines[l->nlines++];
-			while (rd_next(&lr, &h)) {
-				if (h.num == 1)
-					ln->fn = h.v;
-				else if (h.num == 2)
-					ln->line = (int64_t)h.v;
-			}
-		}
-	}
-}
-
-static void dec_function(const struct fld *f, struct dfunc *fn)
-{
-	struct rd r = rd_sub(f);
-	struct fld g;
-
-	while (rd_next(&r, &g)) {
-		switch (g.num) {
-		case 1:
-			fn->id = g.v;
-			break;
-		case 2:
-			fn->name = g.v;
-			break;
-		case 3:
-			fn->system_name = g.v;
-			break;
-		case 4:
-			fn->filename = g.v;
-			break;
-		case 5:
-			fn->start_line = (int64_t)g.v;
-			break;
-		}
-	}
-}
-
-static void decode(const uint8_t *buf, size_t len, struct dprof *d)
-{
-	struct rd r = {buf, buf + len};
-	struct fld f;
-
-	memset(d, 0, sizeof(*d));
-	while (rd_next(&r, &f)) {
-		switch (f.num) {
-		case 1:
-			cr_assert_lt(d->nsample_types, 4);
-			dec_value_type(&f, &d->sample_types[d->nsample_types++]);
-			break;
-		case 2:
-			dec_sample(&f, push(&d->samples, &d->nsamples, sizeof(*d->samples)));
-			break;
-		case 3:
-			cr_assert_lt(d->nmaps, 8);
-			dec_mapping(&f, &d->maps[d->nmaps++]);
-			break;
-		case 4:
-			dec_location(&f, push(&d->locs, &d->nlocs, sizeof(*d->locs)));
-			break;
-		case 5:
-			dec_function(&f, push(&d->funcs, &d->nfuncs, sizeof(*d->funcs)));
-			break;
-		case 6: {
-			char **s = push(&d->strings, &d->nstrings, sizeof(*d->strings));
-
-			cr_assert_eq(f.wire, 2);
-			*s = strndup((const char *)f.data, f.len);
-			break;
-		}
-		case 9:
-			d->time = (int64_t)f.v;
-			break;
-		case 10:
-			d->duration = (int64_t)f.v;
-			break;
-		case 11:
-			dec_value_type(&f, &d->period_type);
-			break;
-		case 12:
-			d->period = (int64_t)f.v;
-			break;
-		case 13:
-			rd_repeated(&f, d->comments, &d->ncomments, 8);
-			break;
-		case 14:
-			d->default_type = f.v;
-			break;
-		default:
-			cr_assert_fail("unexpected Profile field %u", f.num);
-		}
-	}
-}
-
-static void dprof_free(struct dprof *d)
-{
-	for (size_t i = 0; i < d->nstrings; i++)
-		free(d->strings[i]);
-	free(d->strings);
-	free(d->samples);
-	free(d->locs);
-	free(d->funcs);
-}
-
-static const char *dstr(const struct dprof *d, uint64_t idx)
+static const char *dstr(const struct pprof_doc *d, uint64_t idx)
 {
 	cr_assert_lt(idx, d->nstrings, "string index %llu out of range", (unsigned long long)idx);
 	return d->strings[idx];
 }
 
-static void encode_decode(const struct profile *p, struct dprof *d)
+static void encode_decode(const struct profile *p, struct pprof_doc *d)
 {
 	uint8_t *buf;
 	size_t len;
@@ -580,7 +252,7 @@ Test(pprof, mapping_and_header_bytes)
 Test(pprof, string_dedup)
 {
 	struct profile *p = new_profile();
-	struct dprof d;
+	struct pprof_doc d;
 
 	cr_assert_eq(profile_add_sample_type(p, "cpu", "nanoseconds"), 0);
 	profile_set_period(p, "cpu", "nanoseconds", 1);
@@ -699,7 +371,7 @@ Test(pprof, sample_merge)
 	struct profile_label l4[1] = {{.key = "bytes", .num = 42}};
 	uint64_t s1[] = {1, 2, 3}, s2[] = {1, 2}, s3[] = {2, 1, 3};
 	struct gs_error err = {0};
-	struct dprof d;
+	struct pprof_doc d;
 
 	cr_assert_eq(profile_add_sample(p, s1, 3, (int64_t[]){1, 10}, l1, 2, &err), 0);
 	cr_assert_eq(profile_add_sample(p, s1, 3, (int64_t[]){2, 20}, l1, 2, &err), 0);
@@ -773,7 +445,7 @@ Test(pprof, scale_rounding)
 					{7, 100}};
 	static const int64_t half[][2] = {
 		{1, -1}, {1, -1}, {2, -2}, {3, 0}, {INT64_MAX / 2 + 1, INT64_MIN / 2}, {4, 50}};
-	struct dprof d;
+	struct pprof_doc d;
 
 	for (size_t i = 0; i < 6; i++) {
 		uint64_t loc = i + 1;
@@ -975,7 +647,7 @@ Test(pprof, decode_back)
 {
 	struct expect e;
 	struct profile *p = build_realistic(&e);
-	struct dprof d;
+	struct pprof_doc d;
 	int64_t count = 0, cpu = 0;
 
 	encode_decode(p, &d);
@@ -1011,7 +683,7 @@ Test(pprof, decode_back)
 	/* 2 processes x (10 leaves + 10 mids + 10 tops + 3 roots). */
 	cr_assert_eq(d.nlocs, 66, "locations: %zu", d.nlocs);
 	for (size_t i = 0; i < d.nlocs; i++) {
-		const struct dloc *l = &d.locs[i];
+		const struct pprof_location *l = &d.locs[i];
 
 		cr_assert_eq(l->id, i + 1);
 		cr_assert(l->mapping >= 1 && l->mapping <= 3);
@@ -1044,35 +716,296 @@ Test(pprof, decode_back)
 	profile_free(p);
 }
 
+/* ---- merging profiles ---- */
+
+/* One line per sample, "labels|leaf frames...|values", built from the decoded file by names
+ * and addresses (not ids), sorted: two profiles with the same content give the same text. */
+static char *canonical(const struct profile *p)
+{
+	struct pprof_doc d;
+	char **lines, *out;
+	size_t total = 1;
+
+	encode_decode(p, &d);
+	lines = calloc(d.nsamples + 1, sizeof(*lines));
+	cr_assert_not_null(lines);
+	for (size_t i = 0; i < d.nsamples; i++) {
+		const struct pprof_sample *s = &d.samples[i];
+		char *buf = NULL;
+		size_t len = 0;
+		FILE *f = open_memstream(&buf, &len);
+
+		cr_assert_not_null(f);
+		for (size_t j = 0; j < s->nlabels; j++)
+			fprintf(f, "%s=%s/%lld/%s;", dstr(&d, s->labels[j].key),
+				dstr(&d, s->labels[j].str), (long long)s->labels[j].num,
+				dstr(&d, s->labels[j].num_unit));
+		fputc('|', f);
+		for (size_t j = 0; j < s->nlocs; j++) {
+			const struct pprof_location *l = pprof_location(&d, s->locs[j]);
+
+			cr_assert_not_null(l, "sample %zu: unknown location %llu", i,
+					   (unsigned long long)s->locs[j]);
+			fprintf(f, "%llx", (unsigned long long)l->address);
+			if (l->mapping) {
+				cr_assert_leq(l->mapping, d.nmaps);
+				fprintf(f, "@%s", dstr(&d, d.maps[l->mapping - 1].file));
+			}
+			for (size_t k = 0; k < l->nlines; k++) {
+				const struct pprof_function *fn =
+					pprof_function(&d, l->lines[k].fn);
+
+				cr_assert_not_null(fn);
+				fprintf(f, ":%s/%s:%lld", dstr(&d, fn->name),
+					dstr(&d, fn->filename), (long long)l->lines[k].line);
+			}
+			fputc(' ', f);
+		}
+		fputc('|', f);
+		for (size_t j = 0; j < s->nvalues; j++)
+			fprintf(f, "%lld ", (long long)s->values[j]);
+		fclose(f);
+		lines[i] = buf;
+		total += len + 1;
+	}
+	qsort(lines, d.nsamples, sizeof(*lines), cmp_str);
+	out = calloc(1, total);
+	cr_assert_not_null(out);
+	for (size_t i = 0; i < d.nsamples; i++) {
+		strcat(out, lines[i]);
+		strcat(out, "\n");
+		free(lines[i]);
+	}
+	free(lines);
+	dprof_free(&d);
+	return out;
+}
+
+/* A stack of 3 frames of process pid (leaf, mid with an inlined callee, root); leaf 5+ are in
+ * a second mapping. Functions and locations are made on first use. */
+static void add_stack(struct profile *p, int64_t pid, int leaf, int mid, int64_t n,
+		      const char *comm)
+{
+	uint64_t maps[2], locs[3];
+	struct profile_label labels[3] = {
+		{.key = "pid", .num = pid},
+		{.key = "comm", .str = comm},
+		{.key = "bytes", .num = 64 * leaf, .num_unit = "bytes"},
+	};
+	struct gs_error err = {0};
+
+	maps[0] = profile_mapping(p, 0x400000, 0x800000, 0, "/bin/svc", "b1", 1, 1, 1, 1);
+	maps[1] = profile_mapping(p, 0x7f0000000000, 0x7f0000100000, 0x1000, "/lib/libc.so.6", "c1",
+				  1, 0, 0, 0);
+	for (int k = 0; k < 3; k++) {
+		int i = k == 0 ? leaf : k == 1 ? mid : 0;
+		uint64_t addr = 0x401000 + 0x1000 * (uint64_t)k + 0x10 * (uint64_t)i;
+		uint64_t map = maps[0];
+		struct profile_line ln[2];
+		char name[64];
+		size_t nl = 1;
+
+		if (k == 0 && leaf >= 5) {
+			addr = 0x7f0000001000 + 0x10 * (uint64_t)i;
+			map = maps[1];
+		}
+		locs[k] = profile_location_find(p, (uint64_t)pid, addr);
+		if (locs[k])
+			continue;
+		snprintf(name, sizeof(name), "main.f%d_%d", k, i);
+		ln[0].function_id = profile_function(p, name, name, "/src/main.go", 10 * k);
+		ln[0].line = 100 + i;
+		if (k == 1) {
+			snprintf(name, sizeof(name), "main.caller%d", i);
+			ln[1].function_id = profile_function(p, name, name, "/src/c.go", 7);
+			ln[1].line = 200 + i;
+			nl = 2;
+		}
+		locs[k] = profile_location_add(p, (uint64_t)pid, addr, map, ln, nl);
+		cr_assert_neq(locs[k], 0);
+	}
+	cr_assert_eq(profile_add_sample(p, locs, 3, (int64_t[]){n, n * 1000}, labels, 3, &err), 0,
+		     "%s", err.msg);
+}
+
+static struct profile *typed_profile(void)
+{
+	struct profile *p = new_profile();
+
+	cr_assert_eq(profile_add_sample_type(p, "samples", "count"), 0);
+	cr_assert_eq(profile_add_sample_type(p, "cpu", "nanoseconds"), 0);
+	return p;
+}
+
+/* Merging two windows gives what one profile of both windows would have held, whatever the
+ * order in which each window met its functions, mappings and locations. */
+Test(pprof, merge_equals_building_together)
+{
+	struct profile *a = typed_profile(), *b = typed_profile(), *all = typed_profile();
+	struct gs_error err = {0};
+	char *got, *want;
+
+	/* b meets its functions in another order: its ids differ from a's. */
+	profile_function(b, "unrelated.fn", NULL, NULL, 0);
+	add_stack(b, 7, 9, 3, 1, "svc");
+	for (int i = 0; i < 300; i++) {
+		int64_t pid = i % 3 ? 42 : 43;
+		const char *comm = pid == 42 ? "svc" : "worker";
+
+		/* The windows overlap (i in [100, 200) in both): those samples must sum. */
+		if (i < 200)
+			add_stack(a, pid, i % 10, i / 10 % 7, 1 + i % 4, comm);
+		if (i >= 100)
+			add_stack(b, pid, (i * 7) % 10, (i / 3) % 7, 2, comm);
+		if (i < 200)
+			add_stack(all, pid, i % 10, i / 10 % 7, 1 + i % 4, comm);
+		if (i >= 100)
+			add_stack(all, pid, (i * 7) % 10, (i / 3) % 7, 2, comm);
+	}
+	add_stack(all, 7, 9, 3, 1, "svc");
+	cr_assert_eq(profile_merge(a, b, &err), 0, "%s", err.msg);
+	got = canonical(a);
+	want = canonical(all);
+	cr_assert_str_eq(got, want);
+	cr_assert_eq(profile_sample_count(a), profile_sample_count(all));
+	/* b's unused function came along; nothing else is duplicated. */
+	cr_assert_eq(a->nfunctions, all->nfunctions + 1);
+	cr_assert_eq(a->nlocations, all->nlocations);
+	cr_assert_eq(a->nmappings, 2);
+	/* Merging an empty profile changes nothing. */
+	{
+		struct profile *empty = typed_profile();
+
+		cr_assert_eq(profile_merge(a, empty, &err), 0, "%s", err.msg);
+		free(got);
+		got = canonical(a);
+		cr_assert_str_eq(got, want);
+		profile_free(empty);
+	}
+	free(got);
+	free(want);
+	profile_free(a);
+	profile_free(b);
+	profile_free(all);
+}
+
+/* Samples with equal locations and labels sum (saturating), others stay apart; ids are
+ * remapped; a location dst already has keeps dst's lines. */
+Test(pprof, merge_sums_and_remaps)
+{
+	struct profile *dst = typed_profile(), *src = typed_profile();
+	struct profile_label l42 = {.key = "pid", .num = 42}, l43 = {.key = "pid", .num = 43};
+	struct profile_line ln;
+	struct gs_error err = {0};
+	struct pprof_doc d;
+	uint64_t fd1, fs1, fs2, ld, ls1, ls2;
+
+	fd1 = profile_function(dst, "main.a", NULL, "/a.go", 1);
+	ln = (struct profile_line){fd1, 10};
+	ld = profile_location_add(dst, 1, 0x100, 0, &ln, 1);
+	cr_assert_eq(profile_add_sample(dst, &ld, 1, (int64_t[]){1, 10}, &l42, 1, &err), 0);
+	cr_assert_eq(profile_add_sample(dst, &ld, 1, (int64_t[]){INT64_MAX - 1, 0}, &l43, 1, &err),
+		     0);
+
+	fs2 = profile_function(src, "main.b", NULL, "/b.go", 1);
+	fs1 = profile_function(src, "main.a", NULL, "/a.go", 1);
+	cr_assert(fs1 == 2 && fs2 == 1);
+	ln = (struct profile_line){fs2, 20};
+	ls2 = profile_location_add(src, 1, 0x200, 0, &ln, 1);
+	/* Same (key, address) as dst's location, other lines: dst's are kept. */
+	ln = (struct profile_line){fs2, 99};
+	ls1 = profile_location_add(src, 1, 0x100, 0, &ln, 1);
+	cr_assert(ls2 == 1 && ls1 == 2);
+	cr_assert_eq(profile_add_sample(src, &ls1, 1, (int64_t[]){2, 20}, &l42, 1, &err), 0);
+	cr_assert_eq(profile_add_sample(src, &ls1, 1, (int64_t[]){5, 5}, &l43, 1, &err), 0);
+	cr_assert_eq(profile_add_sample(src, (uint64_t[]){ls2, ls1}, 2, (int64_t[]){4, 40}, &l42, 1,
+					&err),
+		     0);
+	cr_assert_eq(profile_add_sample(src, &ls2, 1, (int64_t[]){8, 80}, NULL, 0, &err), 0);
+
+	cr_assert_eq(profile_merge(dst, src, &err), 0, "%s", err.msg);
+	cr_assert_eq(profile_sample_count(dst), 4);
+	cr_assert_eq(dst->nlocations, 2);
+	cr_assert_eq(dst->nfunctions, 2);
+	encode_decode(dst, &d);
+	cr_assert_eq(d.samples[0].values[0], 3);
+	cr_assert_eq(d.samples[0].values[1], 30);
+	cr_assert_eq(d.samples[1].values[0], INT64_MAX, "saturated");
+	cr_assert_eq(d.samples[1].values[1], 5);
+	/* [0x200, 0x100] with the remapped ids: location 2 (new) then 1 (dst's). */
+	cr_assert_eq(d.samples[2].nlocs, 2);
+	cr_assert_eq(d.samples[2].locs[0], 2);
+	cr_assert_eq(d.samples[2].locs[1], 1);
+	cr_assert_eq(d.samples[2].values[0], 4);
+	cr_assert_eq(d.samples[3].nlabels, 0);
+	cr_assert_eq(d.locs[1].address, 0x200);
+	cr_assert_str_eq(dstr(&d, d.funcs[d.locs[1].lines[0].fn - 1].name), "main.b");
+	cr_assert_eq(d.locs[1].lines[0].line, 20);
+	cr_assert_eq(d.locs[0].nlines, 1);
+	cr_assert_str_eq(dstr(&d, d.funcs[d.locs[0].lines[0].fn - 1].name), "main.a");
+	cr_assert_eq(d.locs[0].lines[0].line, 10, "dst's lines kept");
+	dprof_free(&d);
+	profile_free(dst);
+	profile_free(src);
+}
+
+/* Sample types must agree (an empty dst takes src's); the time span, period, default type
+ * and comments. */
+Test(pprof, merge_header)
+{
+	struct profile *dst = new_profile(), *src = typed_profile(), *other = new_profile();
+	struct gs_error err = {0};
+	struct pprof_doc d;
+
+	profile_set_period(src, "cpu", "nanoseconds", 1000);
+	profile_set_default_sample_type(src, "cpu");
+	profile_set_time(src, 5000, 1000); /* [5000, 6000) */
+	cr_assert_eq(profile_add_comment(src, "window 2"), 0);
+	cr_assert_eq(profile_add_comment(src, "shared"), 0);
+	add_stack(src, 1, 1, 1, 3, "x");
+	profile_set_time(dst, 3000, 500); /* [3000, 3500) */
+	cr_assert_eq(profile_add_comment(dst, "shared"), 0);
+
+	cr_assert_eq(profile_merge(dst, dst, &err), -EINVAL);
+	cr_assert_eq(profile_merge(dst, src, &err), 0, "%s", err.msg);
+	encode_decode(dst, &d);
+	cr_assert_eq(d.nsample_types, 2);
+	cr_assert_str_eq(dstr(&d, d.sample_types[1].type), "cpu");
+	cr_assert_str_eq(dstr(&d, d.sample_types[1].unit), "nanoseconds");
+	cr_assert_str_eq(dstr(&d, d.period_type.type), "cpu");
+	cr_assert_eq(d.period, 1000);
+	cr_assert_str_eq(dstr(&d, d.default_type), "cpu");
+	cr_assert_eq(d.time, 3000);
+	cr_assert_eq(d.duration, 3000);
+	cr_assert_eq(d.ncomments, 2);
+	cr_assert_str_eq(dstr(&d, d.comments[0]), "shared");
+	cr_assert_str_eq(dstr(&d, d.comments[1]), "window 2");
+	cr_assert_eq(d.nsamples, 1);
+	cr_assert_eq(d.samples[0].values[0], 3);
+	dprof_free(&d);
+
+	/* Other sample types: refused, dst unchanged. */
+	cr_assert_eq(profile_add_sample_type(other, "contentions", "count"), 0);
+	cr_assert_eq(profile_add_sample_type(other, "delay", "nanoseconds"), 0);
+	gs_error_clear(&err);
+	cr_assert_eq(profile_merge(dst, other, &err), -EINVAL);
+	cr_assert(strstr(err.msg, "sample types"), "%s", err.msg);
+	cr_assert_eq(profile_merge(other, dst, &err), -EINVAL);
+	cr_assert_eq(profile_sample_count(dst), 1);
+	profile_free(dst);
+	profile_free(src);
+	profile_free(other);
+}
+
 /* ---- gzip and files ---- */
 
-/* Inflates a gzip stream (exactly one member) into a malloc'd buffer. */
+/* Inflates a gzip stream (exactly one member, nothing after it) into a malloc'd buffer. */
 static uint8_t *gunzip(const uint8_t *in, size_t n, size_t *outlen)
 {
-	z_stream zs = {0};
-	size_t cap = 4096, len = 0;
-	uint8_t *out = malloc(cap);
-	int zrc;
+	uint8_t *out;
+	char why[256];
 
-	cr_assert_not_null(out);
-	cr_assert_eq(inflateInit2(&zs, 15 + 16), Z_OK);
-	zs.next_in = (Bytef *)in;
-	zs.avail_in = (uInt)n;
-	do {
-		if (len == cap) {
-			cap *= 2;
-			out = realloc(out, cap);
-			cr_assert_not_null(out);
-		}
-		zs.next_out = out + len;
-		zs.avail_out = (uInt)(cap - len);
-		zrc = inflate(&zs, Z_NO_FLUSH);
-		cr_assert(zrc == Z_OK || zrc == Z_STREAM_END, "inflate: %d", zrc);
-		len = cap - zs.avail_out;
-	} while (zrc != Z_STREAM_END);
-	cr_assert_eq(zs.avail_in, 0, "trailing bytes after the gzip member");
-	inflateEnd(&zs);
-	*outlen = len;
+	cr_assert_eq(pprof_gunzip(in, n, &out, outlen, why, sizeof(why)), 0, "%s", why);
 	return out;
 }
 
