@@ -13,6 +13,7 @@
 #include "cli/cli.h"
 #include "procs/proc.h"
 #include "profile/profile.h"
+#include "profile/sink.h"
 
 volatile sig_atomic_t cli_stop_requested;
 
@@ -121,20 +122,31 @@ int cli_capture_ready(struct cli_capture_opts *o, int argc, char **argv)
 			return err.code == -EACCES || err.code == -EPERM ? 1 : EXIT_USAGE;
 		}
 	}
+	if (file_sink_open(o->output, &o->out, &err) < 0) {
+		cli_error(o->cmd, "%s", err.msg);
+		return 1;
+	}
 	capture_set_log(o->verbose ? print_libbpf : NULL, (void *)o->cmd, false);
 	cli_install_signals();
 	return 0;
 }
 
-int cli_capture_write(const struct cli_capture_opts *o, struct profile *prof)
+int cli_capture_write(struct cli_capture_opts *o, struct profile *prof)
 {
 	struct gs_error err = {0};
-	int rc = profile_write_file(prof, o->output, &err);
+	int rc = profile_file_commit(o->out, prof, &err);
 
+	o->out = NULL;
 	profile_free(prof);
 	if (rc < 0) {
 		cli_error(o->cmd, "%s", err.msg);
 		return 1;
 	}
 	return 0;
+}
+
+void cli_capture_abort(struct cli_capture_opts *o)
+{
+	file_sink_abort(o->out);
+	o->out = NULL;
 }

@@ -11,6 +11,8 @@
 #include <stdio.h>
 #include <sys/types.h>
 
+struct file_sink;
+
 #define GOSCOPE_VERSION "0.1.0"
 
 #define EXIT_USAGE 2
@@ -63,10 +65,11 @@ struct cli_capture_opts {
 	void (*usage)(FILE *out);
 	pid_t *pids; /* --pid, repeatable up to max_pids */
 	size_t npids, max_pids;
-	uint64_t duration_ns; /* --duration */
-	const char *output;   /* -o/--output ("-" = stdout) */
-	bool verbose;	      /* --verbose: libbpf's messages on stderr */
-	int exit_code;	      /* when cli_capture_opt returned -1 */
+	uint64_t duration_ns;  /* --duration */
+	const char *output;    /* -o/--output ("-" = stdout) */
+	bool verbose;	       /* --verbose: libbpf's messages on stderr */
+	int exit_code;	       /* when cli_capture_opt returned -1 */
+	struct file_sink *out; /* the output, opened by cli_capture_ready */
 };
 
 /* getopt_long entries of the shared options, to append to a command's own. */
@@ -84,11 +87,15 @@ struct cli_capture_opts {
 /* Handles option c of the shared set: 1 when handled, 0 when c is not one of them, -1 when
  * the command must return o->exit_code now (--help printed: 0; a bad value: EXIT_USAGE). */
 int cli_capture_opt(struct cli_capture_opts *o, int c, const char *arg);
-/* The checks after option parsing that are common: no stray argument, every --pid alive;
- * routes libbpf's messages (--verbose) and installs the stop signals. 0 or an exit code. */
+/* The checks after option parsing that are common: no stray argument, every --pid a live
+ * process goscope may read, the output writable (its temporary file is created now, so that a
+ * bad -o fails before the capture, not after it); routes libbpf's messages (--verbose) and
+ * installs the stop signals. 0 or an exit code. */
 int cli_capture_ready(struct cli_capture_opts *o, int argc, char **argv);
 struct profile;
 /* Writes the profile to o->output and frees it: 0, or 1 after printing the error. */
-int cli_capture_write(const struct cli_capture_opts *o, struct profile *prof);
+int cli_capture_write(struct cli_capture_opts *o, struct profile *prof);
+/* Removes the output's temporary file after a failed capture. */
+void cli_capture_abort(struct cli_capture_opts *o);
 
 #endif

@@ -132,6 +132,7 @@ int cmd_block(int argc, char **argv)
 	rc = block_capture(&cfg, &prof, &stats, &err);
 	if (rc < 0) {
 		cli_error("block", "%s", err.msg);
+		cli_capture_abort(&o);
 		return rc == -EPROTONOSUPPORT ? EXIT_UNSUPPORTED : rc == -EINVAL ? EXIT_USAGE : 1;
 	}
 	if (cli_capture_write(&o, prof))

@@ -101,6 +101,7 @@ int cmd_cpu(int argc, char **argv)
 	cfg.stop = (volatile const int *)&cli_stop_requested;
 	if (cpu_capture(&cfg, &prof, &stats, &err) < 0) {
 		cli_error("cpu", "%s", err.msg);
+		cli_capture_abort(&o);
 		return 1;
 	}
 	if (cli_capture_write(&o, prof))

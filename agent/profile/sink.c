@@ -2,6 +2,7 @@
  * an fd and atomic file replacement, plus profile_write_gzip / profile_write_file (profile.h),
  * which stream the encoder's output (agent/profile/pprof.c) through them. */
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
@@ -105,59 +106,159 @@ void gz_sink_free(struct gz_sink *g)
 	free(g);
 }
 
-/* Writes to an existing non-regular file (a FIFO, /dev/stdout...) in place: no rename. */
-static int write_in_place(const char *path, sink_fill_fn fill, void *ctx, struct gs_error *err)
+/* An output file, opened before a capture so that a path that cannot be written fails at
+ * once, not after the capture: kind says how commit writes it. */
+struct file_sink {
+	enum { SINK_STDOUT, SINK_IN_PLACE, SINK_RENAME } kind;
+	char *path;
+	char *tmp; /* SINK_RENAME: the temporary file, created at open */
+	int fd;	   /* SINK_RENAME: open on tmp */
+	mode_t mode;
+};
+
+/* Whether renaming over path will be refused although the directory is writable: in a sticky
+ * directory (/tmp) only the owner of the file or of the directory may replace the file. */
+static bool sticky_refuses(const char *path, const struct stat *st)
 {
-	int fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC);
+	char *dir = strdup(path), *slash;
+	struct stat ds;
+	bool refuses = false;
+
+	if (!dir)
+		return false;
+	slash = strrchr(dir, '/');
+	if (slash == dir)
+		slash[1] = '\0';
+	else if (slash)
+		*slash = '\0';
+	else
+		strcpy(dir, ".");
+	if (stat(dir, &ds) == 0 && (ds.st_mode & S_ISVTX) && geteuid() != 0 &&
+	    st->st_uid != geteuid() && ds.st_uid != geteuid())
+		refuses = true;
+	free(dir);
+	return refuses;
+}
+
+int file_sink_open(const char *path, struct file_sink **out, struct gs_error *err)
+{
+	struct file_sink *f = calloc(1, sizeof(*f));
+	struct stat st;
 	int rc;
 
-	if (fd < 0)
-		return gs_error_set(err, -errno, "%s: %s", path, strerror(errno));
-	rc = fill(fd, ctx, err);
-	if (close(fd) && rc == 0)
-		rc = gs_error_set(err, -errno, "%s: close: %s", path, strerror(errno));
-	if (rc)
-		gs_error_prefix(err, "%s", path);
+	if (!f || !(f->path = strdup(path))) {
+		free(f);
+		return gs_error_set(err, -ENOMEM, "out of memory");
+	}
+	f->fd = -1;
+	f->mode = 0644;
+	if (strcmp(path, "-") == 0) {
+		f->kind = SINK_STDOUT;
+	} else if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+		/* A FIFO or a device is opened when written: opening a FIFO waits for its
+		 * reader. Whether it may be written is known now. */
+		f->kind = SINK_IN_PLACE;
+		if (access(path, W_OK) < 0) {
+			rc = gs_error_set(err, -errno, "%s: %s", path, strerror(errno));
+			goto fail;
+		}
+	} else {
+		f->kind = SINK_RENAME;
+		if (stat(path, &st) == 0) {
+			f->mode = st.st_mode & 07777;
+			if (sticky_refuses(path, &st)) {
+				rc = gs_error_set(
+					err, -EPERM,
+					"%s: owned by another user in a sticky directory: "
+					"it cannot be replaced",
+					path);
+				goto fail;
+			}
+		}
+		if (asprintf(&f->tmp, "%s.tmp-XXXXXX", path) < 0) {
+			f->tmp = NULL;
+			rc = gs_error_set(err, -ENOMEM, "out of memory");
+			goto fail;
+		}
+		f->fd = mkostemp(f->tmp, O_CLOEXEC);
+		if (f->fd < 0) {
+			rc = gs_error_set(err, -errno, "%s: %s", path, strerror(errno));
+			goto fail;
+		}
+	}
+	*out = f;
+	return 0;
+fail:
+	free(f->tmp);
+	free(f->path);
+	free(f);
+	return rc;
+}
+
+void file_sink_abort(struct file_sink *f)
+{
+	if (!f)
+		return;
+	if (f->fd >= 0)
+		close(f->fd);
+	if (f->tmp)
+		unlink(f->tmp);
+	free(f->tmp);
+	free(f->path);
+	free(f);
+}
+
+int file_sink_commit(struct file_sink *f, sink_fill_fn fill, void *ctx, struct gs_error *err)
+{
+	int rc, fd;
+
+	switch (f->kind) {
+	case SINK_STDOUT:
+		rc = fill(STDOUT_FILENO, ctx, err);
+		break;
+	case SINK_IN_PLACE:
+		fd = open(f->path, O_WRONLY | O_TRUNC | O_CLOEXEC);
+		if (fd < 0) {
+			rc = gs_error_set(err, -errno, "%s: %s", f->path, strerror(errno));
+			break;
+		}
+		rc = fill(fd, ctx, err);
+		if (close(fd) && rc == 0)
+			rc = gs_error_set(err, -errno, "%s: close: %s", f->path, strerror(errno));
+		if (rc)
+			gs_error_prefix(err, "%s", f->path);
+		break;
+	case SINK_RENAME:
+		rc = fill(f->fd, ctx, err);
+		if (rc)
+			gs_error_prefix(err, "%s", f->path);
+		if (rc == 0 && fchmod(f->fd, f->mode))
+			rc = gs_error_set(err, -errno, "%s: chmod: %s", f->tmp, strerror(errno));
+		if (rc == 0 && fsync(f->fd))
+			rc = gs_error_set(err, -errno, "%s: fsync: %s", f->tmp, strerror(errno));
+		if (close(f->fd) && rc == 0)
+			rc = gs_error_set(err, -errno, "%s: close: %s", f->tmp, strerror(errno));
+		f->fd = -1;
+		if (rc == 0 && rename(f->tmp, f->path))
+			rc = gs_error_set(err, -errno, "%s: rename: %s", f->path, strerror(errno));
+		if (rc == 0) {
+			free(f->tmp);
+			f->tmp = NULL; /* renamed: nothing to unlink */
+		}
+		break;
+	default:
+		rc = gs_error_set(err, -EINVAL, "bad sink");
+	}
+	file_sink_abort(f);
 	return rc;
 }
 
 int sink_write_file(const char *path, sink_fill_fn fill, void *ctx, struct gs_error *err)
 {
-	struct stat st;
-	mode_t mode = 0644;
-	char *tmp;
-	int fd, rc;
+	struct file_sink *f;
+	int rc = file_sink_open(path, &f, err);
 
-	if (strcmp(path, "-") == 0)
-		return fill(STDOUT_FILENO, ctx, err);
-	if (stat(path, &st) == 0) {
-		if (!S_ISREG(st.st_mode))
-			return write_in_place(path, fill, ctx, err);
-		mode = st.st_mode & 07777;
-	}
-	if (asprintf(&tmp, "%s.tmp-XXXXXX", path) < 0)
-		return gs_error_set(err, -ENOMEM, "pprof: out of memory");
-	fd = mkostemp(tmp, O_CLOEXEC);
-	if (fd < 0) {
-		rc = gs_error_set(err, -errno, "%s: %s", tmp, strerror(errno));
-		free(tmp);
-		return rc;
-	}
-	rc = fill(fd, ctx, err);
-	if (rc)
-		gs_error_prefix(err, "%s", path);
-	if (rc == 0 && fchmod(fd, mode))
-		rc = gs_error_set(err, -errno, "%s: chmod: %s", tmp, strerror(errno));
-	if (rc == 0 && fsync(fd))
-		rc = gs_error_set(err, -errno, "%s: fsync: %s", tmp, strerror(errno));
-	if (close(fd) && rc == 0)
-		rc = gs_error_set(err, -errno, "%s: close: %s", tmp, strerror(errno));
-	if (rc == 0 && rename(tmp, path))
-		rc = gs_error_set(err, -errno, "%s: rename: %s", path, strerror(errno));
-	if (rc)
-		unlink(tmp);
-	free(tmp);
-	return rc;
+	return rc ? rc : file_sink_commit(f, fill, ctx, err);
 }
 
 /* ---- profiles ---- */
@@ -185,4 +286,9 @@ static int fill_profile(int fd, void *ctx, struct gs_error *err)
 int profile_write_file(const struct profile *p, const char *path, struct gs_error *err)
 {
 	return sink_write_file(path, fill_profile, (void *)p, err);
+}
+
+int profile_file_commit(struct file_sink *f, const struct profile *p, struct gs_error *err)
+{
+	return file_sink_commit(f, fill_profile, (void *)p, err);
 }

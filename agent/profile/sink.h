@@ -30,4 +30,16 @@ typedef int (*sink_fill_fn)(int fd, void *ctx, struct gs_error *err);
  * that a reader sees the old file or the whole new one, never a part. Errors name path. */
 int sink_write_file(const char *path, sink_fill_fn fill, void *ctx, struct gs_error *err);
 
+/* The same in two steps, so that a capture can check its output before it starts: open
+ * creates the temporary file (or checks that a FIFO/device may be written) and fails as
+ * writing would; commit writes what fill produces and frees f; abort (on any other way out)
+ * removes the temporary file and frees f. */
+struct file_sink;
+int file_sink_open(const char *path, struct file_sink **out, struct gs_error *err);
+int file_sink_commit(struct file_sink *f, sink_fill_fn fill, void *ctx, struct gs_error *err);
+void file_sink_abort(struct file_sink *f);
+struct profile;
+/* file_sink_commit of a gzip profile. */
+int profile_file_commit(struct file_sink *f, const struct profile *p, struct gs_error *err);
+
 #endif

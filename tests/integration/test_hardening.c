@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "tests/helpers/gotarget.h"
@@ -149,6 +150,30 @@ Test(hardening, other_users_process_explained, .timeout = 60)
 		cr_assert(strstr(out, "cannot read the executable"), "%s: %s", args, out);
 		cr_assert(strstr(out, "CAP_SYS_PTRACE"), "%s: %s", args, out);
 		cr_assert_null(strstr(out, "RLIMIT_MEMLOCK"), "%s: %s", args, out);
+		free(out);
+	}
+	gotarget_stop(&t, 5000);
+}
+
+/* An output path that cannot be written fails before the capture, not after it. */
+Test(hardening, bad_output_fails_before_capturing, .timeout = 60)
+{
+	static const char *const cmds[] = {"cpu --pid %d --duration 30s -o /nonexistent/x.pb.gz",
+					   "block --pid %d --duration 30s -o /nonexistent/x.pb.gz",
+					   NULL};
+	char path[4096], args[512], *out;
+	struct gotarget t;
+	struct timespec t0, t1;
+
+	GOTARGET_BUILD_OR_SKIP(path, "idle", "1.27", "default");
+	start_idle(&t, path);
+	for (int i = 0; cmds[i]; i++) {
+		snprintf(args, sizeof(args), cmds[i], t.pid);
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		cr_assert_eq(goscope(args, &out), 1, "%s: %s", args, out);
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		cr_assert(strstr(out, "/nonexistent/x.pb.gz"), "%s", out);
+		cr_assert_lt(t1.tv_sec - t0.tv_sec, 5, "%s: failed only after the capture", args);
 		free(out);
 	}
 	gotarget_stop(&t, 5000);
