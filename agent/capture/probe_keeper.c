@@ -137,6 +137,21 @@ static ssize_t recv_cmd(int sock, struct keeper_cmd *c, int *fd)
 	return n == sizeof(*c) ? n : -1;
 }
 
+/* The keeper holds nothing of goscope's but its socket: no pipe a reader waits on for EOF
+ * (goscope's stdout or stderr), no output file, no BPF object kept loaded after goscope is
+ * gone. */
+static void drop_inherited_fds(int sock)
+{
+	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+
+	for (int fd = 0; fd < 3; fd++)
+		if (fd != sock && null >= 0)
+			dup2(null, fd);
+	if (sock > 3)
+		syscall(__NR_close_range, 3U, (unsigned)sock - 1, 0U);
+	syscall(__NR_close_range, (unsigned)sock + 1, ~0U, 0U);
+}
+
 static __attribute__((noreturn)) void keeper_main(int sock)
 {
 	int links[PROBE_KEEPER_SLOTS];
@@ -152,6 +167,7 @@ static __attribute__((noreturn)) void keeper_main(int sock)
 	signal(SIGQUIT, SIG_IGN);
 	signal(SIGPIPE, SIG_IGN);
 	setpgid(0, 0);
+	drop_inherited_fds(sock);
 	prctl(PR_SET_NAME, "goscope-probes", 0, 0, 0);
 	for (int i = 0; i < PROBE_KEEPER_SLOTS; i++)
 		links[i] = -1;

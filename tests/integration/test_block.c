@@ -118,8 +118,8 @@ static long long gs_stat(const struct gsproc *g, const char *after_number_word)
  * lines before "done" (each ending in \n); goscope's stderr is in g. Skips when the
  * toolchain is not installed. */
 static void run_under_block(const char *program, const char *toolchain, const char *mode,
-			    char *const targs[], const char *gs_args, char *gsprof, size_t gsprof_len,
-			    char *out, size_t out_len, struct gsproc *g)
+			    char *const targs[], const char *gs_args, char *gsprof,
+			    size_t gsprof_len, char *out, size_t out_len, struct gsproc *g)
 {
 	char path[4096], dir[64], line[LINE_MAX_LEN], pidbuf[16], cmd[1024], *argv[32];
 	char *save = NULL, *tok;
@@ -736,6 +736,13 @@ Test(block, contract_errors, .timeout = 30)
 	rc = run_capture(cmd, 1, &out, &len);
 	cr_expect_eq(rc, 2, "%s", out);
 	free(out);
+	/* A --reasons list of separators only names no reason (issue 11, defect 10). */
+	snprintf(cmd, sizeof(cmd), "%s block --pid %d --reasons ',,,' -o /dev/null 2>&1",
+		 goscope_bin(), getpid());
+	rc = run_capture(cmd, 1, &out, &len);
+	cr_expect_eq(rc, 2, "%s", out);
+	cr_expect(strstr(out, "no wait reason"), "%s", out);
+	free(out);
 }
 
 /* Safety: a target under load (stack growth, preemption, thousands of parks per second)
@@ -800,8 +807,8 @@ Test(block, throttled_is_unbiased, .timeout = 120)
 	struct gsproc g;
 	int ngo, ngs, nks;
 
-	run_blocker(&c, "-duration 6s -delay 10ms", "--duration 0 --max-overhead 10", goprof, gsprof, ks,
-		    &nks, &g);
+	run_blocker(&c, "-duration 6s -delay 10ms", "--duration 0 --max-overhead 10", goprof,
+		    gsprof, ks, &nks, &g);
 	cr_assert(strstr(g.buf, "sampled"), "not throttled: %s", g.buf);
 	ngo = load_sites(go, goprof, gos, NULL);
 	ngs = load_sites(go, gsprof, gss, NULL);
