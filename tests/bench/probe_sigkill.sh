@@ -41,7 +41,7 @@ echo "RESULT probe_sigkill_direct_leaks=$direct (no goal: the defect the keeper 
 real=$(GOSCOPE_BLOCK_SIGKILLS=$KILLS GOSCOPE_SRC_DIR=$REPO GOSCOPE_BIN=$REPO/build/goscope \
 	GOSCOPE_BUILD_DIR=$REPO/build build/tests/integration \
 	--filter 'block/sigkill_duty_cycled_leaves_no_breakpoint' 2>&1 |
-	awk '/SIGKILLs left breakpoints/ {print $2; exit}')
+	awk '/^block: .*SIGKILLs left breakpoints/ {print $2; exit}')
 echo "goscope block: ${real:-?} of $KILLS kills left breakpoints"
 status=ok
 [ "${real:-1}" -eq 0 ] || status=MISSED
