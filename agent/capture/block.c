@@ -46,8 +46,9 @@ int block_capture(const struct block_config *cfg, struct profile **out, struct b
 		}
 	}
 	rc = block_session_cut(s, true, out, stats, err);
+	/* An exec ends the capture of the old image (the new one is another program). */
 	if (rc == 0)
-		stats->ended_by = capture_end_name(end, false);
+		stats->ended_by = stats->target_exec ? "target exec" : capture_end_name(end, false);
 out:
 	block_session_close(s);
 	return rc;

@@ -50,9 +50,17 @@ struct block_stats {
 	double sampled_fraction; /* 1 when unthrottled */
 	unsigned windows;	 /* sampling windows (throttled) */
 	uint64_t duration_ns;
-	const char *ended_by; /* "duration", "signal", "target exited" */
+	const char *ended_by; /* "duration", "signal", "target exited", "target exec" */
 	const char *probes;   /* "uprobe_multi" or "perf-event" (see load_bpf, block_attach.c) */
 	bool target_exited;   /* block_session_cut: the target is gone (probes removed) */
+	/* block_session_cut: the target exec'd (it is a new program now): the old image's
+	 * probes were removed and its pending parks dropped (exec_dropped), not reported as
+	 * blocked; the new image is not captured (target_exited is set too). */
+	bool target_exec;
+	uint64_t exec_dropped;
+	/* Breakpoints an earlier capture leaked at this target's probe points (a goscope killed
+	 * while the kernel (un)registered a uprobe), found and repaired at the open. */
+	uint64_t repaired_breakpoints;
 };
 
 /* ---- Sessions: one target, probes placed once, cut into windows ---- */

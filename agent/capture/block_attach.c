@@ -1,15 +1,15 @@
 /* block_attach.c — the kernel side of the block capture: loading bpf/block.bpf.c for the
  * target (its per-version facts and --reasons in rodata), and the two attach/detach backends:
- * uprobe_multi links where the kernel has them (6.6), perf-event uprobes elsewhere. Detached
- * links are destroyed by reaper threads, so the capture loop keeps its pace.
+ * uprobe_multi links where the kernel has them (6.6), perf-event uprobes elsewhere.
  *
- * Probes are bpf_link fds owned by this process: whatever way goscope ends (SIGKILL included)
- * the kernel removes them with the fds. */
+ * The links are owned by the session's probe keeper (probe_keeper.h), a child process that
+ * creates and closes them on request: a SIGKILL of goscope can then never land inside a uprobe
+ * (un)registration and leave a breakpoint in the target, and when goscope ends, however it
+ * ends, the keeper closes every link and exits. Closes are asynchronous: the capture loop
+ * keeps its pace and reads their completion time later (block_sync_detaches). */
 #include <errno.h>
-#include <pthread.h>
 #include <stdint.h>
 #include <string.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <bpf/bpf.h>
@@ -18,15 +18,15 @@
 #include "block.skel.h"
 #include "capture/block_impl.h"
 #include "capture/core.h"
+#include "capture/probe_keeper.h"
 
 #define BPF_TRACE_UPROBE_MULTI_NR 48 /* enum bpf_attach_type, Linux 6.6 */
-#define UPROBE_MULTI_ATTR_TAIL 64    /* zeroes after link_create.uprobe_multi */
 
 int block_parse_reasons(const char *list, const struct goversion_facts *f, uint8_t *allowed,
 			bool *io_wait, struct gs_error *err)
 {
 	char buf[1024], *save = NULL, *tok;
-	int n;
+	int n, nreasons = 0;
 
 	memset(allowed, 0, BLOCK_MAX_REASONS);
 	*io_wait = false;
@@ -41,9 +41,13 @@ int block_parse_reasons(const char *list, const struct goversion_facts *f, uint8
 			return gs_error_set(err, -EINVAL, "unknown wait reason '%s' for go1.%d",
 					    tok, f->minor);
 		allowed[n] = 1;
+		nreasons++;
 		if (strcmp(tok, "IO wait") == 0)
 			*io_wait = true;
 	}
+	/* ",,," would allow no reason at all: a capture of nothing, surely not what was meant. */
+	if (!nreasons)
+		return gs_error_set(err, -EINVAL, "--reasons lists no wait reason");
 	return 0;
 }
 
@@ -60,109 +64,76 @@ uint64_t block_probe_hits(const uint64_t *s)
 	       s[BLOCK_STAT_INJECT] + s[BLOCK_STAT_RESTARTS];
 }
 
-static bool link_live(const struct probe_link *l)
-{
-	return l->perf || l->multi_fd >= 0;
-}
-
-/* A uprobe_multi link (kernel >= 6.6) through the bpf syscall: Debian's libbpf (1.1) has no
- * API for it. The attr is the link_create member of union bpf_attr, laid out by hand for
- * the same reason (the installed uapi header predates it). */
-struct uprobe_multi_attr {
-	__u32 prog_fd, target_fd, attach_type, flags;
-	__aligned_u64 path, offsets, ref_ctr_offsets, cookies;
-	__u32 cnt, multi_flags, pid;
-	__u8 rest[UPROBE_MULTI_ATTR_TAIL]; /* the rest of union bpf_attr, zero */
-};
-
-static int attach_multi(struct block_session *s, enum block_probe k)
-{
-	struct uprobe_multi_attr a;
-	__u64 off = s->offsets[k];
-
-	memset(&a, 0, sizeof(a));
-	a.prog_fd = (__u32)bpf_program__fd(s->progs[k]);
-	a.attach_type = BPF_TRACE_UPROBE_MULTI_NR;
-	a.path = (__u64)(uintptr_t)s->exe;
-	a.offsets = (__u64)(uintptr_t)&off;
-	a.cnt = 1;
-	a.pid = (__u32)s->cfg.pid;
-	return (int)syscall(__NR_bpf, BPF_LINK_CREATE, &a, sizeof(a));
-}
-
-/* Attaches probe k, for the target process only, through the session's backend. */
+/* Attaches probe k, for the target process only, through the session's backend. Every link
+ * on the target is created by the session's probe keeper (probe_keeper.h says why). */
 static int attach_one(struct block_session *s, enum block_probe k)
 {
-	LIBBPF_OPTS(bpf_uprobe_opts, opts);
-	struct probe_link *l = &s->links[k];
+	struct probe_spec spec = {.kind = s->multi ? PROBE_LINK_UPROBE_MULTI
+						   : PROBE_LINK_PERF_EVENT,
+				  .prog_fd = bpf_program__fd(s->progs[k]),
+				  .pid = s->cfg.pid,
+				  .path = s->exe,
+				  .offset = s->offsets[k],
+				  .multi_expected = s->multi};
+	int rc;
 
-	if (link_live(l) || !s->want[k])
+	if (s->attached[k] || !s->want[k])
 		return 0;
-	if (s->multi) {
-		l->multi_fd = attach_multi(s, k);
-		if (l->multi_fd < 0)
-			return capture_bpf_error(s->err, -errno, "attach uprobe_multi");
-		return 0;
-	}
-	l->perf = bpf_program__attach_uprobe_opts(s->progs[k], s->cfg.pid, s->exe, s->offsets[k],
-						  &opts);
-	if (!l->perf)
-		return capture_bpf_error(s->err, -errno, "attach uprobe");
+	/* A detach of slot k still in flight is ahead of this attach in the keeper's queue:
+	 * the slot is free by the time the keeper reads the attach. */
+	rc = probe_keeper_attach(s->keeper, (unsigned)k, &spec, s->err);
+	if (rc < 0)
+		return rc;
+	s->attached[k] = true;
 	return 0;
 }
 
-/* A reaper thread's body (or called inline): destroys one detached link. */
-static void *destroy_link(void *arg)
+/* Collects the keeper's answers to the detaches asked so far (waiting for the closes still in
+ * progress); s->detach_done is then when the last one completed. */
+int block_sync_detaches(struct block_session *s)
 {
-	struct reaper *r = arg;
+	uint64_t done = 0;
+	bool any = false;
+	int rc;
 
-	if (r->link.perf)
-		bpf_link__destroy(r->link.perf);
-	if (r->link.multi_fd >= 0)
-		close(r->link.multi_fd);
-	r->done_at = capture_monotonic_ns();
-	return NULL;
-}
-
-/* Waits for the thread destroying probe k's previous link, if any. */
-void block_reap_one(struct block_session *s, enum block_probe k)
-{
-	if (s->reapers[k].busy) {
-		pthread_join(s->reapers[k].thread, NULL);
-		s->reapers[k].busy = false;
-	}
+	for (int k = 0; k < BLOCK_NPROBES; k++)
+		any |= s->detaching[k];
+	if (!any || !s->keeper)
+		return 0;
+	rc = probe_keeper_sync(s->keeper, &done);
+	for (int k = 0; k < BLOCK_NPROBES; k++)
+		s->detaching[k] = false;
+	if (done)
+		s->detach_done = done;
+	return rc;
 }
 
 /* Destroying a uprobe link returns only after the kernel's grace periods (about 100 ms per
- * link on this VM), though its breakpoint is gone at the start. With async, each link is
- * destroyed by a thread of its own: the breakpoints all go at once, and the capture loop
- * keeps its 20 ms pace (duty cycle, polling of long blocks) instead of stalling for 400 ms
- * with the wake-up probes still trapping. */
-static void detach_one(struct block_session *s, enum block_probe k, bool async)
-{
-	struct probe_link l = s->links[k];
-
-	if (!link_live(&l))
-		return;
-	s->links[k] = (struct probe_link){.perf = NULL, .multi_fd = -1};
-	block_reap_one(s, k);
-	s->reapers[k].link = l;
-	if (async &&
-	    pthread_create(&s->reapers[k].thread, NULL, destroy_link, &s->reapers[k]) == 0) {
-		s->reapers[k].busy = true;
-		return;
-	}
-	destroy_link(&s->reapers[k]);
-}
-
-/* Detaches every probe; async: each link destroyed by a reaper thread (detach_one). */
+ * link on this VM), though its breakpoint is gone at the start. The keeper closes the links
+ * while the capture loop keeps its 20 ms pace (duty cycle, polling of long blocks); with
+ * !async, this waits for every close to complete. */
 void block_detach_all(struct block_session *s, bool async)
 {
-	for (int k = 0; k < BLOCK_NPROBES; k++)
-		detach_one(s, (enum block_probe)k, async);
+	for (int k = 0; k < BLOCK_NPROBES; k++) {
+		if (!s->attached[k])
+			continue;
+		s->attached[k] = false;
+		/* A keeper that is gone has closed its links already. */
+		if (probe_keeper_detach(s->keeper, (unsigned)k) == 0)
+			s->detaching[k] = true;
+	}
 	if (!async)
-		for (int k = 0; k < BLOCK_NPROBES; k++)
-			block_reap_one(s, (enum block_probe)k);
+		block_sync_detaches(s);
+}
+
+/* Leftover breakpoints at this session's probe points: uprobes an earlier goscope leaked
+ * there (killed while the kernel (un)registered one; probe_keeper_repair). Every point is
+ * looked at, used in this session or not: an earlier capture may have probed it. Returns how
+ * many were repaired, or -errno. */
+int block_repair_leftovers(struct block_session *s)
+{
+	return probe_keeper_repair(s->keeper, s->cfg.pid, s->exe, s->addrs, s->offsets,
+				   BLOCK_NPROBES, s->multi, s->err);
 }
 
 /* Attaches every wanted probe not attached yet. */
@@ -254,15 +225,14 @@ int block_load_bpf(struct block_session *s)
 	return open_load(s, false);
 }
 
-/* Links attached now, plus detached ones whose destroy has not returned yet (a perf-event
- * uprobe can keep trapping until then). */
+/* Links attached now, plus detached ones whose close has not been seen completed (a
+ * perf-event uprobe can keep trapping until then). */
 unsigned block_session_live_links(const struct block_session *s)
 {
 	unsigned n = 0;
 
 	for (int k = 0; k < BLOCK_NPROBES; k++)
-		n += link_live(&s->links[k]) +
-		     (s->reapers[k].busy && link_live(&s->reapers[k].link));
+		n += s->attached[k] + s->detaching[k];
 	return n;
 }
 

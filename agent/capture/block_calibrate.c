@@ -73,7 +73,9 @@ static double time_calls(unsigned n)
 }
 
 /* Cost of one uprobe hit on this machine: an empty probe on a function of goscope, timed
- * with and without. Falls back to DEFAULT_TRAP_COST_NS. */
+ * with and without. Falls back to DEFAULT_TRAP_COST_NS. This probe is attached by goscope
+ * itself, not through the session's probe keeper (probe_keeper.h): it sits in goscope's own
+ * code, so a uprobe leaked here by a SIGKILL mid-(un)registration harms no other process. */
 double block_calibrate(struct block_session *s)
 {
 	LIBBPF_OPTS(bpf_uprobe_opts, opts);

@@ -118,18 +118,15 @@ static void replan(struct block_session *s, struct block_duty *d, uint64_t now)
 	uint64_t cpu = proc_cpu_ns(s->cfg.pid), hits, on_ns = d->on_len;
 	double cycle_s = (double)(now - d->cycle_start) / 1e9, cpu_rate, probe_cpu, cost_ns;
 	double attached_per_on = d->attached_ns ? (double)d->attached_ns / (double)on_ns : 1.0;
-	uint64_t churn = d->attach_ns, detach_done = 0;
+	uint64_t churn = d->attach_ns;
 	double attached_s, attach_frac;
 
 	/* Attaching and detaching cost attached time too: a uprobe link takes about
-	 * 100 ms to destroy here, and its breakpoint can keep trapping meanwhile. */
-	for (int k = 0; k < BLOCK_NPROBES; k++) {
-		block_reap_one(s, (enum block_probe)k);
-		if (s->reapers[k].done_at > detach_done)
-			detach_done = s->reapers[k].done_at;
-	}
-	if (d->detach_at && detach_done > d->detach_at)
-		churn += detach_done - d->detach_at;
+	 * 100 ms to destroy here, and its breakpoint can keep trapping meanwhile. The keeper
+	 * says when its closes completed. */
+	block_sync_detaches(s);
+	if (d->detach_at && s->detach_done > d->detach_at)
+		churn += s->detach_done - d->detach_at;
 	attached_s = (double)((d->attached_ns ? d->attached_ns : on_ns) + churn) / 1e9;
 	block_read_stats(s, st);
 	if (s->bpf_stats_fd >= 0) {
@@ -204,8 +201,8 @@ static void enter_draining(struct block_session *s, struct block_duty *d, uint64
 	d->drain_end = now + BLOCK_DRAIN_FACTOR * d->on_len;
 }
 
-/* Entering OFF: every probe detached (destroyed by reaper threads); long blocks are polled
- * from the detach on. */
+/* Entering OFF: every probe detached (closed by the probe keeper while the loop goes on);
+ * long blocks are polled from the detach on. */
 static void enter_off(struct block_session *s, struct block_duty *d)
 {
 	d->detach_at = capture_monotonic_ns();

@@ -8,7 +8,6 @@
 #ifndef GOSCOPE_AGENT_CAPTURE_BLOCK_IMPL_H
 #define GOSCOPE_AGENT_CAPTURE_BLOCK_IMPL_H
 
-#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -19,8 +18,8 @@
 
 struct block_bpf;
 struct bpf_program;
-struct bpf_link;
 struct gs_binary;
+struct probe_keeper;
 
 #define NSEC_PER_SEC 1000000000ULL
 #define BLOCK_CYCLE_NS 1000000000ULL	  /* shortest duty-cycle period */
@@ -37,20 +36,6 @@ struct gs_binary;
 /* runtime g status values (stable since Go 1.0) and the bit GC scanning ORs in. */
 #define G_STATUS_WAITING 4
 #define G_STATUS_SCAN 0x1000
-
-/* One probe's link: a perf-event uprobe (bpf_link) or a uprobe_multi link fd. */
-struct probe_link {
-	struct bpf_link *perf; /* perf-event uprobe */
-	int multi_fd;	       /* uprobe_multi link fd, or -1 */
-};
-
-/* A thread destroying a detached link (see detach_one in block_attach.c). */
-struct reaper {
-	pthread_t thread;
-	bool busy;
-	struct probe_link link;
-	uint64_t done_at; /* when its destroy returned */
-};
 
 /* What one sampling window (one duty cycle, window_gen) sampled: parks that started in its
  * on-window were recorded, so each stands for cycle_ns / on_ns parks (block_profile.c). */
@@ -101,21 +86,37 @@ struct block_session {
 	struct block_bpf *skel;
 	struct bpf_program *progs[BLOCK_NPROBES];
 	bool multi; /* probes are uprobe_multi links (see load_bpf), else perf-event uprobes */
-	struct probe_link links[BLOCK_NPROBES];
+	/* Every link on the target is created and closed by this process (probe_keeper.h:
+	 * a SIGKILL of goscope must not land inside a uprobe (un)registration); its slot k is
+	 * probe k. */
+	struct probe_keeper *keeper;
+	bool attached[BLOCK_NPROBES];	 /* probe k's link is live */
+	bool detaching[BLOCK_NPROBES];	 /* its close was asked and not yet seen completed */
+	uint64_t detach_done;		 /* when the last completed detach completed (monotonic) */
 	uint64_t offsets[BLOCK_NPROBES]; /* file offsets of the probe points */
 	uint64_t vaddrs[BLOCK_NPROBES];	 /* their link-time addresses */
 	bool want[BLOCK_NPROBES];      /* netpollready is skipped when --reasons excludes IO wait */
 	bool on_branch[BLOCK_NPROBES]; /* probed on the stack-check branch (else at the entry) */
 	bool filter_reasons, io_wait;  /* --reasons given; it includes IO wait */
 	uint8_t reason_allowed[BLOCK_MAX_REASONS];
-	struct reaper reapers[BLOCK_NPROBES]; /* destroying detached links (see detach_one) */
+	/* The target's executable, held open from the session's start: every probe is placed
+	 * through exe (/proc/<goscope>/fd/<exe_fd>), so an exec of the target can never make a
+	 * later attach land in another program's code; exe_dev/exe_ino are its identity. */
 	char exe[64];
-	int mem_fd;	      /* /proc/PID/mem, to check that a pending g is still parked */
-	int bpf_stats_fd;     /* BPF run-time stats on while >= 0 (first throttled cycle) */
-	uint64_t start_ticks; /* the target's start time: with the pid, its identity */
-	bool exited;	      /* the target is gone: every probe removed */
-	bool stopped;	      /* every probe removed for good (final cut, or exited) */
-	uint64_t last_live;   /* the last look at the target's liveness */
+	int exe_fd;
+	uint64_t exe_dev, exe_ino;
+	uint64_t addrs[BLOCK_NPROBES]; /* the probe points in the target's address space */
+	/* /proc/PID/mem, to check that a pending g is still parked; opened first, it is bound to
+	 * the address space the session opened: reading it gives 0 bytes once the target has
+	 * exec'd (block_session.c, target_execed). */
+	int mem_fd;
+	int bpf_stats_fd;      /* BPF run-time stats on while >= 0 (first throttled cycle) */
+	uint64_t start_ticks;  /* the target's start time: with the pid, its identity */
+	bool exited;	       /* the target is gone (or exec'd): every probe removed */
+	bool execed;	       /* the target exec'd: its new image is not this session's */
+	uint64_t exec_dropped; /* pending parks of the old image dropped at the exec */
+	bool stopped;	       /* every probe removed for good (final cut, or exited) */
+	uint64_t last_live;    /* the last look at the target's liveness */
 	struct goversion_facts facts;
 	struct stacks stacks;
 	bool stacks_ready;
@@ -141,12 +142,14 @@ struct block_session {
 /* block_probes.c */
 extern const char *const block_probe_funcs[BLOCK_NPROBES];
 int block_open_target(struct block_session *s);
+void block_probe_addrs(struct block_session *s);
 
 /* block_attach.c */
 int block_load_bpf(struct block_session *s);
 int block_attach_all(struct block_session *s);
 void block_detach_all(struct block_session *s, bool async);
-void block_reap_one(struct block_session *s, enum block_probe k);
+int block_sync_detaches(struct block_session *s);
+int block_repair_leftovers(struct block_session *s);
 bool block_links_live(const struct block_session *s);
 void block_read_stats(struct block_session *s, uint64_t *sums);
 uint64_t block_probe_hits(const uint64_t *sums);

@@ -3,8 +3,11 @@
  * version and its per-version facts, and places each probe on the function's stack-check
  * branch (block_probe_offset says why). Nothing here touches the kernel. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "capture/block_impl.h"
 #include "goscope/symbolizer.h"
@@ -59,8 +62,10 @@ static int find_probes(struct block_session *s, struct gs_binary *bin)
 		int po;
 
 		if (gs_binary_find_function(bin, block_probe_funcs[k], &entry, &end) < 0)
-			return gs_error_set(s->err, -ENOENT, "%s not found in the pclntab of %s",
-					    block_probe_funcs[k], s->exe);
+			return gs_error_set(
+				s->err, -ENOENT,
+				"%s not found in the pclntab of process %d's executable",
+				block_probe_funcs[k], s->cfg.pid);
 		if (end - entry < sizeof(code) ||
 		    gs_binary_read(bin, entry, code, sizeof(code)) < 0)
 			return gs_error_set(s->err, -ENOENT, "cannot read the code of %s",
@@ -82,15 +87,50 @@ static int find_probes(struct block_session *s, struct gs_binary *bin)
 	return 0;
 }
 
-/* Opens /proc/PID/exe: a Go program with build info, of a supported version; fills the
- * version facts and the probe points. */
+/* The probe points' addresses in the target: the executable's mapping (matched by inode)
+ * that holds each file offset; the link-time address where none is found (a non-PIE Go
+ * binary is loaded at its link-time addresses anyway). */
+void block_probe_addrs(struct block_session *s)
+{
+	unsigned long long start, end, off, ino;
+	char path[64], line[512], perms[8];
+	FILE *f;
+
+	for (int k = 0; k < BLOCK_NPROBES; k++)
+		s->addrs[k] = s->vaddrs[k];
+	snprintf(path, sizeof(path), "/proc/%d/maps", s->cfg.pid);
+	f = fopen(path, "re");
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%llx-%llx %7s %llx %*s %llu", &start, &end, perms, &off, &ino) !=
+			    5 ||
+		    ino != s->exe_ino || perms[2] != 'x')
+			continue;
+		for (int k = 0; k < BLOCK_NPROBES; k++)
+			if (s->offsets[k] >= off && s->offsets[k] - off < end - start)
+				s->addrs[k] = start + (s->offsets[k] - off);
+	}
+	fclose(f);
+}
+
+/* Opens the target's executable (held open: see exe_fd in block_impl.h): a Go program with
+ * build info, of a supported version; fills the version facts and the probe points. */
 int block_open_target(struct block_session *s)
 {
 	const struct gs_binary_info *info;
 	struct gs_binary *bin;
+	struct stat st;
+	char path[64];
 	int rc;
 
-	snprintf(s->exe, sizeof(s->exe), "/proc/%d/exe", s->cfg.pid);
+	snprintf(path, sizeof(path), "/proc/%d/exe", s->cfg.pid);
+	s->exe_fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (s->exe_fd < 0 || fstat(s->exe_fd, &st) < 0)
+		return gs_error_set(s->err, -errno, "open %s: %s", path, strerror(errno));
+	s->exe_dev = st.st_dev;
+	s->exe_ino = st.st_ino;
+	snprintf(s->exe, sizeof(s->exe), "/proc/%d/fd/%d", getpid(), s->exe_fd);
 	rc = gs_binary_open(s->exe, &bin, s->err);
 	if (rc < 0)
 		return rc;

@@ -273,6 +273,21 @@ static void add_comments(struct block_session *s, struct profile *prof,
 			 BLOCK_TICK_NS / 1e6);
 		profile_add_comment(prof, text);
 	}
+	if (st->repaired_breakpoints) {
+		snprintf(text, sizeof(text),
+			 "goscope block: %" PRIu64 " leaked breakpoints from an earlier capture "
+			 "repaired",
+			 st->repaired_breakpoints);
+		profile_add_comment(prof, text);
+	}
+	if (st->target_exec) {
+		snprintf(text, sizeof(text),
+			 "goscope block: target_exec: process %d exec'd another program; the old "
+			 "image's probes were removed and its %" PRIu64 " pending parks dropped "
+			 "(not reported as blocked); the new image is not captured",
+			 s->cfg.pid, st->exec_dropped);
+		profile_add_comment(prof, text);
+	}
 }
 
 int block_cut_profile(struct block_session *s, bool still_blocked, uint64_t now,
@@ -287,7 +302,9 @@ int block_cut_profile(struct block_session *s, bool still_blocked, uint64_t now,
 	stats->duration_ns = now - s->cut_at;
 	stats->sampled_fraction = 1.0;
 	stats->target_exited = s->exited;
-	stats->ended_by = s->exited ? "target exited" : NULL;
+	stats->target_exec = s->execed;
+	stats->exec_dropped = s->exec_dropped;
+	stats->ended_by = s->execed ? "target exec" : s->exited ? "target exited" : NULL;
 	if (s->duty.state != BLOCK_DUTY_UNTHROTTLED) {
 		/* The time this cut covers that the probes sampled; a cut between two
 		 * on-windows sampled none of its own time: the fraction of the window its

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <bpf/bpf.h>
@@ -23,7 +24,20 @@
 #include "block.skel.h"
 #include "capture/block_impl.h"
 #include "capture/core.h"
+#include "capture/probe_keeper.h"
 #include "procs/proc.h"
+
+/* Empties the pending map (the probes are detached); returns how many parks it held. */
+static uint64_t drop_pending(struct block_session *s)
+{
+	int fd = bpf_map__fd(s->skel->maps.pending);
+	uint64_t n = 0;
+	__u64 key;
+
+	while (bpf_map_get_next_key(fd, NULL, &key) == 0 && bpf_map_delete_elem(fd, &key) == 0)
+		n++;
+	return n;
+}
 
 /* Removes every probe for good, first closing the books of the window in progress as the
  * end of the capture: its on-window ends now, its cycle is cut short here, a park of it
@@ -42,7 +56,11 @@ static void duty_stop(struct block_session *s, uint64_t now)
 		block_window_on_end(s, d->gen, now > d->window_start ? now - d->window_start : 0);
 	}
 	block_detach_all(s, false);
-	if (st != BLOCK_DUTY_UNTHROTTLED) {
+	if (s->execed) {
+		/* The old image's goroutines are gone with it: none of its parks ended in a
+		 * block, and none is still blocked. */
+		s->exec_dropped += drop_pending(s);
+	} else if (st != BLOCK_DUTY_UNTHROTTLED) {
 		if (st == BLOCK_DUTY_ON || st == BLOCK_DUTY_DRAINING)
 			s->cancelled += block_drop_not_parked(s, d->gen);
 		block_poll_long_blocks(s, d->last_poll, now);
@@ -68,14 +86,43 @@ static int target_start(pid_t pid, uint64_t *ticks)
 	return 0;
 }
 
+/* Whether the target has exec'd since the session opened. Neither the pid nor the start time
+ * changes at an exec, and a program that execs itself keeps its executable's identity too; what
+ * always changes is the address space: a /proc/PID/mem file opened before the exec stays bound
+ * to the old one and reads 0 bytes once it is gone (an unmapped address of a live one gives
+ * EIO instead). An exiting process loses its address space too, but then /proc/PID/exe is
+ * gone as well, so the exec also needs the exe still there. Without a mem file (it could not
+ * be opened), a change of the executable's (dev, inode) is the sign. The caller checks the
+ * start time after this, so a reused pid counts as an exit. */
+static bool target_execed(struct block_session *s)
+{
+	struct stat st;
+	char path[64];
+	uint8_t b;
+
+	snprintf(path, sizeof(path), "/proc/%d/exe", s->cfg.pid);
+	if (stat(path, &st) < 0)
+		return false;
+	if (st.st_dev != s->exe_dev || st.st_ino != s->exe_ino)
+		return true;
+	return s->mem_fd >= 0 && pread(s->mem_fd, &b, 1, (off_t)s->addrs[0]) == 0;
+}
+
 bool block_session_target_alive(struct block_session *s)
 {
 	uint64_t ticks;
+	bool execed;
 
 	if (s->exited)
 		return false;
-	if (target_start(s->cfg.pid, &ticks) == 0 && ticks == s->start_ticks)
-		return true;
+	execed = target_execed(s);
+	if (target_start(s->cfg.pid, &ticks) == 0 && ticks == s->start_ticks) {
+		if (!execed)
+			return true;
+		/* The same process runs another image: for this session, the end of its
+		 * target (duty_stop drops the old image's pending parks). */
+		s->execed = true;
+	}
 	s->exited = true;
 	duty_stop(s, capture_monotonic_ns());
 	return false;
@@ -99,9 +146,7 @@ int block_session_open(const struct block_config *cfg, struct block_session **ou
 	s->cfg.stop = NULL;
 	s->cfg.on_attached = NULL;
 	s->err = err;
-	s->mem_fd = s->bpf_stats_fd = -1;
-	for (int k = 0; k < BLOCK_NPROBES; k++)
-		s->links[k].multi_fd = s->reapers[k].link.multi_fd = -1;
+	s->mem_fd = s->bpf_stats_fd = s->exe_fd = -1;
 	if (cfg->reasons) {
 		if (strlen(cfg->reasons) >= sizeof(s->reasons)) {
 			rc = gs_error_set(err, -EINVAL, "--reasons list too long");
@@ -123,21 +168,43 @@ int block_session_open(const struct block_config *cfg, struct block_session **ou
 		rc = gs_error_set(err, -EINVAL, "cannot count CPUs");
 		goto fail;
 	}
+	/* The keeper first, while goscope holds few descriptors: every link on the target is
+	 * created and closed by it (probe_keeper.h). */
+	rc = probe_keeper_start(&s->keeper, err);
+	if (rc < 0)
+		goto fail;
+	/* The address space first, then the executable: an exec between the two shows as a
+	 * dead mem file right after (target_execed). */
+	snprintf(mem_path, sizeof(mem_path), "/proc/%d/mem", cfg->pid);
+	s->mem_fd = open(mem_path, O_RDONLY | O_CLOEXEC); /* optional: see g_still_parked */
 	rc = block_open_target(s);
 	if (rc < 0)
 		goto fail;
+	block_probe_addrs(s);
+	if (target_execed(s)) {
+		rc = gs_error_set(err, -ESRCH, "process %d exec'd while being opened", cfg->pid);
+		goto fail;
+	}
 	rc = stacks_init(&s->stacks, NULL, false, err);
 	if (rc < 0)
 		goto fail;
 	s->stacks_ready = true;
 	/* Open the process (and its binaries) now: they may be gone once it exits. */
 	stacks_proc(&s->stacks, cfg->pid);
-	snprintf(mem_path, sizeof(mem_path), "/proc/%d/mem", cfg->pid);
-	s->mem_fd = open(mem_path, O_RDONLY | O_CLOEXEC); /* optional: see g_still_parked */
 	rc = block_load_bpf(s);
 	if (rc < 0)
 		goto fail;
 	s->info.probes = s->multi ? "uprobe_multi" : "perf-event";
+	/* Breakpoints an earlier goscope leaked at these points (killed while the kernel
+	 * (un)registered a uprobe) are put right before anything is attached. */
+	rc = block_repair_leftovers(s);
+	if (rc < 0) {
+		gs_error_prefix(err,
+				"process %d: repairing a breakpoint left by an earlier capture",
+				cfg->pid);
+		goto fail;
+	}
+	s->info.repaired_breakpoints = (uint64_t)rc;
 	if (cfg->max_overhead_pct < BLOCK_OVERHEAD_UNTHROTTLED) {
 		s->info.trap_cost_ns = block_calibrate(s);
 		/* Unavailable (kernel < 5.8, or on already by sysctl, when the counters move
@@ -207,13 +274,17 @@ void block_session_close(struct block_session *s)
 {
 	if (!s)
 		return;
-	if (s->skel)
+	if (s->skel && s->keeper)
 		block_detach_all(s, false);
+	/* Closes whatever link is left (none, unless a detach failed) and waits for it. */
+	probe_keeper_stop(s->keeper);
 	if (s->bpf_stats_fd >= 0)
 		close(s->bpf_stats_fd);
 	block_bpf__destroy(s->skel);
 	if (s->mem_fd >= 0)
 		close(s->mem_fd);
+	if (s->exe_fd >= 0)
+		close(s->exe_fd);
 	if (s->stacks_ready)
 		stacks_free(&s->stacks);
 	free(s);

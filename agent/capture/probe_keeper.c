@@ -3,11 +3,14 @@
  * Protocol: a SOCK_SEQPACKET socket pair. The parent sends one struct keeper_cmd per message
  * (an attach carries the program fd as SCM_RIGHTS); the keeper answers each with one struct
  * keeper_reply. The parent reads the answer of an attach at once and collects the answers of
- * detaches later (probe_keeper_sync), so that a detach costs the caller nothing. */
+ * detaches later (probe_keeper_sync), so that a detach costs the caller nothing. A detach is
+ * answered by the worker that closed the link (close_async), so answers can come in any
+ * order. */
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/bpf.h>
 #include <linux/perf_event.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -137,6 +140,44 @@ static ssize_t recv_cmd(int sock, struct keeper_cmd *c, int *fd)
 	return n == sizeof(*c) ? n : -1;
 }
 
+/* Closes link fd in a worker process that shares the keeper's descriptor table (so the
+ * worker's close is the last one and the kernel's unregister and grace period run there),
+ * which then sends r, with the time the close returned, and exits. Closing a uprobe link
+ * takes a grace period (tens of ms): the links of one detach_all are closed side by side, as
+ * goscope's reaper threads did, instead of one after the other in the keeper. Returns 0 when
+ * the worker runs; -1 and the link still open otherwise (the caller closes it itself). The
+ * worker is a fork of the single-threaded keeper with its own copy of memory (clone without
+ * CLONE_VM, stack included), so it touches no state of the keeper's. */
+static int close_async(int sock, int fd, struct keeper_reply *r)
+{
+	long pid =
+		syscall(__NR_clone, (unsigned long)(CLONE_FILES | SIGCHLD), 0UL, NULL, NULL, 0UL);
+
+	if (pid < 0)
+		return -1;
+	if (pid > 0)
+		return 0;
+	close(fd);
+	r->done_ns = now_ns();
+	send(sock, r, sizeof(*r), MSG_NOSIGNAL);
+	_exit(0);
+}
+
+/* The keeper holds nothing of goscope's but its socket: no pipe a reader waits on for EOF
+ * (goscope's stdout or stderr), no output file, no BPF object kept loaded after goscope is
+ * gone. */
+static void drop_inherited_fds(int sock)
+{
+	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+
+	for (int fd = 0; fd < 3; fd++)
+		if (fd != sock && null >= 0)
+			dup2(null, fd);
+	if (sock > 3)
+		syscall(__NR_close_range, 3U, (unsigned)sock - 1, 0U);
+	syscall(__NR_close_range, (unsigned)sock + 1, ~0U, 0U);
+}
+
 static __attribute__((noreturn)) void keeper_main(int sock)
 {
 	int links[PROBE_KEEPER_SLOTS];
@@ -151,7 +192,9 @@ static __attribute__((noreturn)) void keeper_main(int sock)
 	signal(SIGHUP, SIG_IGN);
 	signal(SIGQUIT, SIG_IGN);
 	signal(SIGPIPE, SIG_IGN);
+	signal(SIGCHLD, SIG_IGN); /* close_async's workers reap themselves */
 	setpgid(0, 0);
+	drop_inherited_fds(sock);
 	prctl(PR_SET_NAME, "goscope-probes", 0, 0, 0);
 	for (int i = 0; i < PROBE_KEEPER_SLOTS; i++)
 		links[i] = -1;
@@ -172,9 +215,14 @@ static __attribute__((noreturn)) void keeper_main(int sock)
 				r.err = 0;
 			}
 		} else if (c.op == OP_DETACH) {
-			if (links[c.slot] >= 0)
-				close(links[c.slot]);
+			int fd = links[c.slot];
+
 			links[c.slot] = -1;
+			if (fd >= 0 && close_async(sock, fd, &r) == 0) {
+				if (prog_fd >= 0)
+					close(prog_fd);
+				continue; /* the worker answers */
+			}
 		} else {
 			r.err = -EINVAL;
 		}
@@ -189,6 +237,10 @@ static __attribute__((noreturn)) void keeper_main(int sock)
 	for (int i = 0; i < PROBE_KEEPER_SLOTS; i++)
 		if (links[i] >= 0)
 			close(links[i]);
+	/* With SIGCHLD ignored, wait returns (ECHILD) once every worker has exited: when the
+	 * keeper is gone, every close it started has completed. */
+	while (wait(NULL) > 0 || errno == EINTR)
+		;
 	_exit(0);
 }
 
@@ -266,7 +318,8 @@ static int recv_reply(struct probe_keeper *k, struct keeper_reply *r)
 	return n == 0 ? -EPIPE : -(errno ? errno : EPROTO);
 }
 
-/* Reads replies until the one for an attach arrives (detach replies come first, in order). */
+/* Reads replies until the one for op arrives (for OP_DETACH: the last pending one); detach
+ * replies, in any order, are counted on the way. */
 static int wait_reply(struct probe_keeper *k, uint32_t op, struct keeper_reply *r)
 {
 	int rc;
@@ -277,7 +330,8 @@ static int wait_reply(struct probe_keeper *k, uint32_t op, struct keeper_reply *
 			return rc;
 		if (r->op == OP_DETACH && k->pending_detaches) {
 			k->pending_detaches--;
-			k->last_detach_ns = r->done_ns;
+			if (r->done_ns > k->last_detach_ns)
+				k->last_detach_ns = r->done_ns;
 			if (op == OP_DETACH && !k->pending_detaches)
 				return 0;
 			continue;
@@ -348,12 +402,9 @@ int probe_keeper_sync(struct probe_keeper *k, uint64_t *done_ns)
 	struct keeper_reply r;
 	int rc = 0;
 
+	if (k->pending_detaches)
+		rc = wait_reply(k, OP_DETACH, &r);
 	if (done_ns)
-		*done_ns = 0;
-	if (!k->pending_detaches)
-		return 0;
-	rc = wait_reply(k, OP_DETACH, &r);
-	if (done_ns && rc == 0)
 		*done_ns = k->last_detach_ns;
 	return rc;
 }

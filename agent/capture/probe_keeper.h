@@ -58,7 +58,8 @@ int probe_keeper_attach(struct probe_keeper *k, unsigned slot, const struct prob
  * no-op. */
 int probe_keeper_detach(struct probe_keeper *k, unsigned slot);
 /* Waits until every detach asked for has completed; *done_ns (may be NULL) is the monotonic
- * time the last one completed (0 when none was pending). */
+ * time the latest one completed (0 when none ever did). Detaches complete side by side (each
+ * link is closed by a worker of the keeper), in any order. */
 int probe_keeper_sync(struct probe_keeper *k, uint64_t *done_ns);
 /* Closes every link, waits for the keeper to exit and frees k. NULL is a no-op. */
 void probe_keeper_stop(struct probe_keeper *k);

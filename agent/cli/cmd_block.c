@@ -95,6 +95,11 @@ int cmd_block(int argc, char **argv)
 			}
 			break;
 		case 'r':
+			/* An empty list (",,," or "") would capture nothing at all. */
+			if (optarg[strspn(optarg, ", ")] == '\0') {
+				cli_error("block", "--reasons lists no wait reason ('%s')", optarg);
+				return cli_usage_error(usage_block);
+			}
 			cfg.reasons = optarg;
 			break;
 		case 'O':

@@ -6,7 +6,10 @@
 # binary's. BENCH_PS_KILLS kills (default 100) of each kind, alternating:
 #   - direct: links created by the killed process itself (goscope before the probe keeper);
 #   - keeper: links created by the probe keeper (agent/capture/probe_keeper.c).
-#   RESULT probe_sigkill_keeper_leaks = kills that left a breakpoint, goal 0.
+#   RESULT probe_sigkill_keeper_leaks = kills that left a breakpoint, goal 0;
+# then the real `goscope block` (duty-cycled, default --max-overhead) on a busy ping-pong,
+# SIGKILLed 1-4 s in, BENCH_PS_KILLS times:
+#   RESULT probe_sigkill_block_leaks = kills that left a breakpoint, goal 0.
 # The loop is tests/integration/test_probe_keeper.c (make test runs 10 kills of it).
 set -euo pipefail
 
@@ -33,3 +36,13 @@ status=ok
 [ "$keeper" -eq 0 ] || status=MISSED
 echo "RESULT probe_sigkill_keeper_leaks=$keeper goal=0 ($status)"
 echo "RESULT probe_sigkill_direct_leaks=$direct (no goal: the defect the keeper removes)"
+# The real thing: `goscope block` at the default --max-overhead on a busy ping-pong, SIGKILLed
+# 1-4 s in, KILLS times (tests/integration/test_block.c, make test runs 5).
+real=$(GOSCOPE_BLOCK_SIGKILLS=$KILLS GOSCOPE_SRC_DIR=$REPO GOSCOPE_BIN=$REPO/build/goscope \
+	GOSCOPE_BUILD_DIR=$REPO/build build/tests/integration \
+	--filter 'block/sigkill_duty_cycled_leaves_no_breakpoint' 2>&1 |
+	awk '/^block: .*SIGKILLs left breakpoints/ {print $2; exit}')
+echo "goscope block: ${real:-?} of $KILLS kills left breakpoints"
+status=ok
+[ "${real:-1}" -eq 0 ] || status=MISSED
+echo "RESULT probe_sigkill_block_leaks=${real:-?} goal=0 ($status)"

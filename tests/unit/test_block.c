@@ -232,6 +232,20 @@ Test(block_reasons, parse)
 	cr_assert(strstr(err.msg, "bogus"), "%s", err.msg);
 }
 
+/* A list of separators only names no reason: it would capture nothing (issue 11, defect 10). */
+Test(block_reasons, empty_list_refused)
+{
+	struct goversion_facts f;
+	uint8_t allowed[BLOCK_MAX_REASONS];
+	struct gs_error err = {0};
+	bool io;
+
+	cr_assert_eq(goversion_lookup("go1.27.3", &f, NULL), 0);
+	cr_assert_eq(block_parse_reasons(",,,", &f, allowed, &io, &err), -EINVAL);
+	cr_assert(strstr(err.msg, "no wait reason"), "%s", err.msg);
+	cr_assert_eq(block_parse_reasons(",chan receive,", &f, allowed, &io, &err), 0);
+}
+
 Test(block_overhead, duty_fraction)
 {
 	/* 100k hits/s at 9 us = 0.9 CPU-s/s while on; the target uses 1 CPU: 2% -> 2.2% on */

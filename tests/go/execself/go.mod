@@ -1,0 +1,3 @@
+module goscope.test/execself
+
+go 1.19
