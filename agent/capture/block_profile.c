@@ -327,13 +327,13 @@ int block_cut_profile(struct block_session *s, bool still_blocked, uint64_t now,
 	profile_add_sample_type(c.prof, "delay", "nanoseconds");
 	profile_set_period(c.prof, "contentions", "count", 1);
 	/* The locations of this cut's profile (the symbolizer's caches stay with the session). */
-	s->stacks.prof = c.prof;
+	stacks_set_profile(&s->stacks, c.prof);
 	rc = take_agg(&c);
 	/* Once the target has exited there is no blocked goroutine any more, so they are not
 	 * reported then. */
 	if (rc == 0 && still_blocked && !s->exited)
 		rc = add_still_blocked(&c);
-	s->stacks.prof = NULL;
+	stacks_set_profile(&s->stacks, NULL);
 	if (rc < 0) {
 		profile_free(c.prof);
 		return rc;
