@@ -53,8 +53,8 @@ static uint64_t write_small_elf(void)
 	FILE *f;
 
 	eb_init(&b);
-	text = eb_add_data(&b, ".text", SHT_PROGBITS, SHF_ALLOC | SHF_EXECINSTR, code,
-			   sizeof(code), 16);
+	text = eb_add_data(&b, ".text", SHT_PROGBITS, SHF_ALLOC | SHF_EXECINSTR, code, sizeof(code),
+			   16);
 	eb_add_load(&b, PF_R | PF_X, EB_BASE, text + sizeof(code));
 	eb_add_symtab(&b, (struct eb_sym[]){{"f", text, sizeof(code), STT_FUNC, 1}}, 1);
 	img = eb_finish(&b, &size, 0);
