@@ -17,7 +17,7 @@
 #include "pclntab.h"
 
 #define GO_BUILDID_NOTE_TYPE 4 /* ELF_NOTE_GOBUILDID_TAG */
-#define MD_TEXT_OFF 176	       /* moduledata.text, 64-bit, Go 1.18 - 1.27 */
+#define MD_TEXT_OFF 176        /* moduledata.text, 64-bit, Go 1.18 - 1.27 */
 #define MD_ETEXT_OFF 184
 #define PCLNTAB_SCAN_ALIGN 8
 
@@ -88,9 +88,8 @@ static int find_pclntab(struct gs_binary *bin, struct gs_error *err)
 		if (gs_elf_find_section(&bin->elf, sections[i], &sec) == 0 && sec.data) {
 			rc = gs_pclntab_parse(&bin->tab, sec.data, sec.size, sec.addr, err);
 			if (rc == 0) {
-				bin->info.pclntab_found_by =
-					i == 0 ? "section .gopclntab"
-					       : "section .data.rel.ro.gopclntab";
+				bin->info.pclntab_found_by = i == 0 ? "section .gopclntab"
+								    : "section .data.rel.ro.gopclntab";
 				return 0;
 			}
 			return gs_error_prefix(err, "section %s", sections[i]);
@@ -109,8 +108,8 @@ static int find_pclntab(struct gs_binary *bin, struct gs_error *err)
 	for (unsigned i = 0; gs_elf_next_load(&bin->elf, &i, &seg) == 0;) {
 		if (!seg.data || (seg.flags & PF_X))
 			continue;
-		uint64_t start =
-			(PCLNTAB_SCAN_ALIGN - seg.vaddr % PCLNTAB_SCAN_ALIGN) % PCLNTAB_SCAN_ALIGN;
+		uint64_t start = (PCLNTAB_SCAN_ALIGN - seg.vaddr % PCLNTAB_SCAN_ALIGN) %
+				 PCLNTAB_SCAN_ALIGN;
 		for (uint64_t off = start; off + 16 <= seg.filesz; off += PCLNTAB_SCAN_ALIGN) {
 			const uint8_t *p = seg.data + off;
 
@@ -118,8 +117,8 @@ static int find_pclntab(struct gs_binary *bin, struct gs_error *err)
 			if (p[1] != 0xff || p[2] != 0xff || p[3] != 0xff || p[4] || p[5] ||
 			    (p[0] != 0xf0 && p[0] != 0xf1 && p[0] != 0xfa && p[0] != 0xfb))
 				continue;
-			if (gs_pclntab_parse(&bin->tab, p, seg.filesz - off, seg.vaddr + off,
-					     NULL) == 0) {
+			if (gs_pclntab_parse(&bin->tab, p, seg.filesz - off, seg.vaddr + off, NULL) ==
+			    0) {
 				/* A real table names its first function with printable text. */
 				struct gs_func f;
 				const char *name;
@@ -346,9 +345,8 @@ static int open_image(struct gs_binary *bin, struct gs_error *err)
 		bin->info.nfunc = bin->tab.nfunc;
 		resolve_text(bin);
 		/* Without it (out of memory) lookups are only slower. */
-		bin->tab.pcindex =
-			gs_pcindex_new(bin->tab.nfunc, bin->info.text_end - bin->info.text_start,
-				       bin->tab.funcnametab_size, bin->tab.filetab_size);
+		bin->tab.pcindex = gs_pcindex_new(bin->tab.nfunc, bin->info.text_end - bin->info.text_start,
+						  bin->tab.funcnametab_size, bin->tab.filetab_size);
 	} else if (rc != -ENOENT && bin->info.has_buildinfo) {
 		/* A Go binary whose table is corrupt: refuse rather than mis-symbolize. */
 		return gs_error_set(err, rc, "%s", perr.msg);

@@ -31,8 +31,7 @@ int gs_elf_open_mem(struct gs_elf *elf, const void *data, size_t size, struct gs
 		return gs_error_set(err, -ENOTSUP, "unsupported ELF class %u (only 64-bit)",
 				    d[EI_CLASS]);
 	if (d[EI_DATA] != ELFDATA2LSB)
-		return gs_error_set(err, -ENOTSUP,
-				    "unsupported ELF byte order (only little-endian)");
+		return gs_error_set(err, -ENOTSUP, "unsupported ELF byte order (only little-endian)");
 
 	elf->data = d;
 	elf->size = size;

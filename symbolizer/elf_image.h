@@ -20,7 +20,7 @@ struct gs_elf {
 	size_t size;
 	void *map; /* non-NULL when the image is an mmap owned by this struct */
 	size_t map_size;
-	int guard;     /* the map's mapguard handle (> 0), 0 for a caller's memory image */
+	int guard; /* the map's mapguard handle (> 0), 0 for a caller's memory image */
 	uint16_t type; /* ET_EXEC, ET_DYN, ... */
 	uint16_t machine;
 	uint64_t entry;

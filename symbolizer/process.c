@@ -28,7 +28,7 @@ struct cache_entry {
 	off_t size;
 	struct timespec mtime;
 	struct gs_binary *bin;
-	unsigned refs;			 /* gs_process mappings and gs_symbolizer_acquire holders */
+	unsigned refs;                    /* gs_process mappings and gs_symbolizer_acquire holders */
 	struct cache_entry *prev, *next; /* LRU list, most recently used first */
 };
 
@@ -43,8 +43,8 @@ struct gs_symbolizer {
 
 struct proc_mapping {
 	struct gs_mapping m;
-	bool resolved;		 /* binary lookup attempted */
-	struct gs_binary *bin;	 /* ent->bin, or NULL */
+	bool resolved;           /* binary lookup attempted */
+	struct gs_binary *bin;   /* ent->bin, or NULL */
 	struct cache_entry *ent; /* holds one reference, or NULL */
 };
 
@@ -163,8 +163,7 @@ static struct cache_entry *cache_find(struct gs_symbolizer *s, const struct stat
 		if (gs_binary_changed(e->bin))
 			continue;
 		if (e->dev == st->st_dev && e->ino == st->st_ino && e->size == st->st_size &&
-		    e->mtime.tv_sec == st->st_mtim.tv_sec &&
-		    e->mtime.tv_nsec == st->st_mtim.tv_nsec)
+		    e->mtime.tv_sec == st->st_mtim.tv_sec && e->mtime.tv_nsec == st->st_mtim.tv_nsec)
 			return e;
 	}
 	return NULL;
@@ -307,8 +306,8 @@ uint64_t gs_symbolizer_cached_bytes(const struct gs_symbolizer *s)
 	return st.bytes;
 }
 
-int gs_symbolizer_acquire(struct gs_symbolizer *s, int fd, const char *name, struct gs_binary **out,
-			  struct gs_error *err)
+int gs_symbolizer_acquire(struct gs_symbolizer *s, int fd, const char *name,
+			  struct gs_binary **out, struct gs_error *err)
 {
 	struct cache_entry *e;
 	int rc = cache_get(s, fd, name, &e, err);
@@ -551,8 +550,8 @@ static struct gs_binary *resolve_binary(struct gs_process *p, struct proc_mappin
 	pm->resolved = true;
 	if (pm->m.path[0] != '/' || pm->m.inode == 0)
 		return NULL;
-	snprintf(path, sizeof(path), "/proc/%d/map_files/%" PRIx64 "-%" PRIx64, p->pid, pm->m.start,
-		 pm->m.end);
+	snprintf(path, sizeof(path), "/proc/%d/map_files/%" PRIx64 "-%" PRIx64, p->pid,
+		 pm->m.start, pm->m.end);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
 		snprintf(path, sizeof(path), "/proc/%d/root%s", p->pid, pm->m.path);
@@ -566,9 +565,8 @@ static struct gs_binary *resolve_binary(struct gs_process *p, struct proc_mappin
 	for (size_t i = 0; i < p->n; i++) {
 		struct proc_mapping *o = &p->maps[i];
 
-		if (!o->resolved && o->m.inode == pm->m.inode &&
-		    o->m.dev_major == pm->m.dev_major && o->m.dev_minor == pm->m.dev_minor &&
-		    strcmp(o->m.path, pm->m.path) == 0) {
+		if (!o->resolved && o->m.inode == pm->m.inode && o->m.dev_major == pm->m.dev_major &&
+		    o->m.dev_minor == pm->m.dev_minor && strcmp(o->m.path, pm->m.path) == 0) {
 			o->resolved = true;
 			o->bin = pm->bin;
 			o->ent = pm->ent;
