@@ -355,6 +355,18 @@ static int open_image(struct gs_binary *bin, struct gs_error *err)
 	return 0;
 }
 
+bool gs_binary_changed(const struct gs_binary *bin)
+{
+	return gs_elf_changed(&bin->elf);
+}
+
+/* The error of every lookup that read the image of a file changed under it (see
+ * symbolizer/mapguard.h): its results may come from zeroes. */
+static int changed_error(const struct gs_binary *bin, struct gs_error *err)
+{
+	return gs_error_set(err, -EIO, "%s: binary changed while being read", bin->name);
+}
+
 static int finish_open(struct gs_binary *bin, const char *name, struct gs_binary **out,
 		       struct gs_error *err)
 {
@@ -367,6 +379,8 @@ static int finish_open(struct gs_binary *bin, const char *name, struct gs_binary
 		return gs_error_set(err, -ENOMEM, "out of memory");
 	}
 	rc = open_image(bin, err);
+	if (rc == 0 && gs_binary_changed(bin))
+		rc = changed_error(bin, err);
 	if (rc < 0) {
 		gs_error_prefix(err, "%s", bin->name);
 		gs_binary_close(bin);
@@ -464,8 +478,9 @@ static const struct gs_symtab *elf_syms(struct gs_binary *bin)
 	return &bin->syms;
 }
 
-int gs_binary_symbolize(const struct gs_binary *cbin, uint64_t pc, unsigned flags,
-			struct gs_frame *frames, int max, struct gs_error *err)
+/* gs_binary_symbolize without the check that the file did not change. */
+static int symbolize(const struct gs_binary *cbin, uint64_t pc, unsigned flags,
+		     struct gs_frame *frames, int max, struct gs_error *err)
 {
 	struct gs_binary *bin = (struct gs_binary *)cbin; /* lazily loaded symbols only */
 	const struct gs_sym *sym;
@@ -502,8 +517,17 @@ int gs_binary_symbolize(const struct gs_binary *cbin, uint64_t pc, unsigned flag
 	return 1;
 }
 
-int gs_binary_find_function(const struct gs_binary *bin, const char *name, uint64_t *entry,
-			    uint64_t *end)
+int gs_binary_symbolize(const struct gs_binary *bin, uint64_t pc, unsigned flags,
+			struct gs_frame *frames, int max, struct gs_error *err)
+{
+	int n = symbolize(bin, pc, flags, frames, max, err);
+
+	return gs_binary_changed(bin) ? changed_error(bin, err) : n;
+}
+
+/* gs_binary_find_function without the check that the file did not change. */
+static int find_function(const struct gs_binary *bin, const char *name, uint64_t *entry,
+			 uint64_t *end)
 {
 	struct gs_func f;
 
@@ -533,13 +557,23 @@ int gs_binary_find_function(const struct gs_binary *bin, const char *name, uint6
 	return -ENOENT;
 }
 
+int gs_binary_find_function(const struct gs_binary *bin, const char *name, uint64_t *entry,
+			    uint64_t *end)
+{
+	int rc = find_function(bin, name, entry, end);
+
+	return gs_binary_changed(bin) ? -EIO : rc;
+}
+
 int gs_binary_pcsp(const struct gs_binary *bin, uint64_t pc, int32_t *sp_delta)
 {
 	struct gs_func f;
+	int rc = -ENOENT;
 
-	if (!bin->has_tab || gs_pclntab_find_func(&bin->tab, pc, &f, NULL) < 0)
-		return -ENOENT;
-	return gs_pclntab_pcvalue(&bin->tab, &f, gs_func_field(&bin->tab, &f, 4), pc, sp_delta);
+	if (bin->has_tab && gs_pclntab_find_func(&bin->tab, pc, &f, NULL) == 0)
+		rc = gs_pclntab_pcvalue(&bin->tab, &f, gs_func_field(&bin->tab, &f, 4), pc,
+					sp_delta);
+	return gs_binary_changed(bin) ? -EIO : rc;
 }
 
 int gs_binary_foreach_function(const struct gs_binary *bin,
@@ -559,7 +593,7 @@ int gs_binary_foreach_function(const struct gs_binary *bin,
 		if (fn(ctx, n ? n : "?", f.entry, f.end))
 			break;
 	}
-	return 0;
+	return gs_binary_changed(bin) ? -EIO : 0;
 }
 
 /* Translates between link-time addresses and file offsets through the first PT_LOAD that
@@ -583,12 +617,16 @@ static int load_translate(const struct gs_elf *elf, uint64_t v, bool from_offset
 
 int gs_binary_addr_to_offset(const struct gs_binary *bin, uint64_t addr, uint64_t *off)
 {
-	return load_translate(&bin->elf, addr, false, off);
+	int rc = load_translate(&bin->elf, addr, false, off);
+
+	return gs_binary_changed(bin) ? -EIO : rc;
 }
 
 int gs_binary_offset_to_addr(const struct gs_binary *bin, uint64_t off, uint64_t *addr)
 {
-	return load_translate(&bin->elf, off, true, addr);
+	int rc = load_translate(&bin->elf, off, true, addr);
+
+	return gs_binary_changed(bin) ? -EIO : rc;
 }
 
 int gs_binary_read(const struct gs_binary *bin, uint64_t addr, void *buf, size_t len)
@@ -596,7 +634,7 @@ int gs_binary_read(const struct gs_binary *bin, uint64_t addr, void *buf, size_t
 	const uint8_t *p = gs_elf_vaddr_bytes(&bin->elf, addr, len);
 
 	if (!p)
-		return -ENOENT;
+		return gs_binary_changed(bin) ? -EIO : -ENOENT;
 	memcpy(buf, p, len);
-	return 0;
+	return gs_binary_changed(bin) ? -EIO : 0;
 }

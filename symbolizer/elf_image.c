@@ -1,4 +1,4 @@
-/* elf.c — bounds-checked ELF64 parsing (see elf.h for why it exists instead of raw structs). */
+/* elf_image.c — bounds-checked ELF64 parsing (see elf_image.h for why it exists instead of raw structs). */
 #include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "elf_image.h"
+#include "mapguard.h"
 
 /* True when [off, off+len) lies inside an image of size bytes, without overflow. */
 static bool in_range(uint64_t off, uint64_t len, uint64_t size)
@@ -85,7 +86,7 @@ int gs_elf_open_fd(struct gs_elf *elf, int fd, struct gs_error *err)
 {
 	struct stat st;
 	void *map;
-	int rc;
+	int rc, guard;
 
 	memset(elf, 0, sizeof(*elf));
 	if (fstat(fd, &st) < 0)
@@ -95,18 +96,25 @@ int gs_elf_open_fd(struct gs_elf *elf, int fd, struct gs_error *err)
 	if (st.st_size < (off_t)sizeof(Elf64_Ehdr))
 		return gs_error_set(err, -EINVAL, "not an ELF file: only %lld bytes",
 				    (long long)st.st_size);
+	/* The file belongs to someone else, who may truncate it at any time, even before we
+	 * read the header: guard the mapping before the first read. */
 	map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
 	if (map == MAP_FAILED)
 		return gs_error_set(err, -errno, "mmap: %s", strerror(errno));
-	rc = gs_elf_open_mem(elf, map, (size_t)st.st_size, err);
-	if (rc < 0) {
+	guard = gs_mapguard_add(map, (size_t)st.st_size);
+	if (guard < 0) {
 		munmap(map, (size_t)st.st_size);
-		memset(elf, 0, sizeof(*elf));
-		return rc;
+		return gs_error_set(err, guard, "cannot guard the mapping: %s", strerror(-guard));
 	}
+	rc = gs_elf_open_mem(elf, map, (size_t)st.st_size, err);
 	elf->map = map;
 	elf->map_size = (size_t)st.st_size;
-	return 0;
+	elf->guard = guard;
+	if (rc == 0 && gs_elf_changed(elf))
+		rc = gs_error_set(err, -EIO, "file changed while being read");
+	if (rc < 0)
+		gs_elf_close(elf);
+	return rc;
 }
 
 int gs_elf_open_path(struct gs_elf *elf, const char *path, struct gs_error *err)
@@ -126,9 +134,16 @@ int gs_elf_open_path(struct gs_elf *elf, const char *path, struct gs_error *err)
 
 void gs_elf_close(struct gs_elf *elf)
 {
+	/* Unregistered first: once unmapped, the range may be reused by anything. */
+	gs_mapguard_remove(elf->guard);
 	if (elf->map)
 		munmap(elf->map, elf->map_size);
 	memset(elf, 0, sizeof(*elf));
+}
+
+bool gs_elf_changed(const struct gs_elf *elf)
+{
+	return elf->guard > 0 && gs_mapguard_changed(elf->guard);
 }
 
 int gs_elf_section(const struct gs_elf *elf, unsigned idx, struct gs_elf_section *out)

@@ -1,4 +1,4 @@
-/* elf.h — a small bounds-checked ELF64 reader over a read-only memory image (usually an mmap).
+/* elf_image.h — a small bounds-checked ELF64 reader over a read-only memory image (usually an mmap).
  *
  * Binaries of profiled containers are untrusted input to a root process, so every accessor
  * validates offsets and sizes against the image and returns an error instead of reading past
@@ -20,6 +20,7 @@ struct gs_elf {
 	size_t size;
 	void *map; /* non-NULL when the image is an mmap owned by this struct */
 	size_t map_size;
+	int guard; /* the map's mapguard handle (> 0), 0 for a caller's memory image */
 	uint16_t type; /* ET_EXEC, ET_DYN, ... */
 	uint16_t machine;
 	uint64_t entry;
@@ -54,10 +55,16 @@ struct gs_elf_segment {
 };
 
 int gs_elf_open_mem(struct gs_elf *elf, const void *data, size_t size, struct gs_error *err);
-/* Maps the file read-only (private) and parses it; the fd may be closed afterwards. */
+/* Maps the file read-only (private) and parses it; the fd may be closed afterwards. The map
+ * is guarded (mapguard.h): when the file shrinks, reads past its new end give zeroes instead
+ * of SIGBUS and gs_elf_changed becomes true; -EIO when that happened while parsing. */
 int gs_elf_open_fd(struct gs_elf *elf, int fd, struct gs_error *err);
 int gs_elf_open_path(struct gs_elf *elf, const char *path, struct gs_error *err);
 void gs_elf_close(struct gs_elf *elf);
+/* Whether the mapped file shrank under a read since it was opened: anything read from the
+ * image may be zeroes, and every result computed from it must be dropped. Never true for a
+ * memory image. */
+bool gs_elf_changed(const struct gs_elf *elf);
 
 int gs_elf_section(const struct gs_elf *elf, unsigned idx, struct gs_elf_section *out);
 /* -ENOENT when there is no section of that name. */

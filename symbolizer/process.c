@@ -130,21 +130,23 @@ static uint64_t cache_bytes(const struct gs_symbolizer *s)
 }
 
 /* Takes unreferenced entries, least recently used first, off the cache until it is within
- * its limits (or only referenced entries are left). Returns them for close_entries, to be
- * called once the lock is dropped. Called with the lock held. */
+ * its limits (or only referenced entries are left), and every unreferenced binary whose file
+ * changed under it (it is useless: see gs_binary_changed). Returns them for close_entries,
+ * to be called once the lock is dropped. Called with the lock held. */
 static struct cache_entry *cache_trim(struct gs_symbolizer *s)
 {
 	struct cache_entry *victims = NULL, *e = s->tail;
 	uint64_t bytes = cache_bytes(s);
 
-	while (e && (s->n > s->max_binaries || bytes > s->max_bytes)) {
+	while (e) {
 		struct cache_entry *prev = e->prev;
+		bool over = s->n > s->max_binaries || bytes > s->max_bytes;
 
-		if (e->refs == 0) {
+		if (e->refs == 0 && (over || gs_binary_changed(e->bin))) {
 			bytes -= gs_binary_bytes(e->bin);
 			lru_unlink(s, e);
 			s->n--;
-			s->evictions++;
+			s->evictions += over;
 			e->next = victims;
 			victims = e;
 		}
@@ -153,9 +155,13 @@ static struct cache_entry *cache_trim(struct gs_symbolizer *s)
 	return victims;
 }
 
+/* The cached binary of a file, if any. A binary whose file changed under it is never
+ * handed out again: the file is reopened (and parsed as it is now). */
 static struct cache_entry *cache_find(struct gs_symbolizer *s, const struct stat *st)
 {
 	for (struct cache_entry *e = s->head; e; e = e->next) {
+		if (gs_binary_changed(e->bin))
+			continue;
 		if (e->dev == st->st_dev && e->ino == st->st_ino && e->size == st->st_size &&
 		    e->mtime.tv_sec == st->st_mtim.tv_sec && e->mtime.tv_nsec == st->st_mtim.tv_nsec)
 			return e;
@@ -451,7 +457,9 @@ static int read_maps(struct gs_process *p, struct gs_error *err)
 		struct proc_mapping *old = find_mapping(p->maps, p->n, maps[i].m.start);
 
 		pub[i] = maps[i].m;
-		if (old && old->ent && same_mapping(&old->m, &maps[i].m)) {
+		/* A binary whose file changed is dropped: the mapping reopens the file. */
+		if (old && old->ent && same_mapping(&old->m, &maps[i].m) &&
+		    !gs_binary_changed(old->bin)) {
 			maps[i].resolved = true;
 			maps[i].bin = old->bin;
 			maps[i].ent = old->ent;

@@ -69,7 +69,15 @@ struct gs_binary_info {
 
 /* An open Go or ELF binary. Opening maps the file and reads only headers; lookups are
  * thread-safe. Lookups that keep hitting a function build a skip index over its line tables
- * as they go (symbolizer/pcindex.c): at most 16 MB per binary, freed by gs_binary_close. */
+ * as they go (symbolizer/pcindex.c): at most 16 MB per binary, freed by gs_binary_close.
+ *
+ * The file belongs to someone else and may shrink while it is mapped: reading past its new
+ * end never raises SIGBUS in goscope (symbolizer/mapguard.c) but marks the binary changed,
+ * and from then on every function below that reads the file returns -EIO ("binary changed
+ * while being read") rather than results computed from missing bytes. Strings of frames
+ * returned before stay valid memory but may read as "" (copy them if they must survive). A
+ * file rewritten in place gives wrong frames or errors, never a crash: every read of the
+ * image is bounds-checked. */
 struct gs_binary;
 
 int gs_binary_open(const char *path, struct gs_binary **out, struct gs_error *err);
@@ -81,6 +89,9 @@ int gs_binary_open_mem(const void *data, size_t size, const char *name, struct g
 void gs_binary_close(struct gs_binary *bin);
 const struct gs_binary_info *gs_binary_info(const struct gs_binary *bin);
 const char *gs_binary_name(const struct gs_binary *bin);
+/* Whether the file shrank under a read since the binary was opened (then lookups give -EIO;
+ * the symbolizer's cache stops handing it out and reopens the file). */
+bool gs_binary_changed(const struct gs_binary *bin);
 /* Bytes the binary holds now: its image (the mapped file) plus the indexes built so far. */
 size_t gs_binary_bytes(const struct gs_binary *bin);
 
@@ -109,7 +120,7 @@ struct gs_frame {
 
 /* Symbolizes a link-time address. Returns the number of frames written (inlined frames
  * innermost first, at most max), 0 when no function covers the address, or a negative errno
- * for a corrupt table (err says why). */
+ * for a corrupt table or -EIO for a changed file (err says why). */
 int gs_binary_symbolize(const struct gs_binary *bin, uint64_t pc, unsigned flags,
 			struct gs_frame *frames, int max, struct gs_error *err);
 

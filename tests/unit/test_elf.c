@@ -152,6 +152,10 @@ Test(elf, symbols)
 	sym = gs_symtab_lookup(&syms, s.text + 1000);
 	cr_assert_not_null(sym);
 	cr_assert_str_eq(sym->name, "main.g", "unsized symbol covers what follows");
+	/* ... up to the next symbol of any kind (main.v), not every later address (issue 11:
+	 * 0xffffffffffffffff gave runtime.etext). */
+	cr_assert_null(gs_symtab_lookup(&syms, s.data), "main.g stops at main.v");
+	cr_assert_null(gs_symtab_lookup(&syms, UINT64_MAX));
 	gs_symtab_free(&syms);
 	free(s.img);
 }

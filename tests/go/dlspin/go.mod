@@ -1,0 +1,3 @@
+module goscope.test/dlspin
+
+go 1.19
