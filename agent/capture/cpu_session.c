@@ -679,7 +679,12 @@ void cpu_window_free(struct cpu_window *w)
 
 void cpu_session_counters(const struct cpu_session *s, struct cpu_session_counters *out)
 {
+	struct bpf_program *prog;
+	unsigned nprogs = 0;
+
+	bpf_object__for_each_program(prog, s->skel->obj) nprogs++;
 	*out = (struct cpu_session_counters){.bpf_loads = s->bpf_loads,
+					     .bpf_programs = s->bpf_loads ? nprogs : 0,
 					     .perf_events = s->perf_events,
 					     .targets = s->nlive,
 					     .procs = s->targets.n + s->done.n,

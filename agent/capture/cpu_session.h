@@ -104,13 +104,14 @@ struct cpu_window {
 
 /* What the session holds, for tests and the agent's own metrics. */
 struct cpu_session_counters {
-	unsigned bpf_loads;   /* BPF program loads (1 for the session's life) */
-	unsigned perf_events; /* perf events opened (one per online CPU, once) */
-	size_t targets;	      /* targets in the in-kernel filter */
-	size_t procs;	      /* per-process entries held (targets + ended, until the cut) */
-	size_t images_open;   /* process images with their gs_process open (binaries held) */
-	unsigned max_targets; /* size of the target map */
-	size_t windows;	      /* cuts made */
+	unsigned bpf_loads;    /* BPF program loads (1 for the session's life) */
+	unsigned bpf_programs; /* programs of that load: sampling, exec and exit (3) */
+	unsigned perf_events;  /* perf events opened (one per online CPU, once) */
+	size_t targets;	       /* targets in the in-kernel filter */
+	size_t procs;	       /* per-process entries held (targets + ended, until the cut) */
+	size_t images_open;    /* process images with their gs_process open (binaries held) */
+	unsigned max_targets;  /* size of the target map */
+	size_t windows;	       /* cuts made */
 };
 
 /* Loads the BPF program, adds cfg->pids, opens and attaches the perf events; the first window

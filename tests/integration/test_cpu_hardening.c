@@ -175,7 +175,7 @@ Test(cpu_hardening, exec, .timeout = 120)
 	snprintf(pidstr, sizeof(pidstr), "%d", t.pid);
 	{
 		char *argv[] = {(char *)goscope_bin(), "cpu", "--pid", pidstr, "--duration", "0",
-				"--frequency", "99", "-o", out, NULL};
+				"--frequency",	       "99",  "-o",    out,    NULL};
 
 		gs = start_goscope(argv);
 	}
@@ -193,14 +193,16 @@ Test(cpu_hardening, exec, .timeout = 120)
 		    burn_b, b_comm);
 	cr_assert_gt(total, 60, "too few samples (%.0f)", total);
 	cr_assert_geq(burn_a, 0.3 * total, "main.burnA %.0f of %.0f", burn_a, total);
-	cr_assert_geq(burn_b, 0.3 * total, "main.burnB %.0f of %.0f: the new image's samples "
-					   "are not symbolized with its own binary",
+	cr_assert_geq(burn_b, 0.3 * total,
+		      "main.burnB %.0f of %.0f: the new image's samples "
+		      "are not symbolized with its own binary",
 		      burn_b, total);
 	cr_assert_eq(samples_of(&tr, "execb", "main.burnB"), burn_b,
 		     "main.burnB samples not under comm execb");
 	cr_assert_eq(b_with_a, 0, "a function of one image under the other's comm");
 	/* Every sample of the new image is execb's: its burn, its start-up (main.main, runtime). */
-	cr_assert_geq(samples_of(&tr, "execb", "main.main") + samples_of(&tr, "execb", "runtime.main"),
+	cr_assert_geq(samples_of(&tr, "execb", "main.main") +
+			      samples_of(&tr, "execb", "runtime.main"),
 		      0.9 * b_comm, "execb samples outside execb's own code");
 	traces_free(&tr);
 }
@@ -357,8 +359,8 @@ Test(cpu_hardening, pid_reuse, .timeout = 120)
 /* Starts churn -mode short (it burns `burn` and exits after `life`). */
 static pid_t start_short(const char *churn, const char *life, const char *burn)
 {
-	char *argv[] = {(char *)churn, "-mode", "short", "-duration", (char *)life,
-			"-burn",       (char *)burn, NULL};
+	char *argv[] = {(char *)churn, "-mode", "short",      "-duration",
+			(char *)life,  "-burn", (char *)burn, NULL};
 	pid_t pid = fork();
 
 	cr_assert_geq(pid, 0);
@@ -438,10 +440,8 @@ Test(cpu_hardening, map_full, .timeout = 180)
  * profile's comments. */
 Test(cpu_hardening, oneshot_map_full, .timeout = 120)
 {
-	struct cpu_config cfg = {.all_go = true,
-				 .duration_ns = 3000000000ULL,
-				 .frequency = FREQ,
-				 .max_targets = 2};
+	struct cpu_config cfg = {
+		.all_go = true, .duration_ns = 3000000000ULL, .frequency = FREQ, .max_targets = 2};
 	struct gs_error err = {0};
 	struct cpu_stats st;
 	struct profile *prof;
@@ -558,7 +558,13 @@ Test(cpu_hardening, churn_rss, .timeout = 240)
 			churner(churn, dir, i, stop);
 	}
 	{
-		char *argv[] = {(char *)goscope_bin(), "cpu", "--all-go", "--duration", dur, "-o", out,
+		char *argv[] = {(char *)goscope_bin(),
+				"cpu",
+				"--all-go",
+				"--duration",
+				dur,
+				"-o",
+				out,
 				NULL};
 
 		gs = start_goscope(argv);
