@@ -3,6 +3,10 @@
  * CPU. For target processes only (filtered here, in the kernel) it walks the user stack by
  * frame pointers, copies the top words at SP (for exact leaf frames, see cpu.h) and the
  * kernel stack when asked, and streams one record per sample through a ring buffer.
+ * Exec and exit of a target are sent through the same ring (ordered with the samples): an
+ * exec starts a new image under the same pid, an exit takes the pid out of the target map at
+ * once (a process's pid may be reused at any time after). The map holds each target's start
+ * time, so a reused pid is never sampled as the old target.
  * Nothing is lost silently: drops and truncations are counted in `stats`. */
 #include "vmlinux.h"
 #include <bpf/bpf_core_read.h>
@@ -26,7 +30,7 @@ struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, CPU_MAX_TARGETS);
 	__type(key, __u32);
-	__type(value, __u8);
+	__type(value, struct cpu_target_value);
 } targets SEC(".maps");
 
 struct {
@@ -44,18 +48,92 @@ static __always_inline void submit(struct cpu_sample *s)
 	bpf_ringbuf_submit(s, flags);
 }
 
+/* The start time of task's process in clock ticks after boot, as /proc/PID/stat gives it
+ * (nsec_to_clock_t of the group leader's start_boottime; exec keeps it). */
+static __always_inline __u64 start_ticks(struct task_struct *task)
+{
+	__u64 ns = BPF_CORE_READ(task, group_leader, start_boottime);
+
+	return ns / (1000000000ULL / CPU_USER_HZ);
+}
+
+static __always_inline void send_event(__u32 tgid, __u32 kind, __u64 start)
+{
+	struct cpu_event *e = bpf_ringbuf_reserve(&samples, sizeof(*e), 0);
+
+	if (!e) {
+		stat_inc(CPU_STAT_EVENT_DROPS);
+		return;
+	}
+	e->pid = tgid;
+	e->kind = kind;
+	e->start_ticks = start;
+	/* Rare and needed promptly (the exit frees the process's state): wake the reader. */
+	bpf_ringbuf_submit(e, 0);
+}
+
+/* A target exec'd: the same pid runs another program from here on. */
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(cpu_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct cpu_target_value *v = bpf_map_lookup_elem(&targets, &tgid);
+	__u64 start;
+
+	if (!v)
+		return 0;
+	start = start_ticks(task);
+	if (v->start_ticks == start)
+		send_event(tgid, CPU_EVENT_EXEC, start);
+	return 0;
+}
+
+/* A thread exited; when it was the last of a target process, the pid leaves the map now
+ * (it may be reused from here on) and userspace is told. */
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(cpu_exit, struct task_struct *p)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct cpu_target_value *v = bpf_map_lookup_elem(&targets, &tgid);
+	__u64 start;
+
+	if (!v)
+		return 0;
+	/* do_exit decrements signal->live before this tracepoint: 0 once every thread is out. */
+	if (BPF_CORE_READ(task, signal, live.counter) != 0)
+		return 0;
+	start = start_ticks(task);
+	if (v->start_ticks != start)
+		return 0;
+	bpf_map_delete_elem(&targets, &tgid);
+	stat_inc(CPU_STAT_EXITS);
+	send_event(tgid, CPU_EVENT_EXIT, start);
+	return 0;
+}
+
 SEC("perf_event")
 int cpu_sample(struct bpf_perf_event_data *ctx)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 tgid = id >> 32;
+	struct cpu_target_value *v;
 	struct cpu_sample *s;
-	__u64 ip, sp, bp, fp;
+	__u64 ip, sp, bp, fp, start;
 	bool in_kernel;
 	__u32 n = 0;
 
-	if (tgid == 0 || !bpf_map_lookup_elem(&targets, &tgid))
+	if (tgid == 0)
 		return 0;
+	v = bpf_map_lookup_elem(&targets, &tgid);
+	if (!v)
+		return 0;
+	start = start_ticks(bpf_get_current_task_btf());
+	if (v->start_ticks != start) {
+		stat_inc(CPU_STAT_REUSED);
+		return 0;
+	}
 	stat_inc(CPU_STAT_SAMPLES);
 	s = bpf_ringbuf_reserve(&samples, sizeof(*s), 0);
 	if (!s) {
@@ -64,6 +142,7 @@ int cpu_sample(struct bpf_perf_event_data *ctx)
 	}
 	s->pid = tgid;
 	s->tid = (__u32)id;
+	s->start_ticks = start;
 	s->flags = 0;
 	s->n_user = 0;
 	s->n_kernel = 0;

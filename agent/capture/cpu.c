@@ -4,6 +4,7 @@
  * whose samples carry pid and comm labels. */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -16,19 +17,82 @@
 #define POLL_MS 100
 #define RESCAN_EVERY_NS 2000000000ULL
 
-/* Adds every Go process on the host (but this one) that is not a target yet. */
-static void rescan_go(struct cpu_session *s)
+/* A process refused because the target map was full, counted once. */
+struct refused {
+	pid_t pid;
+	uint64_t start_ticks;
+};
+
+/* The --all-go state: processes not profiled because the target map was full (the live ones
+ * are kept, to count each once; the list holds at most the live Go processes of the host). */
+struct all_go {
+	struct cpu_session *s;
+	struct refused *v;
+	size_t n, cap;
+	unsigned refused_total;
+};
+
+static bool known_target(pid_t pid, void *arg)
+{
+	struct all_go *a = arg;
+
+	return pid == getpid() || cpu_session_has_target(a->s, pid);
+}
+
+/* Counts pid as not profiled, once per process. */
+static void refuse(struct all_go *a, pid_t pid)
+{
+	struct proc_stat st;
+
+	if (proc_stat_read("/proc", pid, &st) < 0)
+		return;
+	for (size_t i = 0; i < a->n; i++) {
+		if (a->v[i].pid == pid && a->v[i].start_ticks == st.start_ticks)
+			return;
+	}
+	a->refused_total++;
+	if (a->n == a->cap) {
+		size_t nc = a->cap ? a->cap * 2 : 16;
+		struct refused *nv = realloc(a->v, nc * sizeof(*nv));
+
+		if (!nv)
+			return; /* counted; may be counted again */
+		a->v = nv;
+		a->cap = nc;
+	}
+	a->v[a->n++] = (struct refused){pid, st.start_ticks};
+}
+
+/* Forgets refused processes that are gone (their count stays). */
+static void prune_refused(struct all_go *a)
+{
+	size_t j = 0;
+
+	for (size_t i = 0; i < a->n; i++) {
+		struct proc_stat st;
+
+		if (proc_stat_read("/proc", a->v[i].pid, &st) == 0 &&
+		    st.start_ticks == a->v[i].start_ticks)
+			a->v[j++] = a->v[i];
+	}
+	a->n = j;
+}
+
+/* Adds every Go process on the host (but this one) that is not a target yet; those the
+ * target map has no room for are counted. */
+static void rescan_go(struct all_go *a)
 {
 	struct goproc_scan scan;
 
-	if (goproc_scan_all("/proc", &scan, NULL) < 0)
+	prune_refused(a);
+	if (goproc_scan_some("/proc", known_target, a, &scan, NULL) < 0)
 		return;
 	for (size_t i = 0; i < scan.n; i++) {
 		struct gs_error ignored = {0};
 
 		/* A process that exits during the scan is simply not a target. */
-		if (scan.procs[i].pid != getpid())
-			cpu_session_add_target(s, scan.procs[i].pid, &ignored);
+		if (cpu_session_add_target(a->s, scan.procs[i].pid, &ignored) == -ENOSPC)
+			refuse(a, scan.procs[i].pid);
 	}
 	goproc_scan_free(&scan);
 }
@@ -47,6 +111,13 @@ static bool any_target_alive(void *arg)
 static void add_comments(struct profile *prof, const struct cpu_stats *st)
 {
 	char text[256];
+
+	if (st->not_profiled) {
+		snprintf(text, sizeof(text),
+			 "goscope cpu: %u processes not profiled: target map full",
+			 st->not_profiled);
+		profile_add_comment(prof, text);
+	}
 
 	snprintf(text, sizeof(text),
 		 "goscope cpu: %llu samples, %llu dropped (ring buffer full), %llu truncated "
@@ -67,6 +138,8 @@ static void copy_stats(struct cpu_stats *st, const struct cpu_window *w)
 	st->no_user_regs = w->stats.no_user_regs;
 	st->leaf_fixed = w->stats.leaf_fixed;
 	st->leaf_unrecovered = w->stats.leaf_unrecovered;
+	st->execs = w->stats.execs;
+	st->exits = w->stats.exits;
 	for (size_t i = 0; i < w->nprocs; i++)
 		st->processes += w->procs[i].samples > 0;
 	st->duration_ns = w->stats.duration_ns;
@@ -79,7 +152,9 @@ int cpu_capture(const struct cpu_config *cfg, struct profile **out, struct cpu_s
 					  .kernel = cfg->kernel,
 					  .merge = true,
 					  .pids = cfg->all_go ? NULL : cfg->pids,
-					  .npids = cfg->all_go ? 0 : cfg->npids};
+					  .npids = cfg->all_go ? 0 : cfg->npids,
+					  .max_targets = cfg->max_targets};
+	struct all_go all = {0};
 	enum capture_end end = CAPTURE_RUNNING;
 	struct capture_clock clock;
 	struct cpu_session *s;
@@ -100,8 +175,9 @@ int cpu_capture(const struct cpu_config *cfg, struct profile **out, struct cpu_s
 	rc = cpu_session_open(&scfg, &s, err);
 	if (rc < 0)
 		return rc;
+	all.s = s;
 	if (cfg->all_go) {
-		rescan_go(s);
+		rescan_go(&all);
 		/* The capture starts once every target is set up. */
 		rc = cpu_session_cut(s, NULL, err);
 		if (rc < 0)
@@ -120,7 +196,7 @@ int cpu_capture(const struct cpu_config *cfg, struct profile **out, struct cpu_s
 					(void *)cfg);
 		if (end == CAPTURE_RUNNING && cfg->all_go && now - last_scan >= RESCAN_EVERY_NS) {
 			last_scan = now;
-			rescan_go(s);
+			rescan_go(&all);
 		}
 	}
 	/* Whatever is still in the ring buffer belongs to the capture: the cut drains it. */
@@ -128,12 +204,14 @@ int cpu_capture(const struct cpu_config *cfg, struct profile **out, struct cpu_s
 	if (rc < 0)
 		goto out;
 	copy_stats(stats, &w);
+	stats->not_profiled = all.refused_total;
 	stats->ended_by = capture_end_name(end, true);
 	*out = w.merged;
 	w.merged = NULL;
 	cpu_window_free(&w);
 	add_comments(*out, stats);
 out:
+	free(all.v);
 	cpu_session_close(s);
 	return rc;
 }

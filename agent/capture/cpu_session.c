@@ -23,13 +23,23 @@
 
 #define NSEC_PER_SEC 1000000000ULL
 
-/* A target process, from cpu_session_add_target to the cut after it ended. */
+/* A target process image, from cpu_session_add_target (or the exec that started it) to the
+ * cut after it ended. */
 struct cpu_target {
 	pid_t pid;
-	uint64_t start_ticks; /* with the pid, the process's identity (pid reuse) */
-	bool ended;	      /* out of the filter (removed or exited); freed at the next cut */
+	uint64_t start_ticks;  /* with the pid, the process's identity (pid reuse) */
+	bool ended;	       /* out of the filter (removed, exited, exec'd); freed at the cut */
+	bool exec;	       /* ended by an exec */
+	struct stack_proc *sp; /* its image; closed once its last samples are drained */
+	char comm[32];
 	uint64_t samples;     /* this window */
 	struct profile *prof; /* this window (per-process mode), created at its first sample */
+};
+
+/* A growable array of targets. */
+struct target_list {
+	struct cpu_target *v;
+	size_t n, cap;
 };
 
 struct cpu_session {
@@ -39,11 +49,15 @@ struct cpu_session {
 	struct ring_buffer *rb;
 	struct bpf_link **links;
 	int nlinks;
+	struct bpf_link *exec_link, *exit_link;
 	struct stacks stacks; /* symbolizer, processes, kernel symbols: the session's life */
 
-	struct cpu_target *targets;
-	size_t ntargets, cap, nlive;
+	/* Live targets and ended ones whose image may still get samples (searched per sample);
+	 * ended images, closed, wait in done for the cut. */
+	struct target_list targets, done;
+	size_t nlive;
 	size_t last; /* index of the last target found (samples come in runs of one pid) */
+	uint64_t last_reap_ns;
 
 	/* The current window. */
 	struct profile *merged; /* merge mode, created at the first sample */
@@ -64,15 +78,57 @@ static long perf_event_open(struct perf_event_attr *attr, pid_t pid, int cpu, in
 	return syscall(SYS_perf_event_open, attr, pid, cpu, group, flags);
 }
 
-static struct cpu_target *find_target(struct cpu_session *s, pid_t pid)
+static struct cpu_target *list_push(struct target_list *l, const struct cpu_target *t)
 {
-	if (s->last < s->ntargets && s->targets[s->last].pid == pid)
-		return &s->targets[s->last];
-	for (size_t i = 0; i < s->ntargets; i++) {
-		if (s->targets[i].pid == pid) {
+	if (l->n == l->cap) {
+		size_t nc = l->cap ? l->cap * 2 : 16;
+		struct cpu_target *nv = realloc(l->v, nc * sizeof(*nv));
+
+		if (!nv)
+			return NULL;
+		l->v = nv;
+		l->cap = nc;
+	}
+	l->v[l->n] = *t;
+	return &l->v[l->n++];
+}
+
+static void list_free(struct target_list *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		profile_free(l->v[i].prof);
+	free(l->v);
+	memset(l, 0, sizeof(*l));
+}
+
+/* The live (not ended) target of pid, NULL when there is none. */
+static struct cpu_target *find_live(struct cpu_session *s, pid_t pid)
+{
+	struct target_list *l = &s->targets;
+
+	if (s->last < l->n && l->v[s->last].pid == pid && !l->v[s->last].ended)
+		return &l->v[s->last];
+	for (size_t i = 0; i < l->n; i++) {
+		if (l->v[i].pid == pid && !l->v[i].ended) {
 			s->last = i;
-			return &s->targets[i];
+			return &l->v[i];
 		}
+	}
+	return NULL;
+}
+
+/* The image a sample of (pid, start) belongs to: the live target, or one that ended (removed)
+ * and whose samples in flight are still being drained. NULL for a stray sample. */
+static struct cpu_target *find_sampled(struct cpu_session *s, pid_t pid, uint64_t start)
+{
+	struct cpu_target *t = find_live(s, pid);
+
+	if (t && t->start_ticks == start)
+		return t;
+	for (size_t i = s->targets.n; i-- > 0;) {
+		t = &s->targets.v[i];
+		if (t->pid == pid && t->start_ticks == start && t->sp)
+			return t;
 	}
 	return NULL;
 }
@@ -101,6 +157,85 @@ static int callback_error(struct cpu_session *s, int code)
 	return code;
 }
 
+/* Puts (pid, start) in the in-kernel filter. -errno (-E2BIG when the map is full). */
+static int filter_add(struct cpu_session *s, pid_t pid, uint64_t start)
+{
+	struct cpu_target_value v = {.start_ticks = start};
+	__u32 key = (__u32)pid;
+
+	return bpf_map__update_elem(s->skel->maps.targets, &key, sizeof(key), &v, sizeof(v),
+				    BPF_ANY) < 0
+		       ? -errno
+		       : 0;
+}
+
+/* Takes pid out of the filter if the filter holds it for the process started at start (a
+ * newer target of the pid, or BPF's own exit handling, may have replaced or removed it). */
+static void filter_remove(struct cpu_session *s, pid_t pid, uint64_t start)
+{
+	struct cpu_target_value v;
+	__u32 key = (__u32)pid;
+
+	if (bpf_map__lookup_elem(s->skel->maps.targets, &key, sizeof(key), &v, sizeof(v), 0) == 0 &&
+	    v.start_ticks == start)
+		bpf_map__delete_elem(s->skel->maps.targets, &key, sizeof(key), 0);
+}
+
+/* Marks t ended (its image stays open until its samples are drained: close_ended). */
+static void end_target(struct cpu_session *s, struct cpu_target *t, bool filter)
+{
+	if (t->ended)
+		return;
+	if (filter)
+		filter_remove(s, t->pid, t->start_ticks);
+	t->ended = true;
+	s->nlive--;
+}
+
+/* A new live entry for the image pid runs now (its binaries are opened now: they may be
+ * gone once it exits). Not put in the filter. */
+static struct cpu_target *new_target(struct cpu_session *s, pid_t pid, uint64_t start)
+{
+	struct cpu_target t = {.pid = pid, .start_ticks = start};
+
+	t.sp = stacks_open(&s->stacks, pid);
+	if (!t.sp)
+		return NULL;
+	memcpy(t.comm, t.sp->comm, sizeof(t.comm));
+	if (!list_push(&s->targets, &t)) {
+		stacks_close(&s->stacks, t.sp);
+		return NULL;
+	}
+	s->nlive++;
+	return &s->targets.v[s->targets.n - 1];
+}
+
+/* An exec or exit record of a target (see cpu.h). */
+static int on_event(struct cpu_session *s, const struct cpu_event *ev)
+{
+	struct cpu_target *t = find_live(s, (pid_t)ev->pid);
+
+	if (!t || t->start_ticks != ev->start_ticks)
+		return 0; /* not (or no longer) a target: removed meanwhile */
+	if (ev->kind == CPU_EVENT_EXIT) {
+		s->win.exits++;
+		end_target(s, t, false);	 /* BPF took it out of the map */
+		stacks_close(&s->stacks, t->sp); /* every sample of it came before the record */
+		t->sp = NULL;
+	} else if (ev->kind == CPU_EVENT_EXEC) {
+		/* Samples from here on are of the new image: the pid stays in the filter, under a
+		 * new entry with the new program's maps, binaries and comm. */
+		s->win.execs++;
+		t->exec = true;
+		end_target(s, t, false);
+		stacks_close(&s->stacks, t->sp);
+		t->sp = NULL;
+		if (!new_target(s, (pid_t)ev->pid, ev->start_ticks))
+			return callback_error(s, -ENOMEM);
+	}
+	return 0;
+}
+
 static int on_sample(void *ctx, void *data, size_t size)
 {
 	struct cpu_session *s = ctx;
@@ -115,10 +250,12 @@ static int on_sample(void *ctx, void *data, size_t size)
 	int64_t values[2];
 	size_t nu, nk, nl = 0;
 
+	if (size == sizeof(struct cpu_event))
+		return on_event(s, data);
 	if (size < sizeof(*cs))
 		return 0;
-	t = find_target(s, (pid_t)cs->pid);
-	sp = t ? stacks_find(&s->stacks, t->pid) : NULL;
+	t = find_sampled(s, (pid_t)cs->pid, cs->start_ticks);
+	sp = t ? t->sp : NULL;
 	if (!sp) {
 		s->win.stray++; /* in flight when its target was cut away */
 		return 0;
@@ -157,7 +294,7 @@ static int on_sample(void *ctx, void *data, size_t size)
 	values[0] = 1;
 	values[1] = s->period_ns;
 	labels[0] = (struct profile_label){.key = "pid", .num = cs->pid};
-	labels[1] = (struct profile_label){.key = "comm", .str = sp->comm};
+	labels[1] = (struct profile_label){.key = "comm", .str = t->comm};
 	if (profile_add_sample(*pp, s->locs, nl, values, labels, 2, &s->cb_err) < 0)
 		return callback_error(s, s->cb_err.code);
 	t->samples++;
@@ -224,6 +361,8 @@ int cpu_session_open(const struct cpu_session_config *cfg, struct cpu_session **
 	if (!s)
 		return gs_error_set(err, -ENOMEM, "out of memory");
 	s->cfg = *cfg;
+	if (!s->cfg.max_targets)
+		s->cfg.max_targets = CPU_MAX_TARGETS;
 	s->period_ns = (int64_t)(NSEC_PER_SEC / cfg->frequency);
 	rc = stacks_init(&s->stacks, NULL, cfg->kernel, err);
 	if (rc < 0) {
@@ -236,6 +375,12 @@ int cpu_session_open(const struct cpu_session_config *cfg, struct cpu_session **
 		goto fail;
 	}
 	s->skel->rodata->capture_kernel = cfg->kernel;
+	rc = bpf_map__set_max_entries(s->skel->maps.targets, s->cfg.max_targets);
+	if (rc < 0) {
+		rc = gs_error_set(err, rc, "target map size %u: %s", s->cfg.max_targets,
+				  strerror(-rc));
+		goto fail;
+	}
 	rc = capture_bpf_load(s->skel->skeleton, "load BPF program cpu", err);
 	if (rc < 0)
 		goto fail;
@@ -243,6 +388,17 @@ int cpu_session_open(const struct cpu_session_config *cfg, struct cpu_session **
 	s->rb = ring_buffer__new(bpf_map__fd(s->skel->maps.samples), on_sample, s, NULL);
 	if (!s->rb) {
 		rc = gs_error_set(err, -errno, "ring buffer: %s", strerror(errno));
+		goto fail;
+	}
+	/* Exec and exit first: a target added from here on is followed through both. */
+	s->exec_link = bpf_program__attach(s->skel->progs.cpu_exec);
+	if (!s->exec_link) {
+		rc = capture_bpf_error(err, -errno, "attach sched_process_exec");
+		goto fail;
+	}
+	s->exit_link = bpf_program__attach(s->skel->progs.cpu_exit);
+	if (!s->exit_link) {
+		rc = capture_bpf_error(err, -errno, "attach sched_process_exit");
 		goto fail;
 	}
 	for (size_t i = 0; i < cfg->npids; i++) {
@@ -256,6 +412,7 @@ int cpu_session_open(const struct cpu_session_config *cfg, struct cpu_session **
 	if (rc < 0)
 		goto fail;
 	start_window(s);
+	s->last_reap_ns = s->win.start_ns;
 	*out = s;
 	return 0;
 fail:
@@ -265,28 +422,16 @@ fail:
 
 bool cpu_session_has_target(const struct cpu_session *s, pid_t pid)
 {
-	for (size_t i = 0; i < s->ntargets; i++) {
-		if (s->targets[i].pid == pid && !s->targets[i].ended)
+	for (size_t i = 0; i < s->targets.n; i++) {
+		if (s->targets.v[i].pid == pid && !s->targets.v[i].ended)
 			return true;
 	}
 	return false;
 }
 
-/* Puts pid in (or takes it out of) the in-kernel filter. -errno. */
-static int filter_set(struct cpu_session *s, pid_t pid, bool on)
-{
-	__u32 key = (__u32)pid;
-	__u8 one = 1;
-	int rc = on ? bpf_map__update_elem(s->skel->maps.targets, &key, sizeof(key), &one,
-					   sizeof(one), BPF_ANY)
-		    : bpf_map__delete_elem(s->skel->maps.targets, &key, sizeof(key), 0);
-
-	return rc < 0 ? -errno : 0;
-}
-
 int cpu_session_add_target(struct cpu_session *s, pid_t pid, struct gs_error *err)
 {
-	struct cpu_target *t = find_target(s, pid);
+	struct cpu_target *t;
 	struct proc_stat st;
 	int rc;
 
@@ -294,54 +439,81 @@ int cpu_session_add_target(struct cpu_session *s, pid_t pid, struct gs_error *er
 		return gs_error_set(err, -EINVAL, "bad pid %d", pid);
 	if (proc_stat_read("/proc", pid, &st) < 0 || st.state == 'Z' || st.state == 'X')
 		return gs_error_set(err, -ESRCH, "no process %d", pid);
-	if (t && !t->ended)
+	t = find_live(s, pid);
+	if (t && t->start_ticks == st.start_ticks)
 		return 0;
-	if (t && t->start_ticks != st.start_ticks)
-		return gs_error_set(err, -EBUSY,
-				    "pid %d: its previous process is still held until the next cut",
-				    pid);
-	if (s->nlive >= CPU_MAX_TARGETS)
-		return gs_error_set(err, -ENOSPC, "add target %d: more than %d targets", pid,
-				    CPU_MAX_TARGETS);
-	if (!t) {
-		if (s->ntargets == s->cap) {
-			size_t nc = s->cap ? s->cap * 2 : 16;
-			struct cpu_target *nt = realloc(s->targets, nc * sizeof(*nt));
-
-			if (!nt)
-				return gs_error_set(err, -ENOMEM, "out of memory");
-			s->targets = nt;
-			s->cap = nc;
-		}
-		/* Open the process now: its binaries may be gone once it exits. */
-		if (!stacks_proc(&s->stacks, pid))
-			return gs_error_set(err, -ENOMEM, "out of memory");
-		t = &s->targets[s->ntargets++];
-		*t = (struct cpu_target){.pid = pid, .start_ticks = st.start_ticks, .ended = true};
+	if (t) /* the target exited and its pid is another process's now */
+		end_target(s, t, true);
+	if (s->nlive >= s->cfg.max_targets) {
+		s->win.map_full++;
+		return gs_error_set(err, -ENOSPC, "add target %d: target map full (%u targets)",
+				    pid, s->cfg.max_targets);
 	}
-	rc = filter_set(s, pid, true);
-	if (rc < 0)
+	t = new_target(s, pid, st.start_ticks);
+	if (!t)
+		return gs_error_set(err, -ENOMEM, "out of memory");
+	rc = filter_add(s, pid, st.start_ticks);
+	if (rc < 0) {
+		end_target(s, t, false);
+		if (rc == -E2BIG || rc == -ENOSPC || rc == -ENOMEM) {
+			s->win.map_full++;
+			return gs_error_set(err, -ENOSPC, "add target %d: target map full: %s", pid,
+					    strerror(-rc));
+		}
 		return gs_error_set(err, rc, "add target %d: %s", pid, strerror(-rc));
-	t->ended = false;
-	s->nlive++;
+	}
 	return 0;
-}
-
-static void end_target(struct cpu_session *s, struct cpu_target *t)
-{
-	if (t->ended)
-		return;
-	filter_set(s, t->pid, false);
-	t->ended = true;
-	s->nlive--;
 }
 
 void cpu_session_remove_target(struct cpu_session *s, pid_t pid)
 {
-	struct cpu_target *t = find_target(s, pid);
+	struct cpu_target *t = find_live(s, pid);
 
 	if (t)
-		end_target(s, t);
+		end_target(s, t, true);
+}
+
+/* Closes the images of ended targets (their samples are drained by now) and moves them to
+ * the done list, out of the per-sample search. */
+static void close_ended(struct cpu_session *s)
+{
+	size_t j = 0;
+
+	for (size_t i = 0; i < s->targets.n; i++) {
+		struct cpu_target *t = &s->targets.v[i];
+
+		if (!t->ended) {
+			s->targets.v[j++] = *t;
+			continue;
+		}
+		stacks_close(&s->stacks, t->sp);
+		t->sp = NULL;
+		if (!list_push(&s->done, t)) {
+			/* No memory for its record: its samples go with it (its profile too). */
+			profile_free(t->prof);
+			callback_error(s, -ENOMEM);
+		}
+	}
+	s->targets.n = j;
+	s->last = 0;
+}
+
+/* Ends targets that exited without their exit record (gone, zombie, or pid reused). */
+static void reap_exited(struct cpu_session *s)
+{
+	for (size_t i = 0; i < s->targets.n; i++) {
+		struct cpu_target *t = &s->targets.v[i];
+		struct proc_stat st;
+
+		if (t->ended)
+			continue;
+		if (proc_stat_read("/proc", t->pid, &st) < 0 || st.state == 'Z' ||
+		    st.state == 'X' || st.start_ticks != t->start_ticks) {
+			s->win.exits++;
+			end_target(s, t, true);
+		}
+	}
+	s->last_reap_ns = capture_monotonic_ns();
 }
 
 /* Drains whatever the ring buffer holds. */
@@ -361,24 +533,25 @@ static int drain(struct cpu_session *s, int rc, struct gs_error *err)
 
 int cpu_session_poll(struct cpu_session *s, int timeout_ms, struct gs_error *err)
 {
+	bool reap;
+	int rc;
+
 	/* BPF rarely wakes us (CPU_RINGBUF_WAKEUP_BYTES): the timeout is the normal way out of
 	 * the poll, so drain the ring after it either way. */
-	return drain(s, ring_buffer__poll(s->rb, timeout_ms), err);
-}
-
-/* Ends targets that exited (gone, zombie, or pid reused since they were added). */
-static void reap_exited(struct cpu_session *s)
-{
-	for (size_t i = 0; i < s->ntargets; i++) {
-		struct cpu_target *t = &s->targets[i];
-		struct proc_stat st;
-
-		if (t->ended)
-			continue;
-		if (proc_stat_read("/proc", t->pid, &st) < 0 || st.state == 'Z' ||
-		    st.state == 'X' || st.start_ticks != t->start_ticks)
-			end_target(s, t);
+	rc = drain(s, ring_buffer__poll(s->rb, timeout_ms), err);
+	if (rc < 0)
+		return rc;
+	reap = capture_monotonic_ns() - s->last_reap_ns >= CPU_SESSION_REAP_MS * 1000000ULL;
+	if (reap) {
+		/* Exited targets whose record was lost leave the filter, then their last samples
+		 * are drained. */
+		reap_exited(s);
+		rc = drain(s, 0, err);
 	}
+	/* What ended (exit, exec, removal) releases its binaries now, not at the cut: a
+	 * one-shot capture cuts only once, at the end. */
+	close_ended(s);
+	return rc;
 }
 
 static void read_bpf_stats(struct cpu_session *s)
@@ -395,47 +568,64 @@ static void read_bpf_stats(struct cpu_session *s)
 	s->win.truncated = d[CPU_STAT_TRUNCATED];
 	s->win.kstack_errors = d[CPU_STAT_KSTACK_ERRORS];
 	s->win.no_user_regs = d[CPU_STAT_NO_USER_REGS];
+	s->win.reused = d[CPU_STAT_REUSED];
+	s->win.event_drops = d[CPU_STAT_EVENT_DROPS];
 }
 
-/* Hands the window's profiles, and the targets that ended, to out (or frees them without out); -ENOMEM when the process
- * list cannot be allocated (the window is then lost, its profiles freed). */
+/* Whether an entry goes into the window's process list. */
+static bool in_window(const struct cpu_target *t)
+{
+	return t->samples > 0 || t->ended;
+}
+
+/* Moves one entry's window data to wp (or frees it without wp). */
+static void hand_out(struct cpu_session *s, struct cpu_target *t, struct cpu_window_proc *wp)
+{
+	if (wp) {
+		wp->pid = t->pid;
+		wp->start_ticks = t->start_ticks;
+		memcpy(wp->comm, t->comm, sizeof(wp->comm));
+		wp->samples = t->samples;
+		wp->ended = t->ended;
+		wp->exec = t->exec;
+		wp->prof = t->prof;
+		if (wp->prof)
+			profile_set_time(wp->prof, s->win.start_wall_ns,
+					 (int64_t)s->win.duration_ns);
+	} else {
+		profile_free(t->prof);
+	}
+	t->prof = NULL;
+	t->samples = 0;
+}
+
+/* Hands the window's profiles, and the targets that ended, to out (or frees them without
+ * out); -ENOMEM when the process list cannot be allocated (the window is then lost, its
+ * profiles freed). Every ended target is in the done list by now. */
 static int fill_window(struct cpu_session *s, struct cpu_window *out)
 {
+	struct target_list *lists[2] = {&s->targets, &s->done};
 	size_t n = 0;
 	int rc = 0;
 
 	if (out) {
 		memset(out, 0, sizeof(*out));
-		for (size_t i = 0; i < s->ntargets; i++)
-			n += s->targets[i].samples > 0 || s->targets[i].ended;
+		for (int l = 0; l < 2; l++)
+			for (size_t i = 0; i < lists[l]->n; i++)
+				n += in_window(&lists[l]->v[i]);
 		out->procs = n ? calloc(n, sizeof(*out->procs)) : NULL;
 		if (n && !out->procs)
 			rc = -ENOMEM;
 		if (!rc && s->cfg.merge && !s->merged && !(s->merged = new_profile(s)))
 			rc = -ENOMEM;
 	}
-	for (size_t i = 0; i < s->ntargets; i++) {
-		struct cpu_target *t = &s->targets[i];
-		struct cpu_window_proc *wp;
-		struct stack_proc *sp;
+	for (int l = 0; l < 2; l++) {
+		for (size_t i = 0; i < lists[l]->n; i++) {
+			struct cpu_target *t = &lists[l]->v[i];
+			bool give = !rc && out && in_window(t);
 
-		if (rc || !out || (!t->samples && !t->ended)) {
-			profile_free(t->prof);
-		} else {
-			wp = &out->procs[out->nprocs++];
-			sp = stacks_find(&s->stacks, t->pid);
-			wp->pid = t->pid;
-			if (sp)
-				memcpy(wp->comm, sp->comm, sizeof(wp->comm));
-			wp->samples = t->samples;
-			wp->ended = t->ended;
-			wp->prof = t->prof;
-			if (wp->prof)
-				profile_set_time(wp->prof, s->win.start_wall_ns,
-						 (int64_t)s->win.duration_ns);
+			hand_out(s, t, give ? &out->procs[out->nprocs++] : NULL);
 		}
-		t->prof = NULL;
-		t->samples = 0;
 	}
 	if (out && !rc && s->merged) {
 		profile_set_time(s->merged, s->win.start_wall_ns, (int64_t)s->win.duration_ns);
@@ -452,26 +642,6 @@ static int fill_window(struct cpu_session *s, struct cpu_window *out)
 	return rc;
 }
 
-/* Frees the entries of ended targets (their last samples are drained by now). */
-static void free_ended(struct cpu_session *s)
-{
-	size_t j = 0;
-
-	for (size_t i = 0; i < s->ntargets; i++) {
-		if (s->targets[i].ended)
-			stacks_forget(&s->stacks, s->targets[i].pid);
-		else
-			s->targets[j++] = s->targets[i];
-	}
-	s->ntargets = j;
-	s->last = 0;
-	if (j == 0) {
-		free(s->targets);
-		s->targets = NULL;
-		s->cap = 0;
-	}
-}
-
 int cpu_session_cut(struct cpu_session *s, struct cpu_window *out, struct gs_error *err)
 {
 	int rc;
@@ -480,6 +650,7 @@ int cpu_session_cut(struct cpu_session *s, struct cpu_window *out, struct gs_err
 	 * sampled under the old identity, then their last samples are drained. */
 	reap_exited(s);
 	rc = drain(s, 0, err);
+	close_ended(s);
 	read_bpf_stats(s);
 	s->win.duration_ns = capture_monotonic_ns() - s->win.start_ns;
 	stacks_set_profile(&s->stacks, NULL);
@@ -487,7 +658,9 @@ int cpu_session_cut(struct cpu_session *s, struct cpu_window *out, struct gs_err
 		rc = gs_error_set(err, -ENOMEM, "out of memory");
 	else if (rc < 0 && out)
 		memset(out, 0, sizeof(*out));
-	free_ended(s);
+	list_free(&s->done);
+	if (s->targets.n == 0)
+		list_free(&s->targets);
 	s->windows++;
 	start_window(s);
 	return rc;
@@ -506,10 +679,17 @@ void cpu_window_free(struct cpu_window *w)
 
 void cpu_session_counters(const struct cpu_session *s, struct cpu_session_counters *out)
 {
+	struct bpf_program *prog;
+	unsigned nprogs = 0;
+
+	bpf_object__for_each_program(prog, s->skel->obj) nprogs++;
 	*out = (struct cpu_session_counters){.bpf_loads = s->bpf_loads,
+					     .bpf_programs = s->bpf_loads ? nprogs : 0,
 					     .perf_events = s->perf_events,
 					     .targets = s->nlive,
-					     .procs = s->ntargets,
+					     .procs = s->targets.n + s->done.n,
+					     .images_open = s->stacks.nprocs,
+					     .max_targets = s->cfg.max_targets,
 					     .windows = s->windows};
 }
 
@@ -520,11 +700,12 @@ void cpu_session_close(struct cpu_session *s)
 	for (int i = 0; i < s->nlinks; i++)
 		bpf_link__destroy(s->links[i]);
 	free(s->links);
+	bpf_link__destroy(s->exec_link);
+	bpf_link__destroy(s->exit_link);
 	ring_buffer__free(s->rb);
 	cpu_bpf__destroy(s->skel);
-	for (size_t i = 0; i < s->ntargets; i++)
-		profile_free(s->targets[i].prof);
-	free(s->targets);
+	list_free(&s->targets);
+	list_free(&s->done);
 	profile_free(s->merged);
 	stacks_free(&s->stacks);
 	free(s);

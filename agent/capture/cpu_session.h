@@ -12,12 +12,23 @@
  *	cpu_session_remove_target(s, pid);             // samples stop now; state freed at the cut
  *	cpu_session_close(s);
  *
+ * Process identity. A target is a process image: (pid, start time) from its start or exec to
+ * its exit or next exec. BPF sends the exec and exit of targets through the sample ring
+ * (ordered with the samples) and keeps each target's start time in its map, so that:
+ *  - a target that execs goes on as a new image under the same pid (a new entry, new
+ *    symbols, its own per-process profile; the old image ends with ended = true);
+ *  - a target that exits leaves the in-kernel map at once, in BPF (the map never fills up
+ *    with exited processes, and a process that reuses the pid is not sampled as the target);
+ *    its binaries are released as soon as its exit record is read (not at the next cut);
+ *  - adding a pid whose process is not the target's any more makes a new entry.
+ * Exits are also found by reading /proc every CPU_SESSION_REAP_MS, in case a record was lost.
+ *
  * Memory: everything of a window (its profiles, with their location, function and mapping
- * tables) is handed out or freed at the cut; the entries of removed targets and of targets
- * that exited (seen at the cut: gone, zombie, or their pid reused) are freed at the cut too,
- * after their last samples were drained, and their gs_process closed. What lives as long as
- * the session: the BPF objects, the symbolizer (its binary cache is bounded by the
- * symbolizer), kernel symbols, and one entry per live target.
+ * tables) is handed out or freed at the cut; the gs_process of a target that exited, exec'd
+ * or was removed is closed at the first poll after its last samples were drained, and the
+ * small record of it (pid, comm, counts) is freed at the cut. What lives as long as the
+ * session: the BPF objects, the symbolizer (its binary cache is bounded by the symbolizer),
+ * kernel symbols, and one entry per live target.
  *
  * Not thread-safe: one thread polls, cuts and changes targets. Nothing is printed. */
 #ifndef GOSCOPE_AGENT_CPU_SESSION_H
@@ -43,14 +54,21 @@ struct cpu_session_config {
 	 * with the first window (cpu_session_add_target adds more later). */
 	const pid_t *pids;
 	size_t npids;
+	/* Size of the in-kernel target map (live targets at once); 0: CPU_MAX_TARGETS. */
+	unsigned max_targets;
 };
+
+/* How often poll reads /proc for targets that exited without an exit record. */
+#define CPU_SESSION_REAP_MS 2000
 
 /* One process of a window: sampled in it, or ended in it (then perhaps without samples). */
 struct cpu_window_proc {
 	pid_t pid;
-	char comm[32];
+	uint64_t start_ticks; /* with pid, which process (/proc/PID/stat start time) */
+	char comm[32];	      /* of this image (read when it was added or exec'd) */
 	uint64_t samples;     /* samples of the process that reached userspace in the window */
-	bool ended;	      /* removed or exited: this is its last window, its state is freed */
+	bool ended;	      /* removed, exited or exec'd: its last window, its state is freed */
+	bool exec;	      /* ended by an exec: the pid goes on as another entry (new image) */
 	struct profile *prof; /* the process's profile (caller owns it); NULL with merge or
 			       * without samples */
 };
@@ -66,6 +84,11 @@ struct cpu_window_stats {
 	uint64_t leaf_fixed;	   /* direct callers recovered from [SP + pcsp] */
 	uint64_t leaf_unrecovered; /* leaf frame not set up and [SP + pcsp] not captured */
 	uint64_t stray;		   /* samples of a pid no longer a target (in flight at removal) */
+	uint64_t reused;	   /* samples of a target's pid run by another process (BPF) */
+	uint64_t event_drops;	   /* exec/exit records lost (ring buffer full) */
+	uint64_t execs;		   /* targets that exec'd (each went on as a new entry) */
+	uint64_t exits;		   /* targets that exited */
+	uint64_t map_full;	   /* adds refused because the target map was full */
 	uint64_t start_ns;	   /* monotonic start of the window (the previous cut) */
 	int64_t start_wall_ns;	   /* the same, realtime (the profiles' time_nanos) */
 	uint64_t duration_ns;	   /* start to this cut (the profiles' duration_nanos) */
@@ -81,11 +104,14 @@ struct cpu_window {
 
 /* What the session holds, for tests and the agent's own metrics. */
 struct cpu_session_counters {
-	unsigned bpf_loads;   /* BPF program loads (1 for the session's life) */
-	unsigned perf_events; /* perf events opened (one per online CPU, once) */
-	size_t targets;	      /* targets in the in-kernel filter */
-	size_t procs;	      /* per-process entries held (targets + ended, until the cut) */
-	size_t windows;	      /* cuts made */
+	unsigned bpf_loads;    /* BPF program loads (1 for the session's life) */
+	unsigned bpf_programs; /* programs of that load: sampling, exec and exit (3) */
+	unsigned perf_events;  /* perf events opened (one per online CPU, once) */
+	size_t targets;	       /* targets in the in-kernel filter */
+	size_t procs;	       /* per-process entries held (targets + ended, until the cut) */
+	size_t images_open;    /* process images with their gs_process open (binaries held) */
+	unsigned max_targets;  /* size of the target map */
+	size_t windows;	       /* cuts made */
 };
 
 /* Loads the BPF program, adds cfg->pids, opens and attaches the perf events; the first window
@@ -93,11 +119,12 @@ struct cpu_session_counters {
 int cpu_session_open(const struct cpu_session_config *cfg, struct cpu_session **out,
 		     struct gs_error *err);
 /* Starts sampling pid (its binaries are opened now: they may be gone once it exits).
- * Adding a current target again is a no-op. -ESRCH for a process that is gone, -ENOSPC past
- * CPU_MAX_TARGETS. */
+ * Adding a current target again is a no-op; adding a pid whose target exited and was
+ * reused by another process ends the old entry and makes a new one. -ESRCH for a process
+ * that is gone, -ENOSPC when the target map is full (counted in the window's map_full). */
 int cpu_session_add_target(struct cpu_session *s, pid_t pid, struct gs_error *err);
-/* Stops sampling pid now; its samples so far stay in the window and its state is freed at
- * the next cut. No-op for a pid that is not a target. */
+/* Stops sampling pid now; its samples so far stay in the window, its binaries are released
+ * at the next poll and its record at the next cut. No-op for a pid that is not a target. */
 void cpu_session_remove_target(struct cpu_session *s, pid_t pid);
 /* Whether pid is a current target. */
 bool cpu_session_has_target(const struct cpu_session *s, pid_t pid);

@@ -106,6 +106,9 @@ int cmd_cpu(int argc, char **argv)
 	}
 	if (cli_capture_write(&o, prof))
 		return 1;
+	if (stats.not_profiled)
+		fprintf(stderr, "goscope cpu: %u processes not profiled: target map full\n",
+			stats.not_profiled);
 	fprintf(stderr,
 		"goscope cpu: %llu samples from %u processes in %.1fs (ended by %s); "
 		"dropped %llu, truncated %llu, leaf frames repaired %llu, unrecovered %llu; "

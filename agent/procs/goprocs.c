@@ -73,6 +73,12 @@ static bool is_pid_name(const char *s)
 
 int goproc_scan_all(const char *proc_root, struct goproc_scan *scan, struct gs_error *err)
 {
+	return goproc_scan_some(proc_root, NULL, NULL, scan, err);
+}
+
+int goproc_scan_some(const char *proc_root, bool (*skip)(pid_t pid, void *arg), void *arg,
+		     struct goproc_scan *scan, struct gs_error *err)
+{
 	struct dirent *de;
 	DIR *dir;
 
@@ -86,6 +92,8 @@ int goproc_scan_all(const char *proc_root, struct goproc_scan *scan, struct gs_e
 		int rc;
 
 		if (!is_pid_name(de->d_name))
+			continue;
+		if (skip && skip((pid_t)atoi(de->d_name), arg))
 			continue;
 		rc = goproc_inspect(proc_root, (pid_t)atoi(de->d_name), &p, &perr);
 		if (rc == -ESRCH || rc == -ENOENT) {

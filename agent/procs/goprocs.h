@@ -10,10 +10,10 @@
 struct goproc {
 	pid_t pid;
 	char comm[32];
-	char exe[512];        /* readlink of /proc/PID/exe */
-	char go_version[64];  /* "" when only the pclntab showed it is Go */
-	char path[512];       /* main package path */
-	char mod_path[512];   /* main module path */
+	char exe[512];	     /* readlink of /proc/PID/exe */
+	char go_version[64]; /* "" when only the pclntab showed it is Go */
+	char path[512];	     /* main package path */
+	char mod_path[512];  /* main module path */
 	char mod_version[128];
 	bool stripped;
 	bool pie;
@@ -33,6 +33,10 @@ struct goproc_scan {
 int goproc_inspect(const char *proc_root, pid_t pid, struct goproc *p, struct gs_error *err);
 /* Scans every pid under proc_root. */
 int goproc_scan_all(const char *proc_root, struct goproc_scan *scan, struct gs_error *err);
+/* The same, leaving out (not inspecting) the pids skip returns true for: a rescan of the host
+ * need not reopen the binaries of the processes it already knows. skip may be NULL. */
+int goproc_scan_some(const char *proc_root, bool (*skip)(pid_t pid, void *arg), void *arg,
+		     struct goproc_scan *scan, struct gs_error *err);
 void goproc_scan_free(struct goproc_scan *scan);
 
 #endif

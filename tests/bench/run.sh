@@ -85,3 +85,4 @@ run_bench block_pingpong
 run_bench block_http
 run_bench uprobe_detach
 run_bench probe_sigkill
+run_bench churn_rss

@@ -1,0 +1,3 @@
+module goscope.test/churn
+
+go 1.19

@@ -1,0 +1,3 @@
+module goscope.test/execa
+
+go 1.19

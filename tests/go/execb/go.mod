@@ -1,0 +1,3 @@
+module goscope.test/execb
+
+go 1.19
