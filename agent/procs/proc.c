@@ -111,10 +111,38 @@ pid_t proc_tgid(pid_t tid)
 	return (pid_t)strtol(p + sizeof("\nTgid:") - 1, NULL, 10);
 }
 
+/* The capabilities a capture needs that this process lacks, comma-separated. */
+static void missing_caps(char *out, size_t len)
+{
+	static const struct {
+		int cap;
+		const char *name;
+	} need[] = {{PROC_CAP_BPF, "CAP_BPF"},
+		    {PROC_CAP_PERFMON, "CAP_PERFMON"},
+		    {PROC_CAP_SYS_PTRACE, "CAP_SYS_PTRACE"},
+		    {PROC_CAP_DAC_READ_SEARCH, "CAP_DAC_READ_SEARCH"}};
+	struct proc_self_status st;
+	size_t used = 0;
+
+	out[0] = '\0';
+	if (proc_self_status(&st) < 0)
+		st.cap_eff = 0;
+	for (size_t i = 0; i < sizeof(need) / sizeof(need[0]); i++) {
+		bool have = st.cap_eff & (1ULL << need[i].cap);
+
+		/* CAP_SYS_ADMIN covers CAP_BPF and CAP_PERFMON. */
+		if (need[i].cap == PROC_CAP_BPF || need[i].cap == PROC_CAP_PERFMON)
+			have |= (st.cap_eff & (1ULL << PROC_CAP_SYS_ADMIN)) != 0;
+		if (!have && used + strlen(need[i].name) + 3 < len)
+			used += (size_t)snprintf(out + used, len - used, "%s%s", used ? ", " : "",
+						 need[i].name);
+	}
+}
+
 int proc_check_target(pid_t pid, struct gs_error *err)
 {
 	struct proc_stat st;
-	char comm[64], path[64];
+	char comm[64], path[64], lacks[128];
 	struct stat sb;
 	pid_t tgid;
 	int fd, e;
@@ -139,12 +167,13 @@ int proc_check_target(pid_t pid, struct gs_error *err)
 		snprintf(path, sizeof(path), "/proc/%d", pid);
 		if (stat(path, &sb) < 0)
 			sb.st_uid = (uid_t)-1;
+		missing_caps(lacks, sizeof(lacks));
 		return gs_error_set(
 			err, e,
-			"cannot read the executable of process %d (%s, uid %d): goscope "
-			"needs root, or CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH, to profile "
-			"another user's process (see 'goscope version')",
-			pid, comm, (int)sb.st_uid);
+			"cannot read the executable of process %d (%s, uid %d): to profile "
+			"another user's process goscope needs root, or the capabilities it "
+			"lacks: %s (see 'goscope version')",
+			pid, comm, (int)sb.st_uid, lacks);
 	}
 	if (fd >= 0)
 		close(fd);

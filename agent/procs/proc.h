@@ -16,6 +16,7 @@
 #include "goscope/error.h"
 
 /* Capability numbers from linux/capability.h (CAP_PERFMON and CAP_BPF are 5.8+). */
+#define PROC_CAP_DAC_READ_SEARCH 2
 #define PROC_CAP_SYS_PTRACE 19
 #define PROC_CAP_SYS_ADMIN 21
 #define PROC_CAP_SYS_RESOURCE 24
