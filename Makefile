@@ -75,11 +75,11 @@ $(GOSCOPE): $(AGENT_OBJS) $(SYMLIB)
 # Both test binaries link tests/helpers/ (plain C: no Criterion, nothing run at load time).
 $(UNIT_BIN): $(UNIT_SRCS:%.c=$(BUILD)/obj/%.o) $(HELPER_OBJS) $(AGENT_LIB_OBJS) $(SYMLIB)
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcriterion
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcriterion -lm
 
 $(INTEG_BIN): $(INTEG_SRCS:%.c=$(BUILD)/obj/%.o) $(HELPER_OBJS) $(AGENT_LIB_OBJS) $(SYMLIB)
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcriterion
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcriterion -lm
 
 unit: $(UNIT_BIN)
 	$(UNIT_BIN) --jobs 2

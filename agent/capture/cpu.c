@@ -122,27 +122,19 @@ static void add_comments(struct profile *prof, const struct cpu_stats *st)
 	snprintf(text, sizeof(text),
 		 "goscope cpu: %llu samples, %llu dropped (ring buffer full), %llu truncated "
 		 "stacks, %llu leaf frames repaired, %llu leaf frames unrecovered",
-		 (unsigned long long)st->samples, (unsigned long long)st->ringbuf_drops,
-		 (unsigned long long)st->truncated, (unsigned long long)st->leaf_fixed,
-		 (unsigned long long)st->leaf_unrecovered);
+		 (unsigned long long)st->counts.samples,
+		 (unsigned long long)st->counts.ringbuf_drops,
+		 (unsigned long long)st->counts.truncated,
+		 (unsigned long long)st->counts.leaf_fixed,
+		 (unsigned long long)st->counts.leaf_unrecovered);
 	profile_add_comment(prof, text);
 }
 
 static void copy_stats(struct cpu_stats *st, const struct cpu_window *w)
 {
-	st->samples = w->stats.samples;
-	st->received = w->stats.received;
-	st->ringbuf_drops = w->stats.ringbuf_drops;
-	st->truncated = w->stats.truncated;
-	st->kstack_errors = w->stats.kstack_errors;
-	st->no_user_regs = w->stats.no_user_regs;
-	st->leaf_fixed = w->stats.leaf_fixed;
-	st->leaf_unrecovered = w->stats.leaf_unrecovered;
-	st->execs = w->stats.execs;
-	st->exits = w->stats.exits;
+	st->counts = w->stats;
 	for (size_t i = 0; i < w->nprocs; i++)
 		st->processes += w->procs[i].samples > 0;
-	st->duration_ns = w->stats.duration_ns;
 }
 
 int cpu_capture(const struct cpu_config *cfg, struct profile **out, struct cpu_stats *stats,

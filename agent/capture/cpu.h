@@ -8,6 +8,7 @@
 #include <sys/types.h>
 
 #include "goscope/error.h"
+#include "capture/cpu_session.h"
 #include "profile/profile.h"
 
 struct cpu_config {
@@ -22,20 +23,10 @@ struct cpu_config {
 };
 
 struct cpu_stats {
-	uint64_t samples;	   /* samples of target processes seen by BPF */
-	uint64_t received;	   /* samples that reached userspace */
-	uint64_t ringbuf_drops;	   /* lost because the ring buffer was full */
-	uint64_t truncated;	   /* user stacks deeper than the walk limit */
-	uint64_t kstack_errors;	   /* kernel stack could not be read */
-	uint64_t no_user_regs;	   /* samples without user registers */
-	uint64_t leaf_fixed;	   /* direct callers recovered from [SP + pcsp] */
-	uint64_t leaf_unrecovered; /* leaf frame not set up and [SP + pcsp] not captured */
-	unsigned processes;	   /* distinct processes sampled (an exec'd image counts apart) */
-	unsigned not_profiled;	   /* Go processes not profiled: the target map was full */
-	uint64_t execs;		   /* targets that exec'd (profiled on as their new program) */
-	uint64_t exits;		   /* targets that exited during the capture */
-	uint64_t duration_ns;	   /* actual capture time */
-	const char *ended_by;	   /* "duration", "signal", "targets exited" */
+	struct cpu_window_stats counts; /* of the capture's one window (cpu_session.h) */
+	unsigned processes;    /* distinct processes sampled (an exec'd image counts apart) */
+	unsigned not_profiled; /* Go processes not profiled: the target map was full */
+	const char *ended_by;  /* "duration", "signal", "targets exited" */
 };
 
 /* Profiles until the duration passes, *stop becomes nonzero or every target exits, and

@@ -113,10 +113,12 @@ int cmd_cpu(int argc, char **argv)
 		"goscope cpu: %llu samples from %u processes in %.1fs (ended by %s); "
 		"dropped %llu, truncated %llu, leaf frames repaired %llu, unrecovered %llu; "
 		"wrote %s\n",
-		(unsigned long long)stats.received, stats.processes, stats.duration_ns / 1e9,
-		stats.ended_by, (unsigned long long)stats.ringbuf_drops,
-		(unsigned long long)stats.truncated, (unsigned long long)stats.leaf_fixed,
-		(unsigned long long)stats.leaf_unrecovered,
+		(unsigned long long)stats.counts.received, stats.processes,
+		stats.counts.duration_ns / 1e9, stats.ended_by,
+		(unsigned long long)stats.counts.ringbuf_drops,
+		(unsigned long long)stats.counts.truncated,
+		(unsigned long long)stats.counts.leaf_fixed,
+		(unsigned long long)stats.counts.leaf_unrecovered,
 		strcmp(o.output, "-") ? o.output : "stdout");
 	return 0;
 }

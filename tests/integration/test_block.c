@@ -6,6 +6,7 @@
  * random moments of duty-cycled captures), a target that execs, and repeated attach/detach
  * under load. */
 #include <criterion/criterion.h>
+#include <math.h>
 #include <criterion/parameterized.h>
 #include <dirent.h>
 #include <errno.h>
@@ -288,18 +289,6 @@ static const struct site *site_find(const struct site *s, int n, const char *nam
 static double rel_err(double a, double b)
 {
 	return b == 0 ? (a == 0 ? 0 : 1e9) : (a > b ? a - b : b - a) / b;
-}
-
-/* sqrt by Newton's method (x >= 0), to stay off libm. */
-static double sqrt_pos(double x)
-{
-	double r = x > 1 ? x : 1;
-
-	if (x <= 0)
-		return 0;
-	for (int i = 0; i < 100; i++)
-		r = (r + x / r) / 2;
-	return r;
 }
 
 struct kind_stat {
@@ -884,7 +873,7 @@ Test(block, throttled_is_unbiased, .timeout = 200)
 				gs_count += b->count;
 			}
 		}
-		tol = THROTTLE_SD / sqrt_pos((double)parks);
+		tol = THROTTLE_SD / sqrt((double)parks);
 		tol = tol > THROTTLE_TOL ? tol : THROTTLE_TOL;
 		cr_log_info("throttled run %d: Go %.0f / %.2fs, goscope (scaled) %.0f / %.2fs, "
 			    "%lld parks sampled (pooled); tolerance %.0f %%; %s",

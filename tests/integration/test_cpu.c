@@ -3,6 +3,7 @@
  * deeper than 64 frames, several goroutines) while the workload profiles itself with
  * runtime/pprof, and compares both profiles by function; plus the command's contracts. */
 #include <criterion/criterion.h>
+#include <math.h>
 #include <criterion/parameterized.h>
 #include <signal.h>
 #include <stdint.h>
@@ -105,18 +106,6 @@ static double tvd_of(const struct func_value *fv, int nf, double na, double nb)
 	return tvd / 2;
 }
 
-/* sqrt by Newton's method (x >= 0), to stay off libm. */
-static double sqrt_pos(double x)
-{
-	double r = x > 1 ? x : 1;
-
-	if (x <= 0)
-		return 0;
-	for (int i = 0; i < 100; i++)
-		r = (r + x / r) / 2;
-	return r;
-}
-
 /* xorshift64*: a fixed seed, so the noise estimate of given counts is reproducible. */
 static double rnd01(uint64_t *s)
 {
@@ -176,7 +165,7 @@ static double tvd_noise(const struct func_value *fv, int nf, double na, double n
 		sum2 += t * t;
 	}
 	*mean = sum / TVD_NULL_DRAWS;
-	*sd = sqrt_pos(sum2 / TVD_NULL_DRAWS - *mean * *mean);
+	*sd = sqrt(sum2 / TVD_NULL_DRAWS - *mean * *mean);
 	free(cdf);
 	free(ca);
 	free(cb);

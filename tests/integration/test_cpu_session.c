@@ -4,6 +4,7 @@
  * one-shot `goscope cpu` captures of the same processes see; memory does not grow with the
  * cuts; each per-process profile holds only its process; a removed target's samples stop. */
 #include <criterion/criterion.h>
+#include <math.h>
 #include <dirent.h>
 #include <signal.h>
 #include <stdio.h>
@@ -136,18 +137,6 @@ static pid_t start_oneshot(const pid_t *pids, int n, const char *out)
 		waited += 20;
 	}
 	return child;
-}
-
-/* Square root by Newton's method (the test binary is not linked with libm). */
-static double root(double x)
-{
-	double r = x > 1 ? x : 1;
-
-	if (x <= 0)
-		return 0;
-	for (int i = 0; i < 100; i++)
-		r = (r + x / r) / 2;
-	return r;
 }
 
 static int wait_exit(pid_t pid)
@@ -395,7 +384,7 @@ Test(cpu_session, windows_add_up, .timeout = 400)
 			const char *f = i == 2 ? file_b : file_a;
 			double one = file_samples(f, tally[i].pid, NULL);
 			double sess = tally[i].samples;
-			double tol = 5 * (root(one) + root(sess)) + (i == 2 ? drops_b : drops_a) +
+			double tol = 5 * (sqrt(one) + sqrt(sess)) + (i == 2 ? drops_b : drops_a) +
 				     (double)drops + 2;
 
 			cr_assert_gt(one, 20, "pid %d: one-shot saw only %.0f samples",
