@@ -1,5 +1,6 @@
 /* cli.c — helpers shared by the subcommands: error messages, usage errors, argument
  * parsing. Kept out of main.c so tests can link the subcommands. */
+#include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -73,4 +74,32 @@ void cli_for_each_input(int argc, char **argv, int first, bool keep_empty,
 			fn(ctx, line);
 	}
 	free(line);
+}
+
+int cli_json_opts(const char *cmd, void (*usage)(FILE *out), int argc, char **argv, bool *json)
+{
+	static const struct option opts[] = {
+		{"json", no_argument, NULL, 'j'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	int c;
+
+	*json = false;
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'j':
+			*json = true;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			cli_error(cmd, "bad option '%s'", argv[optind - 1]);
+			return cli_usage_error(usage);
+		}
+	}
+	return -1;
 }

@@ -49,6 +49,9 @@ bool cli_parse_hex(const char *s, unsigned long long *out);
  * stdin (newline stripped; empty lines too when keep_empty). */
 void cli_for_each_input(int argc, char **argv, int first, bool keep_empty,
 			void (*fn)(void *ctx, const char *text), void *ctx);
+/* Parses the options of a command whose only options are --json and --help: -1 to go on
+ * (optind then indexes the first argument), else the exit code to return. */
+int cli_json_opts(const char *cmd, void (*usage)(FILE *out), int argc, char **argv, bool *json);
 /* Parses a pid (positive decimal). */
 bool cli_parse_pid(const char *s, int *out);
 /* "10s", "500ms", "2m", "1h", "1.5s" or a plain number of seconds. Rejects NaN, infinities,

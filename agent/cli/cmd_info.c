@@ -82,31 +82,14 @@ static void print_json(const char *path, const struct gs_binary_info *in)
 
 int cmd_info(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{"json", no_argument, NULL, 'j'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
-	};
 	struct gs_error err = {0};
 	struct gs_binary *bin;
-	bool json = false;
-	int c;
+	bool json;
+	int rc;
 
-	optind = 1;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'j':
-			json = true;
-			break;
-		case 'h':
-			usage_info(stdout);
-			return 0;
-		default:
-			cli_error("info", "bad option '%s'", argv[optind - 1]);
-			return cli_usage_error(usage_info);
-		}
-	}
+	rc = cli_json_opts("info", usage_info, argc, argv, &json);
+	if (rc >= 0)
+		return rc;
 	if (argc - optind != 1) {
 		cli_error("info", "expected exactly one BINARY");
 		return cli_usage_error(usage_info);

@@ -70,31 +70,14 @@ static void print_table(const struct goproc_scan *scan)
 
 int cmd_ps(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{"json", no_argument, NULL, 'j'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
-	};
 	struct gs_error err = {0};
 	struct goproc_scan scan;
-	bool json = false;
-	int c;
+	bool json;
+	int rc;
 
-	optind = 1;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'j':
-			json = true;
-			break;
-		case 'h':
-			usage_ps(stdout);
-			return 0;
-		default:
-			cli_error("ps", "unknown option '%s'", argv[optind - 1]);
-			return cli_usage_error(usage_ps);
-		}
-	}
+	rc = cli_json_opts("ps", usage_ps, argc, argv, &json);
+	if (rc >= 0)
+		return rc;
 	if (optind < argc) {
 		cli_error("ps", "unexpected argument '%s'", argv[optind]);
 		return cli_usage_error(usage_ps);

@@ -1,4 +1,5 @@
 /* run.c — command runners for integration tests (see run.h). */
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,4 +70,32 @@ char *test_tmpdir(char *buf, size_t len)
 {
 	snprintf(buf, len, "/tmp/goscope-test-XXXXXX");
 	return mkdtemp(buf);
+}
+
+int fd_count(pid_t pid, const char *prefix)
+{
+	char dir[64], path[384], target[256];
+	struct dirent *de;
+	int n = 0;
+	DIR *d;
+
+	if (pid)
+		snprintf(dir, sizeof(dir), "/proc/%d/fd", pid);
+	else
+		snprintf(dir, sizeof(dir), "/proc/self/fd");
+	d = opendir(dir);
+	if (!d)
+		return -1;
+	while ((de = readdir(d))) {
+		ssize_t len;
+
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		len = readlink(path, target, sizeof(target) - 1);
+		if (len <= 0)
+			continue;
+		target[len] = '\0';
+		n += strncmp(target, prefix, strlen(prefix)) == 0;
+	}
+	closedir(d);
+	return n;
 }

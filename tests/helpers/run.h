@@ -3,6 +3,7 @@
 #define GOSCOPE_TESTS_RUN_H
 
 #include <stddef.h>
+#include <sys/types.h>
 
 /* Runs `sh -c cmd`, collects stdout (stderr too when merge_stderr) into a malloc'd,
  * NUL-terminated buffer, and returns the exit code (or -1 when it could not run / died by a
@@ -12,6 +13,9 @@ int run_capture(const char *cmd, int merge_stderr, char **out, size_t *len);
 const char *goscope_bin(void);
 /* Path of a toolchain's go command, or NULL when it is not installed. */
 const char *go_tool_path(const char *toolchain, char *buf, size_t len);
+/* Open fds of process pid (0: this process) whose link target starts with prefix, e.g.
+ * "anon_inode:bpf_link"; -1 when the process's fds cannot be listed. */
+int fd_count(pid_t pid, const char *prefix);
 /* Makes a fresh temporary directory and returns its path (static storage per call). */
 char *test_tmpdir(char *buf, size_t len);
 

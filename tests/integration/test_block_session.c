@@ -36,27 +36,9 @@
 enum fd_kind { FD_LINKS, FD_PROGS };
 static int bpf_fds(enum fd_kind what)
 {
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *e;
-	char path[PATH_MAX], target[256];
-	int n = 0;
-
-	cr_assert(d);
-	while ((e = readdir(d))) {
-		ssize_t len;
-
-		snprintf(path, sizeof(path), "/proc/self/fd/%s", e->d_name);
-		len = readlink(path, target, sizeof(target) - 1);
-		if (len <= 0)
-			continue;
-		target[len] = '\0';
-		if (what == FD_LINKS ? strcmp(target, "anon_inode:bpf_link") == 0 ||
-					       strcmp(target, "anon_inode:[perf_event]") == 0
-				     : strcmp(target, "anon_inode:bpf-prog") == 0)
-			n++;
-	}
-	closedir(d);
-	return n;
+	if (what == FD_PROGS)
+		return fd_count(0, "anon_inode:bpf-prog");
+	return fd_count(0, "anon_inode:bpf_link") + fd_count(0, "anon_inode:[perf_event]");
 }
 
 /* The address of file offset off of the target's executable in its address space, from

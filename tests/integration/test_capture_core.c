@@ -17,12 +17,23 @@
 #include "tests/helpers/run.h"
 #include "tests/helpers/seccomp_deny.h"
 
+/* Reads fd to its end into buf (NUL-terminated, cut at len - 1) and closes it. */
+static void read_all(int fd, char *buf, size_t len)
+{
+	size_t got = 0;
+	ssize_t n;
+
+	while ((n = read(fd, buf + got, len - 1 - got)) > 0)
+		got += (size_t)n;
+	close(fd);
+	buf[got] = '\0';
+}
+
 /* Runs fn in a child and returns what it wrote to its pipe (malloc'd). */
 static char *in_child(void (*fn)(int out_fd))
 {
 	static char buf[4096];
 	int fds[2], status;
-	ssize_t n, got = 0;
 	pid_t pid;
 
 	cr_assert_eq(pipe(fds), 0);
@@ -34,10 +45,7 @@ static char *in_child(void (*fn)(int out_fd))
 		_exit(0);
 	}
 	close(fds[1]);
-	while ((n = read(fds[0], buf + got, sizeof(buf) - 1 - (size_t)got)) > 0)
-		got += n;
-	close(fds[0]);
-	buf[got] = '\0';
+	read_all(fds[0], buf, sizeof(buf));
 	waitpid(pid, &status, 0);
 	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child failed: %s", buf);
 	return strdup(buf);
@@ -116,7 +124,6 @@ static int goscope_under_seccomp(const char *extra, char **out)
 	char pidarg[32], *argv[12];
 	int fds[2], status, argc = 0;
 	static char buf[16384];
-	ssize_t n, got = 0;
 	pid_t pid;
 
 	snprintf(pidarg, sizeof(pidarg), "%d", getpid());
@@ -144,10 +151,7 @@ static int goscope_under_seccomp(const char *extra, char **out)
 		_exit(121);
 	}
 	close(fds[1]);
-	while ((n = read(fds[0], buf + got, sizeof(buf) - 1 - (size_t)got)) > 0)
-		got += n;
-	close(fds[0]);
-	buf[got] = '\0';
+	read_all(fds[0], buf, sizeof(buf));
 	waitpid(pid, &status, 0);
 	*out = buf;
 	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);

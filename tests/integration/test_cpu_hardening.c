@@ -52,32 +52,6 @@ static int wait_exit(pid_t pid)
 	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
-/* Open fds of pid whose link target starts with prefix. */
-static int count_fds(pid_t pid, const char *prefix)
-{
-	char dir[64], path[384], target[256];
-	struct dirent *de;
-	int n = 0;
-	DIR *d;
-
-	snprintf(dir, sizeof(dir), "/proc/%d/fd", pid);
-	d = opendir(dir);
-	if (!d)
-		return -1;
-	while ((de = readdir(d))) {
-		ssize_t len;
-
-		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-		len = readlink(path, target, sizeof(target) - 1);
-		if (len <= 0)
-			continue;
-		target[len] = '\0';
-		n += strncmp(target, prefix, strlen(prefix)) == 0;
-	}
-	closedir(d);
-	return n;
-}
-
 /* Starts goscope with argv and waits until its perf events are attached on every CPU. */
 static pid_t start_goscope(char **argv)
 {
@@ -90,7 +64,7 @@ static pid_t start_goscope(char **argv)
 		execv(argv[0], argv);
 		_exit(127);
 	}
-	while (count_fds(child, "anon_inode:[perf_event]") < online) {
+	while (fd_count(child, "anon_inode:[perf_event]") < online) {
 		cr_assert_lt(waited, 30000, "goscope did not attach");
 		sleep_ms(20);
 		waited += 20;

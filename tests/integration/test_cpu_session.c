@@ -26,35 +26,6 @@
 #define NWINDOWS 60
 #define MAX_PIDS 8
 
-/* Open fds of process pid (0: this process) whose link target starts with prefix. */
-static int count_fds(pid_t pid, const char *prefix)
-{
-	char dir[64], path[384], target[256];
-	struct dirent *de;
-	int n = 0;
-	DIR *d;
-
-	if (pid)
-		snprintf(dir, sizeof(dir), "/proc/%d/fd", pid);
-	else
-		snprintf(dir, sizeof(dir), "/proc/self/fd");
-	d = opendir(dir);
-	if (!d)
-		return -1;
-	while ((de = readdir(d))) {
-		ssize_t len;
-
-		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-		len = readlink(path, target, sizeof(target) - 1);
-		if (len <= 0)
-			continue;
-		target[len] = '\0';
-		n += strncmp(target, prefix, strlen(prefix)) == 0;
-	}
-	closedir(d);
-	return n;
-}
-
 static long rss_bytes(void)
 {
 	long size = 0, resident = 0;
@@ -122,8 +93,8 @@ static pid_t start_oneshot(const pid_t *pids, int n, const char *out)
 		_exit(127);
 	}
 	for (;;) {
-		int perf = count_fds(child, "anon_inode:[perf_event]");
-		int links = count_fds(child, "anon_inode:bpf_link");
+		int perf = fd_count(child, "anon_inode:[perf_event]");
+		int links = fd_count(child, "anon_inode:bpf_link");
 
 		if (perf == online && links >= online)
 			break;
@@ -267,12 +238,12 @@ Test(cpu_session, windows_add_up, .timeout = 400)
 	snprintf(file_a, sizeof(file_a), "%s/a.pb.gz", dir);
 	snprintf(file_b, sizeof(file_b), "%s/b.pb.gz", dir);
 
-	perf_before = count_fds(0, "anon_inode:[perf_event]");
-	prog_before = count_fds(0, "anon_inode:bpf-prog");
+	perf_before = fd_count(0, "anon_inode:[perf_event]");
+	prog_before = fd_count(0, "anon_inode:bpf-prog");
 	cr_assert_eq(cpu_session_open(&cfg, &s, &err), 0, "%s", err.msg);
 	cpu_session_counters(s, &c);
-	perf_open = count_fds(0, "anon_inode:[perf_event]");
-	prog_open = count_fds(0, "anon_inode:bpf-prog");
+	perf_open = fd_count(0, "anon_inode:[perf_event]");
+	prog_open = fd_count(0, "anon_inode:bpf-prog");
 	cr_assert_eq(c.bpf_loads, 1);
 	cr_assert_geq(c.perf_events, 1);
 	cr_assert_eq(perf_open - perf_before, (int)c.perf_events);
@@ -336,8 +307,8 @@ Test(cpu_session, windows_add_up, .timeout = 400)
 		cpu_session_counters(s, &c);
 		cr_assert_eq(c.bpf_loads, 1, "window %d", w);
 		cr_assert_eq(c.perf_events, (unsigned)(perf_open - perf_before), "window %d", w);
-		cr_assert_eq(count_fds(0, "anon_inode:[perf_event]"), perf_open, "window %d", w);
-		cr_assert_eq(count_fds(0, "anon_inode:bpf-prog"), prog_open, "window %d", w);
+		cr_assert_eq(fd_count(0, "anon_inode:[perf_event]"), perf_open, "window %d", w);
+		cr_assert_eq(fd_count(0, "anon_inode:bpf-prog"), prog_open, "window %d", w);
 		if (w == 10)
 			rss10 = rss_bytes();
 	}
@@ -350,8 +321,8 @@ Test(cpu_session, windows_add_up, .timeout = 400)
 	cr_assert_leq(rss60, rss10 + (1L << 20), "RSS grew from %ld after window 10 to %ld", rss10,
 		      rss60);
 	cpu_session_close(s);
-	cr_assert_eq(count_fds(0, "anon_inode:[perf_event]"), perf_before);
-	cr_assert_eq(count_fds(0, "anon_inode:bpf-prog"), prog_before);
+	cr_assert_eq(fd_count(0, "anon_inode:[perf_event]"), perf_before);
+	cr_assert_eq(fd_count(0, "anon_inode:bpf-prog"), prog_before);
 
 	cr_assert_eq(wait_exit(a), 0);
 	cr_assert_eq(wait_exit(b), 0);
