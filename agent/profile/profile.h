@@ -87,6 +87,18 @@ void profile_scale(struct profile *p, uint64_t num, uint64_t den);
  * -ENOMEM (src or dst out of memory). On an error dst may hold part of src. */
 int profile_merge(struct profile *dst, const struct profile *src, struct gs_error *err);
 
+/* Adds labels to every sample, after the sample's own (string labels with str, numeric
+ * ones with num). Every sample gets the same labels, so no two samples merge. -ENOMEM. */
+int profile_add_labels_all(struct profile *p, const struct profile_label *labels, size_t n,
+			   struct gs_error *err);
+
+/* ---- readers ---- */
+
+/* Decodes a pprof profile (gzip-compressed or not) into a new profile: profile.proto as
+ * written by Go and by goscope. Untrusted input: bounded, every index checked; -EINVAL with
+ * a message for malformed data, -ENOMEM. (agent/profile/pprof_decode.c) */
+int profile_decode(const uint8_t *buf, size_t len, struct profile **out, struct gs_error *err);
+
 /* ---- writers ---- */
 
 /* Receives encoded bytes in order; returns 0 or a negative errno (having filled err). */
