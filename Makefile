@@ -104,8 +104,9 @@ test: deps
 	$(MAKE) asan-test
 	$(MAKE) integration
 
+# The agent in the foreground, its store in ./goscope-data; it prints how to read the profiles.
 run: deps all
-	$(GOSCOPE) ps
+	$(GOSCOPE) agent --data-dir $(CURDIR)/goscope-data
 
 # ---- fuzzing (libFuzzer, clang) ----
 FUZZ_SRCS := $(sort $(wildcard tests/fuzz/fuzz_*.c))

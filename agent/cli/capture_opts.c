@@ -20,7 +20,9 @@ volatile sig_atomic_t cli_stop_requested;
 static void on_stop(int sig)
 {
 	(void)sig;
-	cli_stop_requested = 1;
+	/* Counts signals (up to 2): the agent exits at once on the second. */
+	if (cli_stop_requested < 2)
+		cli_stop_requested = cli_stop_requested + 1;
 }
 
 void cli_install_signals(void)
@@ -33,6 +35,37 @@ void cli_install_signals(void)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
+}
+
+bool cli_parse_size(const char *s, uint64_t *bytes)
+{
+	static const struct {
+		const char *suffix;
+		double mult;
+	} units[] = {{"", 1},	  {"B", 1},	{"KiB", 1024.0},  {"MiB", 1048576.0},
+		     {"GiB", 1073741824.0}, {"TiB", 1099511627776.0}, {"K", 1e3},
+		     {"KB", 1e3}, {"M", 1e6},	{"MB", 1e6},	  {"G", 1e9},
+		     {"GB", 1e9}, {"T", 1e12},	{"TB", 1e12}};
+	char *end;
+	double v;
+
+	if (!s || !*s)
+		return false;
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno || end == s || !isfinite(v) || v < 0)
+		return false;
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+		if (!strcmp(end, units[i].suffix)) {
+			double b = v * units[i].mult;
+
+			if (b >= 18446744073709551615.0)
+				return false;
+			*bytes = (uint64_t)b;
+			return true;
+		}
+	}
+	return false;
 }
 
 bool cli_parse_duration(const char *s, uint64_t *ns)
@@ -62,7 +95,7 @@ bool cli_parse_duration(const char *s, uint64_t *ns)
 	return false;
 }
 
-static void print_libbpf(void *arg, const char *line)
+void cli_print_libbpf(void *arg, const char *line)
 {
 	/* libbpf starts its own lines with "libbpf: ". */
 	fprintf(stderr, "goscope %s: %s\n", (const char *)arg, line);
@@ -126,7 +159,7 @@ int cli_capture_ready(struct cli_capture_opts *o, int argc, char **argv)
 		cli_error(o->cmd, "%s", err.msg);
 		return 1;
 	}
-	capture_set_log(o->verbose ? print_libbpf : NULL, (void *)o->cmd, false);
+	capture_set_log(o->verbose ? cli_print_libbpf : NULL, (void *)o->cmd, false);
 	cli_install_signals();
 	return 0;
 }

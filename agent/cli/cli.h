@@ -38,6 +38,10 @@ void usage_cpu(FILE *out);
 int cmd_block(int argc, char **argv);
 void usage_block(FILE *out);
 void usage_info(FILE *out);
+int cmd_agent(int argc, char **argv);
+void usage_agent(FILE *out);
+int cmd_export(int argc, char **argv);
+void usage_export(FILE *out);
 
 /* Prints "goscope CMD: message" to stderr. */
 void cli_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -58,7 +62,13 @@ bool cli_parse_pid(const char *s, int *out);
  * negative values and values that are not 0 but round to 0 ns. */
 bool cli_parse_duration(const char *s, uint64_t *ns);
 
-/* Set by the SIGINT/SIGTERM handlers that cli_install_signals installs; captures poll it. */
+/* "1GiB", "512MiB", "10MB", "1G" or a plain number of bytes (binary and decimal units). */
+bool cli_parse_size(const char *s, uint64_t *bytes);
+/* Prints one libbpf message line (capture_set_log's callback); arg is the command name. */
+void cli_print_libbpf(void *arg, const char *line);
+
+/* Set by the SIGINT/SIGTERM handlers that cli_install_signals installs; captures poll it.
+ * It counts the signals (at most 2): the agent exits at once on the second. */
 extern volatile sig_atomic_t cli_stop_requested;
 void cli_install_signals(void);
 

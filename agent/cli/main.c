@@ -7,6 +7,10 @@
 #include "cli/cli.h"
 
 static const struct gs_command commands[] = {
+	{"agent", "profile every Go process on the node continuously into a store", cmd_agent,
+	 usage_agent},
+	{"export", "read profiles from the agent's store as pprof, or list them", cmd_export,
+	 usage_export},
 	{"cpu", "CPU profile of Go processes (BPF sampling) as pprof", cmd_cpu, usage_cpu},
 	{"block", "goroutine blocking profile of a Go process (uprobes) as pprof", cmd_block,
 	 usage_block},

@@ -1,0 +1,359 @@
+/* cmd_agent.c — `goscope agent`: flags and their environment equivalents, the log printer,
+ * signals; the agent itself is agent/daemon/agent.c. Every flag has an environment variable
+ * (GOSCOPE_ + the flag's name in capitals, dashes as underscores), read first, so that a
+ * container's environment configures it and a flag overrides it. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "capture/core.h"
+#include "cli/cli.h"
+#include "cli/text.h"
+#include "daemon/agent.h"
+#include "procs/labels.h"
+#include "store/store.h"
+
+#define DEFAULT_DATA_DIR "/var/lib/goscope"
+#define DEFAULT_WINDOW_NS (10ULL * 1000000000ULL)
+#define DEFAULT_FREQUENCY 99
+#define DEFAULT_BLOCK_OVERHEAD 1.0
+#define DEFAULT_RETENTION_NS (24LL * 3600 * 1000000000LL)
+#define DEFAULT_MAX_DISK (1ULL << 30)
+#define DEFAULT_ROLLUP_NS (3600LL * 1000000000LL)
+#define MAX_PATTERNS 64
+
+enum {
+	OPT_DATA_DIR = 256,
+	OPT_WINDOW,
+	OPT_FREQUENCY,
+	OPT_BLOCK,
+	OPT_BLOCK_INCLUDE,
+	OPT_BLOCK_OVERHEAD,
+	OPT_INCLUDE,
+	OPT_EXCLUDE,
+	OPT_RETENTION,
+	OPT_MAX_DISK,
+	OPT_ROLLUP,
+	OPT_NODE,
+	OPT_VERBOSE,
+	OPT_RESCAN,
+	OPT_NO_EXEC_WATCH,
+	OPT_HELP,
+};
+
+/* One flag: its option code, long name, environment variable and help line. */
+struct agent_flag {
+	int code;
+	const char *name;
+	int has_arg;
+	const char *env;
+	const char *help;
+};
+
+static const struct agent_flag flags[] = {
+	{OPT_DATA_DIR, "data-dir", required_argument, "GOSCOPE_DATA_DIR",
+	 "where the store lives (default " DEFAULT_DATA_DIR ")"},
+	{OPT_WINDOW, "window", required_argument, "GOSCOPE_WINDOW",
+	 "profile length, aligned to wall-clock multiples (default 10s; 1s..1h)"},
+	{OPT_FREQUENCY, "frequency", required_argument, "GOSCOPE_FREQUENCY",
+	 "CPU samples per second per CPU (default 99)"},
+	{OPT_BLOCK, "block", no_argument, "GOSCOPE_BLOCK",
+	 "goroutine blocking profiles of every profiled process"},
+	{OPT_BLOCK_INCLUDE, "block-include", required_argument, "GOSCOPE_BLOCK_INCLUDE",
+	 "blocking profiles of the processes matching FIELD=GLOB (repeatable)"},
+	{OPT_BLOCK_OVERHEAD, "block-max-overhead", required_argument, "GOSCOPE_BLOCK_MAX_OVERHEAD",
+	 "blocking profiles' CPU cost, % of each target's own (default 1)"},
+	{OPT_INCLUDE, "include", required_argument, "GOSCOPE_INCLUDE",
+	 "profile only processes matching FIELD=GLOB (repeatable; comm=, exe=, module=, cgroup=)"},
+	{OPT_EXCLUDE, "exclude", required_argument, "GOSCOPE_EXCLUDE",
+	 "never profile processes matching FIELD=GLOB (repeatable), e.g. comm=kubelet"},
+	{OPT_RETENTION, "retention", required_argument, "GOSCOPE_RETENTION",
+	 "delete profiles older than this (default 24h; 0 = keep)"},
+	{OPT_MAX_DISK, "max-disk", required_argument, "GOSCOPE_MAX_DISK",
+	 "database + WAL at most this, oldest profiles deleted first (default 1GiB; 0 = no cap)"},
+	{OPT_ROLLUP, "rollup-after", required_argument, "GOSCOPE_ROLLUP_AFTER",
+	 "merge windows older than this into one profile per minute (default 1h; 0 = never)"},
+	{OPT_NODE, "node", required_argument, "GOSCOPE_NODE",
+	 "the node label (default $NODE_NAME, else the hostname)"},
+	{OPT_RESCAN, "rescan", required_argument, "GOSCOPE_RESCAN",
+	 "full /proc rescan period beside the exec watcher (default 30s)"},
+	{OPT_NO_EXEC_WATCH, "no-exec-watch", no_argument, "GOSCOPE_NO_EXEC_WATCH",
+	 "find new processes by rescans only (no BPF exec tracepoint)"},
+	{OPT_VERBOSE, "verbose", no_argument, "GOSCOPE_VERBOSE",
+	 "per-window summaries and libbpf's messages on stderr"},
+};
+#define NFLAGS (sizeof(flags) / sizeof(flags[0]))
+
+void usage_agent(FILE *out)
+{
+	fprintf(out,
+		"usage: goscope agent [--data-dir DIR] [--window 10s] [--frequency 99] [--block]\n"
+		"                     [--block-include GLOB]... [--block-max-overhead 1]\n"
+		"                     [--include GLOB]... [--exclude GLOB]... [--retention 24h]\n"
+		"                     [--max-disk 1GiB] [--rollup-after 1h] [--node NAME] "
+		"[--verbose]\n\n"
+		"Profile every Go process on the node continuously and keep the profiles in an\n"
+		"embedded SQLite store (DIR/" STORE_DB_NAME "); `goscope export` reads them back as\n"
+		"pprof. Ctrl-C/SIGTERM stores the current window and exits; a second one exits at\n"
+		"once. Every flag can be set by its environment variable (flags win; repeatable\n"
+		"ones take a comma-separated list there). GLOB: comm=, exe=, module= or cgroup=\n"
+		"followed by an fnmatch(3) pattern.\n\n");
+	for (size_t i = 0; i < NFLAGS; i++) {
+		char left[64];
+
+		snprintf(left, sizeof(left), "--%s%s", flags[i].name,
+			 flags[i].has_arg ? " X" : "");
+		fprintf(out, "  %-24s %s\n  %-24s env %s\n", left, flags[i].help, "",
+			flags[i].env);
+	}
+	fprintf(out, "  %-24s %s\n", "-h, --help", "show this help");
+}
+
+struct agent_opts {
+	struct agent_config cfg;
+	struct proc_filter *filter, *block_filter;
+	bool verbose;
+	uint64_t window_ns;
+	char node[256];
+	const char *node_flag;
+	const char *cmd_err; /* the flag or variable being parsed, for messages */
+};
+
+static bool parse_bool(const char *s, bool *out)
+{
+	if (!strcmp(s, "1") || !strcasecmp(s, "true") || !strcasecmp(s, "yes") || !*s) {
+		*out = true;
+		return true;
+	}
+	if (!strcmp(s, "0") || !strcasecmp(s, "false") || !strcasecmp(s, "no")) {
+		*out = false;
+		return true;
+	}
+	return false;
+}
+
+static int add_patterns(struct proc_filter **f, bool include, const char *list, bool split)
+{
+	struct gs_error err = {0};
+	char *copy, *save = NULL, *tok;
+	int rc = 0;
+
+	if (!*f && !(*f = proc_filter_new()))
+		return -ENOMEM;
+	if (!split)
+		return proc_filter_add(*f, include, list, &err) < 0
+			       ? (cli_error("agent", "%s", err.msg), -EINVAL)
+			       : 0;
+	copy = strdup(list);
+	if (!copy)
+		return -ENOMEM;
+	for (tok = strtok_r(copy, ",", &save); tok && !rc; tok = strtok_r(NULL, ",", &save)) {
+		if (proc_filter_add(*f, include, tok, &err) < 0) {
+			cli_error("agent", "%s", err.msg);
+			rc = -EINVAL;
+		}
+	}
+	free(copy);
+	return rc;
+}
+
+/* Applies one flag's value (from the command line, or from the environment with from_env). */
+static int apply(struct agent_opts *o, const struct agent_flag *f, const char *v, bool from_env)
+{
+	const char *what = from_env ? f->env : f->name;
+	struct agent_config *c = &o->cfg;
+	uint64_t ns;
+	char *end;
+	bool b;
+
+	switch (f->code) {
+	case OPT_DATA_DIR:
+		if (!*v)
+			goto bad;
+		c->data_dir = v;
+		return 0;
+	case OPT_WINDOW:
+		if (!cli_parse_duration(v, &ns) || ns < AGENT_MIN_WINDOW_NS ||
+		    ns > AGENT_MAX_WINDOW_NS)
+			goto bad;
+		c->window_ns = ns;
+		return 0;
+	case OPT_FREQUENCY: {
+		unsigned long hz;
+
+		errno = 0;
+		hz = strtoul(v, &end, 10);
+		if (errno || *end || hz == 0 || hz > 100000)
+			goto bad;
+		c->frequency = (unsigned)hz;
+		return 0;
+	}
+	case OPT_BLOCK:
+	case OPT_NO_EXEC_WATCH:
+	case OPT_VERBOSE:
+		if (!from_env)
+			b = true;
+		else if (!parse_bool(v, &b))
+			goto bad;
+		if (f->code == OPT_BLOCK)
+			c->block_all = b;
+		else if (f->code == OPT_NO_EXEC_WATCH)
+			c->no_exec_watch = b;
+		else
+			o->verbose = b;
+		return 0;
+	case OPT_BLOCK_INCLUDE:
+		return add_patterns(&o->block_filter, true, v, from_env);
+	case OPT_INCLUDE:
+	case OPT_EXCLUDE:
+		return add_patterns(&o->filter, f->code == OPT_INCLUDE, v, from_env);
+	case OPT_BLOCK_OVERHEAD: {
+		double pct;
+
+		errno = 0;
+		pct = strtod(v, &end);
+		if (errno || *end || end == v || !(pct > 0) || pct > 100)
+			goto bad;
+		c->block_max_overhead_pct = pct;
+		return 0;
+	}
+	case OPT_RETENTION:
+	case OPT_ROLLUP:
+		if (!cli_parse_duration(v, &ns) || ns > (uint64_t)INT64_MAX)
+			goto bad;
+		if (f->code == OPT_RETENTION)
+			c->retention_ns = (int64_t)ns;
+		else
+			c->rollup_after_ns = (int64_t)ns;
+		return 0;
+	case OPT_RESCAN:
+		if (!cli_parse_duration(v, &ns) || ns < 100000000ULL || ns > 3600000000000ULL)
+			goto bad;
+		c->rescan_ms = (unsigned)(ns / 1000000);
+		return 0;
+	case OPT_MAX_DISK:
+		if (!cli_parse_size(v, &c->max_disk_bytes))
+			goto bad;
+		return 0;
+	case OPT_NODE:
+		o->node_flag = v;
+		return 0;
+	}
+bad:
+	cli_error("agent", "bad %s%s value '%s'", from_env ? "" : "--", what, v);
+	return -EINVAL;
+}
+
+static void print_log(void *arg, enum agent_log_level level, const char *msg)
+{
+	struct agent_opts *o = arg;
+	char when[32];
+	time_t t;
+	struct tm tm;
+
+	if (level == AGENT_LOG_DEBUG && !o->verbose)
+		return;
+	t = time(NULL);
+	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", localtime_r(&t, &tm));
+	fprintf(stderr, "%s goscope agent: %s%s\n", when, level == AGENT_LOG_ERROR ? "error: " : "",
+		text_safe(msg));
+}
+
+static void print_ready(void *arg)
+{
+	struct agent_opts *o = arg;
+
+	fprintf(stderr,
+		"goscope agent: profiling every Go process; profiles go to %s/" STORE_DB_NAME
+		" (one row per process and window).\n"
+		"  list them:        goscope export --data-dir %s --list\n"
+		"  last 15 minutes:  goscope export --data-dir %s --service SERVICE --type cpu "
+		"--from -15m -o cpu.pb.gz && go tool pprof -http=: cpu.pb.gz\n",
+		text_safe(o->cfg.data_dir), text_safe(o->cfg.data_dir),
+		text_safe(o->cfg.data_dir));
+}
+
+int cmd_agent(int argc, char **argv)
+{
+	struct option lopts[NFLAGS + 2];
+	struct agent_opts o = {0};
+	struct agent_stats st;
+	struct gs_error err = {0};
+	int c, rc;
+
+	o.cfg = (struct agent_config){.data_dir = DEFAULT_DATA_DIR,
+				      .window_ns = DEFAULT_WINDOW_NS,
+				      .frequency = DEFAULT_FREQUENCY,
+				      .block_max_overhead_pct = DEFAULT_BLOCK_OVERHEAD,
+				      .retention_ns = DEFAULT_RETENTION_NS,
+				      .max_disk_bytes = DEFAULT_MAX_DISK,
+				      .rollup_after_ns = DEFAULT_ROLLUP_NS};
+	for (size_t i = 0; i < NFLAGS; i++) {
+		const char *v = getenv(flags[i].env);
+
+		lopts[i] = (struct option){flags[i].name, flags[i].has_arg, NULL, flags[i].code};
+		if (v && apply(&o, &flags[i], v, true) < 0)
+			goto usage;
+	}
+	lopts[NFLAGS] = (struct option){"help", no_argument, NULL, 'h'};
+	lopts[NFLAGS + 1] = (struct option){NULL, 0, NULL, 0};
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "+h", lopts, NULL)) != -1) {
+		const struct agent_flag *f = NULL;
+
+		if (c == 'h') {
+			usage_agent(stdout);
+			rc = 0;
+			goto out;
+		}
+		for (size_t i = 0; i < NFLAGS; i++) {
+			if (flags[i].code == c)
+				f = &flags[i];
+		}
+		if (!f) {
+			cli_error("agent", "unknown option '%s'", argv[optind - 1]);
+			goto usage;
+		}
+		if (apply(&o, f, optarg ? optarg : "", false) < 0)
+			goto usage;
+	}
+	if (optind < argc) {
+		cli_error("agent", "unexpected argument '%s'", argv[optind]);
+		goto usage;
+	}
+	labels_node_name(o.node_flag, getenv("NODE_NAME"), o.node, sizeof(o.node));
+	o.cfg.node = o.node;
+	o.cfg.filter = o.filter;
+	o.cfg.block_filter = o.block_filter;
+	o.cfg.stop = &cli_stop_requested;
+	o.cfg.log = print_log;
+	o.cfg.log_arg = &o;
+	o.cfg.on_ready = print_ready;
+	capture_set_log(o.verbose ? cli_print_libbpf : NULL, (void *)"agent", false);
+	cli_install_signals();
+	rc = agent_run(&o.cfg, &st, &err);
+	if (rc < 0) {
+		cli_error("agent", "%s", err.msg);
+		rc = 1;
+	} else {
+		fprintf(stderr,
+			"goscope agent: stopped after %llu windows: %llu profiles stored, %llu "
+			"dropped; %llu processes profiled, %llu samples (%llu lost)\n",
+			(unsigned long long)st.windows, (unsigned long long)st.profiles_stored,
+			(unsigned long long)st.profiles_dropped,
+			(unsigned long long)st.processes_found, (unsigned long long)st.samples,
+			(unsigned long long)st.sample_drops);
+		rc = 0;
+	}
+out:
+	proc_filter_free(o.filter);
+	proc_filter_free(o.block_filter);
+	return rc;
+usage:
+	rc = cli_usage_error(usage_agent);
+	goto out;
+}

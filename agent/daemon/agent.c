@@ -1,0 +1,624 @@
+/* agent.c — the agent's main loop: which processes are profiled, the window clock, and where
+ * each window's profiles go. The capture itself is the sessions' (cpu_session, block_session);
+ * the agent only decides, labels and stores.
+ *
+ * Processes are kept in one table keyed by (pid, start time): profiled Go processes with their
+ * labels, and the processes found not to be profiled (not Go, excluded, goscope itself) so that
+ * rescans and exec events do not open their binaries again. Entries of processes that are not
+ * profiled are forgotten when a rescan no longer sees them; profiled ones when the CPU session
+ * reports their exit or exec (at the cut, after their last window is stored). */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "capture/block.h"
+#include "capture/core.h"
+#include "capture/cpu_session.h"
+#include "daemon/agent.h"
+#include "daemon/discover.h"
+#include "procs/goprocs.h"
+#include "procs/labels.h"
+#include "procs/proc.h"
+#include "store/store.h"
+
+#define PROC_BUCKETS 1024
+/* Poll period while block sessions run (their duty cycle wants a tick every BLOCK_TICK_NS). */
+#define POLL_BLOCK_MS (BLOCK_TICK_NS / 1000000)
+#define POLL_IDLE_MS 100
+/* Executables known not to be Go, by (device, inode, size, mtime): an exec storm of shells
+ * does not parse /bin/sh each time. Direct-mapped; a collision only costs a parse. */
+#define EXE_CACHE_SLOTS 512
+/* Errors of the same kind logged at most this often (each still counted). */
+#define LOG_EVERY_NS 60000000000ULL
+
+enum proc_kind {
+	PROC_IGNORED,  /* not Go, excluded, unreadable or goscope itself */
+	PROC_PROFILED, /* a CPU target */
+	PROC_ENDED,    /* profiled, exited or exec'd: freed after the cut that stores its last
+			* window */
+};
+
+struct agent_proc {
+	pid_t pid;
+	uint64_t start_ticks;
+	enum proc_kind kind;
+	uint64_t seen_gen; /* the last rescan that saw it (ignored entries) */
+	struct proc_labels *labels;	/* profiled and ended */
+	struct block_session *block;	/* with --block */
+	struct agent_proc *next;
+};
+
+struct exe_slot {
+	dev_t dev;
+	ino_t ino;
+	off_t size;
+	struct timespec mtime;
+	bool valid;
+};
+
+struct agent {
+	const struct agent_config *cfg;
+	const char *proc_root;
+	struct store *store;
+	struct cpu_session *cpu;
+	struct discover *disc;
+	struct agent_proc *buckets[PROC_BUCKETS];
+	struct exe_slot not_go[EXE_CACHE_SLOTS];
+	uint64_t scan_gen;    /* rescans seen (discover_stats.rescans) */
+	pid_t self;
+	struct agent_stats st;
+	int64_t window_start_wall; /* Unix ns of the current window's start */
+	uint64_t last_drop_log;
+};
+
+static int64_t wall_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static void logf_(struct agent *a, enum agent_log_level lvl, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void logf_(struct agent *a, enum agent_log_level lvl, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	if (!a->cfg->log)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	a->cfg->log(a->cfg->log_arg, lvl, msg);
+}
+
+/* ---- the process table ---- */
+
+static struct agent_proc **bucket(struct agent *a, pid_t pid)
+{
+	return &a->buckets[(unsigned)pid % PROC_BUCKETS];
+}
+
+/* The entry of (pid, start); with start == 0 the live (not ended) entry of pid. */
+static struct agent_proc *proc_find(struct agent *a, pid_t pid, uint64_t start)
+{
+	for (struct agent_proc *p = *bucket(a, pid); p; p = p->next) {
+		if (p->pid != pid)
+			continue;
+		if (start ? p->start_ticks == start : p->kind != PROC_ENDED)
+			return p;
+	}
+	return NULL;
+}
+
+static void proc_free(struct agent *a, struct agent_proc *p)
+{
+	if (p->block) {
+		block_session_close(p->block);
+		a->st.block_sessions--;
+	}
+	free(p->labels);
+	free(p);
+}
+
+/* Unlinks and frees every entry pred selects. */
+static void proc_sweep(struct agent *a, bool (*pred)(struct agent *a, struct agent_proc *p))
+{
+	for (size_t b = 0; b < PROC_BUCKETS; b++) {
+		struct agent_proc **pp = &a->buckets[b];
+
+		while (*pp) {
+			struct agent_proc *p = *pp;
+
+			if (pred(a, p)) {
+				*pp = p->next;
+				proc_free(a, p);
+			} else {
+				pp = &p->next;
+			}
+		}
+	}
+}
+
+static struct agent_proc *proc_new(struct agent *a, pid_t pid, uint64_t start, enum proc_kind k)
+{
+	struct agent_proc *p = calloc(1, sizeof(*p));
+
+	if (!p)
+		return NULL;
+	p->pid = pid;
+	p->start_ticks = start;
+	p->kind = k;
+	p->seen_gen = a->scan_gen + 1; /* a rescan under way has seen it */
+	p->next = *bucket(a, pid);
+	*bucket(a, pid) = p;
+	return p;
+}
+
+/* Ends the live entry of a profiled process: no longer a target; its entry stays until the
+ * cut that stores its last window. */
+static void proc_end(struct agent *a, struct agent_proc *p)
+{
+	if (p->kind != PROC_PROFILED)
+		return;
+	p->kind = PROC_ENDED;
+	a->st.processes_gone++;
+	a->st.processes_now--;
+	logf_(a, AGENT_LOG_INFO, "pid %d (%s) gone", p->pid, p->labels->comm);
+}
+
+/* ---- deciding what to profile ---- */
+
+static struct exe_slot *exe_slot(struct agent *a, const struct stat *st)
+{
+	uint64_t h = (uint64_t)st->st_ino * 0x9e3779b97f4a7c15ULL ^ (uint64_t)st->st_dev;
+
+	return &a->not_go[(h >> 17) % EXE_CACHE_SLOTS];
+}
+
+static bool exe_same(const struct exe_slot *e, const struct stat *st)
+{
+	return e->valid && e->dev == st->st_dev && e->ino == st->st_ino &&
+	       e->size == st->st_size && e->mtime.tv_sec == st->st_mtim.tv_sec &&
+	       e->mtime.tv_nsec == st->st_mtim.tv_nsec;
+}
+
+static bool wants_block(struct agent *a, const struct proc_labels *l)
+{
+	if (a->cfg->block_all)
+		return true;
+	return a->cfg->block_filter && proc_filter_match(a->cfg->block_filter, l);
+}
+
+static void start_block(struct agent *a, struct agent_proc *p)
+{
+	struct block_config bc = {
+		.pid = p->pid,
+		.max_overhead_pct = a->cfg->block_max_overhead_pct,
+	};
+	struct gs_error err = {0};
+	int rc = block_session_open(&bc, &p->block, &err);
+
+	if (rc < 0) {
+		p->block = NULL;
+		a->st.block_failures++;
+		logf_(a, AGENT_LOG_ERROR, "pid %d (%s): no blocking profile: %s", p->pid,
+		      p->labels->comm, err.msg);
+		return;
+	}
+	a->st.block_sessions++;
+}
+
+/* A process that may be new: inspect it, and profile it when it is a Go process the filters
+ * let through. Every outcome is remembered under (pid, start). */
+static void consider(struct agent *a, pid_t pid, uint64_t start)
+{
+	struct gs_error err = {0};
+	struct agent_proc *old = proc_find(a, pid, 0), *p;
+	struct proc_labels *l = NULL;
+	struct goproc g;
+	struct stat st;
+	char exe[64];
+	bool have_stat;
+	int rc;
+
+	if (old && old->start_ticks == start)
+		return;
+	if (old) {
+		/* The pid is another process now (exec, or reuse). */
+		if (old->kind == PROC_PROFILED) {
+			cpu_session_remove_target(a->cpu, pid);
+			proc_end(a, old);
+		} else {
+			old->kind = PROC_ENDED; /* freed at the next cut */
+		}
+	}
+	if (pid == a->self) {
+		proc_new(a, pid, start, PROC_IGNORED);
+		return;
+	}
+	snprintf(exe, sizeof(exe), "%s/%d/exe", a->proc_root, pid);
+	have_stat = stat(exe, &st) == 0;
+	if (have_stat && exe_same(exe_slot(a, &st), &st)) {
+		proc_new(a, pid, start, PROC_IGNORED);
+		return;
+	}
+	rc = goproc_inspect(a->proc_root, pid, &g, &err);
+	if (rc == 0 && have_stat) {
+		struct exe_slot *e = exe_slot(a, &st);
+
+		*e = (struct exe_slot){.dev = st.st_dev, .ino = st.st_ino, .size = st.st_size,
+				       .mtime = st.st_mtim, .valid = true};
+	}
+	if (rc <= 0) {
+		/* Not Go, gone, or unreadable (logged when it is not just gone). */
+		if (rc < 0 && rc != -ESRCH && rc != -ENOENT)
+			logf_(a, AGENT_LOG_DEBUG, "pid %d: %s", pid, err.msg);
+		proc_new(a, pid, start, PROC_IGNORED);
+		return;
+	}
+	l = calloc(1, sizeof(*l));
+	if (!l || proc_labels_read(a->proc_root, &g, a->cfg->node, l, &err) < 0 ||
+	    l->start_ticks != start) {
+		free(l);
+		proc_new(a, pid, start, PROC_IGNORED);
+		return;
+	}
+	if (a->cfg->filter && !proc_filter_match(a->cfg->filter, l)) {
+		a->st.excluded++;
+		logf_(a, AGENT_LOG_DEBUG, "pid %d (%s) excluded", pid, l->comm);
+		free(l);
+		proc_new(a, pid, start, PROC_IGNORED);
+		return;
+	}
+	rc = cpu_session_add_target(a->cpu, pid, &err);
+	if (rc < 0) {
+		if (rc == -ENOSPC)
+			a->st.not_profiled++;
+		if (rc != -ESRCH)
+			logf_(a, AGENT_LOG_ERROR, "pid %d (%s) not profiled: %s", pid, l->comm,
+			      err.msg);
+		free(l);
+		proc_new(a, pid, start, PROC_IGNORED);
+		return;
+	}
+	p = proc_new(a, pid, start, PROC_PROFILED);
+	if (!p) {
+		cpu_session_remove_target(a->cpu, pid);
+		free(l);
+		return;
+	}
+	p->labels = l;
+	a->st.processes_found++;
+	a->st.processes_now++;
+	logf_(a, AGENT_LOG_INFO, "profiling pid %d (%s, service %s, %s)", pid, l->comm,
+	      l->service, l->go_version[0] ? l->go_version : "go version unknown");
+	if (wants_block(a, l))
+		start_block(a, p);
+}
+
+static void on_found(void *arg, pid_t pid, uint64_t start)
+{
+	consider(arg, pid, start);
+}
+
+static bool on_known(void *arg, pid_t pid, uint64_t start)
+{
+	struct agent *a = arg;
+	struct agent_proc *p = proc_find(a, pid, start);
+
+	if (!p)
+		return false;
+	p->seen_gen = a->scan_gen + 1; /* the rescan under way */
+	return true;
+}
+
+static bool unseen_ignored(struct agent *a, struct agent_proc *p)
+{
+	return p->kind == PROC_IGNORED && p->seen_gen < a->scan_gen;
+}
+
+static bool is_ended(struct agent *a, struct agent_proc *p)
+{
+	(void)a;
+	return p->kind == PROC_ENDED && !p->block;
+}
+
+/* ---- windows ---- */
+
+/* The labels every profile of p carries (pid and comm come from the sessions' samples). */
+static size_t pprof_labels(const struct proc_labels *l, struct profile_label *out)
+{
+	size_t n = 0;
+
+	out[n++] = (struct profile_label){.key = LABEL_SERVICE, .str = l->service};
+	out[n++] = (struct profile_label){.key = LABEL_EXE, .str = l->exe};
+	out[n++] = (struct profile_label){.key = LABEL_GO_VERSION, .str = l->go_version};
+	out[n++] = (struct profile_label){.key = LABEL_MODULE, .str = l->module};
+	out[n++] = (struct profile_label){.key = LABEL_NODE, .str = l->node};
+	if (l->container_id[0])
+		out[n++] = (struct profile_label){.key = LABEL_CONTAINER, .str = l->container_id};
+	return n;
+}
+
+/* Labels the profile and stores it as a row of the window [start, end). */
+static void store_profile(struct agent *a, const char *type, const struct proc_labels *l,
+			  struct profile *prof, int64_t start, int64_t end)
+{
+	struct profile_label pl[8];
+	struct store_label sl[9];
+	struct gs_error err = {0};
+	char pid[24];
+	size_t n = pprof_labels(l, pl), ns = 0;
+	int rc;
+
+	if (*a->cfg->stop >= 2) {
+		/* Told to exit at once: nothing more is stored (still counted). */
+		a->st.profiles_dropped++;
+		return;
+	}
+	if (profile_add_labels_all(prof, pl, n, &err) < 0)
+		goto drop;
+	snprintf(pid, sizeof(pid), "%d", l->pid);
+	sl[ns++] = (struct store_label){LABEL_SERVICE, l->service};
+	sl[ns++] = (struct store_label){LABEL_PID, pid};
+	sl[ns++] = (struct store_label){LABEL_COMM, l->comm};
+	sl[ns++] = (struct store_label){LABEL_EXE, l->exe};
+	sl[ns++] = (struct store_label){LABEL_GO_VERSION, l->go_version};
+	sl[ns++] = (struct store_label){LABEL_MODULE, l->module};
+	sl[ns++] = (struct store_label){LABEL_NODE, l->node};
+	if (l->container_id[0])
+		sl[ns++] = (struct store_label){LABEL_CONTAINER, l->container_id};
+	rc = store_put(a->store,
+		       &(struct store_window){.type = type, .service = l->service, .pid = l->pid,
+					      .start_ticks = l->start_ticks, .start_ns = start,
+					      .end_ns = end, .labels = sl, .nlabels = ns},
+		       prof, &err);
+	if (rc == 0) {
+		a->st.profiles_stored++;
+		return;
+	}
+drop:
+	a->st.profiles_dropped++;
+	/* Every drop is counted; the message is rate-limited so a full disk does not flood. */
+	if (capture_monotonic_ns() - a->last_drop_log >= LOG_EVERY_NS || !a->last_drop_log) {
+		a->last_drop_log = capture_monotonic_ns();
+		logf_(a, AGENT_LOG_ERROR, "%s profile of pid %d dropped (%llu dropped so far): %s",
+		      type, l->pid, (unsigned long long)a->st.profiles_dropped, err.msg);
+	}
+}
+
+static void cut_cpu(struct agent *a, int64_t start, int64_t end)
+{
+	struct cpu_window w = {0};
+	struct gs_error err = {0};
+
+	if (cpu_session_cut(a->cpu, &w, &err) < 0) {
+		logf_(a, AGENT_LOG_ERROR, "CPU window lost: %s", err.msg);
+		return;
+	}
+	a->st.samples += w.stats.received;
+	a->st.sample_drops += w.stats.ringbuf_drops;
+	for (size_t i = 0; i < w.nprocs; i++) {
+		struct cpu_window_proc *wp = &w.procs[i];
+		struct agent_proc *p = proc_find(a, wp->pid, wp->start_ticks);
+
+		if (wp->prof && profile_sample_count(wp->prof)) {
+			if (!p) {
+				/* A new image of a target (an exec) not inspected yet. */
+				consider(a, wp->pid, wp->start_ticks);
+				p = proc_find(a, wp->pid, wp->start_ticks);
+			}
+			if (p && p->labels)
+				store_profile(a, "cpu", p->labels, wp->prof, start, end);
+			else
+				a->st.unattributed++;
+		}
+		if (wp->ended && p && p->kind == PROC_PROFILED)
+			proc_end(a, p);
+		if (wp->exec && proc_alive(wp->pid)) {
+			struct proc_stat ps;
+
+			if (proc_stat_read(a->proc_root, wp->pid, &ps) == 0)
+				consider(a, wp->pid, ps.start_ticks);
+		}
+	}
+	if (w.stats.ringbuf_drops)
+		logf_(a, AGENT_LOG_ERROR, "%llu CPU samples lost (ring buffer full)",
+		      (unsigned long long)w.stats.ringbuf_drops);
+	cpu_window_free(&w);
+}
+
+/* final: the agent stops (every probe is removed and still-blocked goroutines reported). */
+static void cut_block_one(struct agent *a, struct agent_proc *p, int64_t start, int64_t end,
+			  bool final)
+{
+	struct block_stats bs;
+	struct profile *prof = NULL;
+	struct gs_error err = {0};
+	bool alive = block_session_target_alive(p->block);
+	bool last = final || !alive || p->kind != PROC_PROFILED;
+
+	memset(&bs, 0, sizeof(bs));
+	if (block_session_cut(p->block, last, &prof, &bs, &err) < 0) {
+		logf_(a, AGENT_LOG_ERROR, "pid %d: block window lost: %s", p->pid, err.msg);
+	} else if (prof && profile_sample_count(prof)) {
+		store_profile(a, "block", p->labels, prof, start, end);
+	}
+	profile_free(prof);
+	if (last || bs.target_exited || bs.target_exec) {
+		block_session_close(p->block);
+		p->block = NULL;
+		a->st.block_sessions--;
+	}
+}
+
+static void cut_window(struct agent *a, int64_t end, bool final)
+{
+	int64_t start = a->window_start_wall;
+	struct gs_error err = {0};
+
+	cut_cpu(a, start, end);
+	for (size_t b = 0; b < PROC_BUCKETS; b++) {
+		for (struct agent_proc *p = a->buckets[b]; p; p = p->next) {
+			if (p->block)
+				cut_block_one(a, p, start, end, final);
+		}
+	}
+	a->st.windows++;
+	a->window_start_wall = end;
+	proc_sweep(a, is_ended);
+	if (!final && store_maintain(a->store, wall_ns(), &err) < 0)
+		logf_(a, AGENT_LOG_ERROR, "store maintenance: %s", err.msg);
+	logf_(a, AGENT_LOG_DEBUG,
+	      "window %llu: %llu processes, %llu profiles stored, %llu dropped, %llu samples",
+	      (unsigned long long)a->st.windows, (unsigned long long)a->st.processes_now,
+	      (unsigned long long)a->st.profiles_stored,
+	      (unsigned long long)a->st.profiles_dropped, (unsigned long long)a->st.samples);
+}
+
+static void tick_blocks(struct agent *a)
+{
+	uint64_t now = capture_monotonic_ns();
+
+	for (size_t b = 0; b < PROC_BUCKETS; b++) {
+		for (struct agent_proc *p = a->buckets[b]; p; p = p->next) {
+			struct gs_error err = {0};
+
+			if (p->block && block_session_tick(p->block, now, &err) < 0)
+				logf_(a, AGENT_LOG_DEBUG, "pid %d: %s", p->pid, err.msg);
+		}
+	}
+}
+
+static void after_poll(struct agent *a)
+{
+	struct discover_stats ds;
+
+	discover_stats(a->disc, &ds);
+	if (ds.rescans != a->scan_gen) {
+		a->scan_gen = ds.rescans;
+		proc_sweep(a, unseen_ignored);
+	}
+}
+
+static int64_t next_boundary(int64_t now, uint64_t window)
+{
+	return (now / (int64_t)window + 1) * (int64_t)window;
+}
+
+static int open_all(struct agent *a, struct gs_error *err)
+{
+	const struct agent_config *c = a->cfg;
+	struct store_config sc = {.dir = c->data_dir,
+				  .retention_ns = c->retention_ns,
+				  .max_disk_bytes = c->max_disk_bytes,
+				  .rollup_after_ns = c->rollup_after_ns};
+	struct cpu_session_config cc = {.frequency = c->frequency};
+	struct discover_config dc = {.proc_root = a->proc_root,
+				     .rescan_ms = c->rescan_ms,
+				     .no_exec_watch = c->no_exec_watch};
+	int rc;
+
+	rc = store_open(&sc, &a->store, err);
+	if (rc < 0)
+		return gs_error_prefix(err, "store %s", c->data_dir);
+	rc = cpu_session_open(&cc, &a->cpu, err);
+	if (rc < 0)
+		return rc;
+	rc = discover_open(&dc, &a->disc, err);
+	if (rc < 0 && !dc.no_exec_watch) {
+		logf_(a, AGENT_LOG_ERROR, "no exec watcher (%s): finding new processes by rescans",
+		      err->msg);
+		gs_error_clear(err);
+		dc.no_exec_watch = true;
+		if (!dc.rescan_ms)
+			dc.rescan_ms = 1000;
+		rc = discover_open(&dc, &a->disc, err);
+	}
+	return rc;
+}
+
+static void close_all(struct agent *a)
+{
+	for (size_t b = 0; b < PROC_BUCKETS; b++) {
+		while (a->buckets[b]) {
+			struct agent_proc *p = a->buckets[b];
+
+			a->buckets[b] = p->next;
+			proc_free(a, p);
+		}
+	}
+	discover_close(a->disc);
+	cpu_session_close(a->cpu);
+	store_close(a->store);
+}
+
+int agent_run(const struct agent_config *cfg, struct agent_stats *stats, struct gs_error *err)
+{
+	struct agent *a = calloc(1, sizeof(*a));
+	int64_t next;
+	bool ready = false;
+	int rc;
+
+	if (!a)
+		return gs_error_set(err, -ENOMEM, "out of memory");
+	if (cfg->window_ns < AGENT_MIN_WINDOW_NS || cfg->window_ns > AGENT_MAX_WINDOW_NS) {
+		free(a);
+		return gs_error_set(err, -EINVAL, "window must be between 1s and 1h");
+	}
+	a->cfg = cfg;
+	a->proc_root = cfg->proc_root ? cfg->proc_root : "/proc";
+	a->self = getpid();
+	rc = open_all(a, err);
+	if (rc < 0)
+		goto out;
+	a->window_start_wall = wall_ns();
+	next = next_boundary(a->window_start_wall, cfg->window_ns);
+	logf_(a, AGENT_LOG_INFO, "profiling at %u Hz, windows of %.0f s, store %s/%s",
+	      cfg->frequency, cfg->window_ns / 1e9, cfg->data_dir, STORE_DB_NAME);
+	while (!*cfg->stop) {
+		int64_t now = wall_ns(), left_ms;
+		int timeout;
+
+		if (now >= next) {
+			cut_window(a, next, false);
+			next = next_boundary(now, cfg->window_ns);
+			continue;
+		}
+		left_ms = (next - now) / 1000000 + 1;
+		timeout = a->st.block_sessions ? POLL_BLOCK_MS : POLL_IDLE_MS;
+		if (left_ms < timeout)
+			timeout = (int)left_ms;
+		rc = cpu_session_poll(a->cpu, timeout, err);
+		if (rc < 0)
+			break;
+		rc = discover_poll(a->disc, 0, on_known, on_found, a, err);
+		if (rc < 0)
+			break;
+		after_poll(a);
+		if (a->st.block_sessions)
+			tick_blocks(a);
+		if (!ready) {
+			ready = true;
+			if (cfg->on_ready)
+				cfg->on_ready(cfg->log_arg);
+		}
+	}
+	/* A first stop signal stores the window under way; a second one skips it. */
+	if (rc == 0 && *cfg->stop < 2)
+		cut_window(a, wall_ns(), true);
+out:
+	close_all(a);
+	if (stats)
+		*stats = a->st;
+	free(a);
+	return rc;
+}
