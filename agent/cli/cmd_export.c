@@ -65,9 +65,11 @@ static int list_row(void *arg, const struct store_row_info *r)
 		json_string(stdout, r->type);
 		printf(",\"service\":");
 		json_string(stdout, r->service);
-		printf(",\"pid\":%d,\"start\":\"%s\",\"end\":\"%s\",\"bytes\":%zu,"
-		       "\"rolled_up\":%s,\"labels\":%s}\n",
-		       r->pid, from, to, r->bytes, r->rolled_up ? "true" : "false",
+		printf(",\"pid\":%d,\"start_ticks\":%llu,\"start\":\"%s\",\"end\":\"%s\","
+		       "\"start_ns\":%lld,\"end_ns\":%lld,\"bytes\":%zu,\"rolled_up\":%s,"
+		       "\"labels\":%s}\n",
+		       r->pid, (unsigned long long)r->start_ticks, from, to, (long long)r->start_ns,
+		       (long long)r->end_ns, r->bytes, r->rolled_up ? "true" : "false",
 		       r->labels_json ? r->labels_json : "{}");
 	} else {
 		if (!c->n)
