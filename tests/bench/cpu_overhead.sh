@@ -62,23 +62,9 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 sysctl -q kernel.bpf_stats_enabled=1
 
-now_ns() { echo "${EPOCHREALTIME/./}000"; }
-busy_ms() { # CPU time (ms) all CPUs spent busy since boot, from /proc/stat (steal excluded)
-	head -1 /proc/stat | awk -v hz="$(getconf CLK_TCK)" '{ printf "%.0f\n", ($2+$3+$4+$7+$8) * 1000 / hz }'
-}
-steal_ms() { # CPU time (ms) the hypervisor gave other guests instead of this VM, since boot
-	head -1 /proc/stat | awk -v hz="$(getconf CLK_TCK)" '{ printf "%.0f\n", $9 * 1000 / hz }'
-}
 target_cpu_ms() { # utime + stime of the target, ms
 	awk -v hz="$(getconf CLK_TCK)" '{ sub(/^.*\) /, ""); printf "%.0f\n", ($12 + $13) * 1000 / hz }' \
 		"/proc/$TPID/stat"
-}
-# units_at NS: work units done at time NS, interpolated between the target's ticks.
-units_at() {
-	awk -v q="$1" '$1 == "tick" { t = $2 + 0; u = $3 + 0
-		if (t >= q) { if (have) printf "%.1f\n", pu + (u - pu) * (q - pt) / (t - pt); else print u; found = 1; exit }
-		pt = t; pu = u; have = 1 }
-		END { if (!found) { if (have) print pu; else print "nan" } }' "$TMP/target.out"
 }
 
 echo "cpu_overhead: one run of $TARGET -goroutines 2 -report 100ms; $PAIRS pairs of windows (with: goscope cpu --duration ${DURATION}s -F $FREQ, start to exit; without: as long), alternating order"
@@ -116,8 +102,8 @@ window() {
 	b1=$(busy_ms)
 	s1=$(steal_ms)
 	sleep 0.25 # the tick after t1
-	u0=$(units_at "$t0")
-	u1=$(units_at "$t1")
+	u0=$(units_at "$t0" "$TMP/target.out")
+	u1=$(units_at "$t1" "$TMP/target.out")
 	len=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f\n", (b - a) / 1e9 }')
 	steal=$((s1 - s0))
 	RAW_RATE=$(awk -v a="$u0" -v b="$u1" -v l="$len" 'BEGIN { printf "%.1f\n", (b - a) / l }')

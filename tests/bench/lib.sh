@@ -17,3 +17,22 @@ result() {
 		else print (v <= g ? "ok" : "MISSED") }')
 	echo "RESULT $1=$2 goal=$3$4 ($ok)"
 }
+
+# busy_ms: CPU time (ms) all CPUs spent busy since boot, from /proc/stat (steal excluded).
+busy_ms() {
+	head -1 /proc/stat | awk -v hz="$(getconf CLK_TCK)" '{ printf "%.0f\n", ($2+$3+$4+$7+$8) * 1000 / hz }'
+}
+# steal_ms: CPU time (ms) the hypervisor gave other guests instead of this VM, since boot.
+steal_ms() {
+	head -1 /proc/stat | awk -v hz="$(getconf CLK_TCK)" '{ printf "%.0f\n", $9 * 1000 / hz }'
+}
+# units_at NS FILE: work units done at time NS, interpolated between the "tick <ns> <units>"
+# lines tests/go/cpuburn -report writes to FILE.
+units_at() {
+	awk -v q="$1" '$1 == "tick" { t = $2 + 0; u = $3 + 0
+		if (t >= q) { if (have) printf "%.1f\n", pu + (u - pu) * (q - pt) / (t - pt); else print u; found = 1; exit }
+		pt = t; pu = u; have = 1 }
+		END { if (!found) { if (have) print pu; else print "nan" } }' "$2"
+}
+# now_ns: the wall clock in nanoseconds.
+now_ns() { echo "${EPOCHREALTIME/./}000"; }
