@@ -113,11 +113,6 @@ static int schema_init(struct store *s, struct gs_error *err)
 			return rc;
 		goto check;
 	}
-	/* Before the first table: freed pages can then be given back with incremental_vacuum
-	 * (a full VACUUM would rewrite the whole database). */
-	rc = store_exec(s, "PRAGMA auto_vacuum=INCREMENTAL", err);
-	if (rc)
-		return rc;
 	rc = store_exec(s, "BEGIN IMMEDIATE", err);
 	if (rc)
 		return rc;
@@ -170,7 +165,12 @@ static int open_db(struct store *s, struct gs_error *err)
 		 * checkpoints, not at each commit: a crash of the process loses nothing
 		 * committed (the WAL write reached the OS), a power loss may lose the last
 		 * commits but never corrupts the database — and each window costs no fsync. */
-		rc = store_exec(s, "PRAGMA journal_mode=WAL", err);
+		/* First, before journal_mode writes the header of a new database and before the
+		 * first table: freed pages can then be given back with incremental_vacuum (a full
+		 * VACUUM would rewrite the whole database). No-op on an existing database. */
+		rc = store_exec(s, "PRAGMA auto_vacuum=INCREMENTAL", err);
+		if (!rc)
+			rc = store_exec(s, "PRAGMA journal_mode=WAL", err);
 		if (!rc)
 			rc = store_exec(s, "PRAGMA synchronous=NORMAL", err);
 		/* After a checkpoint the WAL is cut back to this size (it counts on --max-disk). */
