@@ -506,9 +506,11 @@ int profile_add_sample(struct profile *p, const uint64_t *location_ids, size_t n
 	if (nlocs > UINT32_MAX || nlabels > UINT32_MAX || (nlocs && !location_ids) ||
 	    (nlabels && !labels))
 		return gs_error_set(err, -EINVAL, "profile: bad sample arguments");
+	/* One more than needed: the staging pointers below stay valid (not NULL + 0) for a
+	 * sample without locations or labels. */
 	if (p->nsamples >= UINT32_MAX - 1 ||
-	    RESERVE(p->sample_locs, p->cap_sample_locs, p->nsample_locs + nlocs) ||
-	    RESERVE(p->labels, p->cap_labels, p->nlabels + nlabels))
+	    RESERVE(p->sample_locs, p->cap_sample_locs, p->nsample_locs + nlocs + 1) ||
+	    RESERVE(p->labels, p->cap_labels, p->nlabels + nlabels + 1))
 		goto oom;
 
 	/* Stage the candidate at the pools' ends; it is committed only when new. */
