@@ -294,7 +294,8 @@ static void pb_function(struct pb *b, const struct profile_function_rec *f, uint
 
 /* The dictionary fields (mappings, locations, functions, string table) of the entries past
  * since, in field-number order. */
-static void encode_dict(struct pb *b, const struct profile *p, const struct profile_dict_mark *since)
+static void encode_dict(struct pb *b, const struct profile *p,
+			const struct profile_dict_mark *since)
 {
 	for (size_t i = since->mappings; i < p->nmappings; i++)
 		pb_mapping(b, &p->mappings[i], i + 1);
@@ -407,7 +408,8 @@ int profile_encode_dict_delta(const struct profile *p, const struct profile_dict
 				    "profile: out of memory while building the profile");
 	if (since->strings > p->nstrings || since->mappings > p->nmappings ||
 	    since->functions > p->nfunctions || since->locations > p->nlocations)
-		return gs_error_set(err, -EINVAL, "pprof: dictionary mark past the profile's tables");
+		return gs_error_set(err, -EINVAL,
+				    "pprof: dictionary mark past the profile's tables");
 	encode_dict(&b, p, since);
 	return pb_take(&b, 0, buf, len, err);
 }

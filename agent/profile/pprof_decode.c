@@ -628,8 +628,7 @@ out:
 }
 
 /* Inflates a gzip member into a malloc'd buffer of at most DECODE_MAX_RAW bytes. */
-static int gunzip(const uint8_t *in, size_t n, uint8_t **out, size_t *outlen,
-		  struct gs_error *err)
+static int gunzip(const uint8_t *in, size_t n, uint8_t **out, size_t *outlen, struct gs_error *err)
 {
 	z_stream zs = {0};
 	size_t cap = n * 4 + 4096, len = 0;

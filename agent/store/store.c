@@ -48,8 +48,8 @@ int store_sql_error(struct store *s, int rc, const char *what, struct gs_error *
 {
 	int prim = rc & 0xff, code;
 
-	if (prim == SQLITE_FULL || (prim == SQLITE_IOERR && s->db &&
-				    sqlite3_system_errno(s->db) == ENOSPC))
+	if (prim == SQLITE_FULL ||
+	    (prim == SQLITE_IOERR && s->db && sqlite3_system_errno(s->db) == ENOSPC))
 		code = -ENOSPC;
 	else if (prim == SQLITE_BUSY || prim == SQLITE_LOCKED)
 		code = -EBUSY;
@@ -317,7 +317,7 @@ int store_put(struct store *s, const struct store_window *w, const struct profil
 		return gs_error_set(err, -EINVAL, "store: bad window");
 	rc = profile_encode(p, &raw, &rawlen, err);
 	if (!rc)
-		rc = store_gzip(raw, rawlen, &gz, &gzlen, err);
+		rc = store_gzip(raw, rawlen, STORE_WINDOW_GZIP_LEVEL, &gz, &gzlen, err);
 	free(raw);
 	if (!rc && gzlen > INT32_MAX)
 		rc = gs_error_set(err, -EFBIG, "store: profile too large (%zu bytes)", gzlen);
@@ -464,8 +464,7 @@ int store_list(struct store *s, const struct store_query *q,
 	return rc;
 }
 
-int store_read_pprof(struct store *s, int64_t id, uint8_t **buf, size_t *len,
-		     struct gs_error *err)
+int store_read_pprof(struct store *s, int64_t id, uint8_t **buf, size_t *len, struct gs_error *err)
 {
 	return store_row_pprof(s, id, buf, len, err);
 }
@@ -513,8 +512,9 @@ int store_merge(struct store *s, const struct store_query *q, struct profile **o
 	if (!rc && m.n == 0)
 		rc = gs_error_set(err, -ENOENT, "store: no profile matches");
 	if (!rc && m.mixed)
-		rc = gs_error_set(err, -EINVAL, "store: the query matches profiles of several "
-						"types (give one type)");
+		rc = gs_error_set(err, -EINVAL,
+				  "store: the query matches profiles of several "
+				  "types (give one type)");
 	if (!rc) {
 		dst = profile_new();
 		if (!dst)

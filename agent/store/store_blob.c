@@ -14,7 +14,7 @@
 /* The largest profile read back (the decoder's cap too). */
 #define STORE_MAX_RAW (256u << 20)
 
-int store_gzip(const uint8_t *in, size_t len, uint8_t **out, size_t *outlen,
+int store_gzip(const uint8_t *in, size_t len, int level, uint8_t **out, size_t *outlen,
 	       struct gs_error *err)
 {
 	z_stream zs = {0};
@@ -26,8 +26,8 @@ int store_gzip(const uint8_t *in, size_t len, uint8_t **out, size_t *outlen,
 	*outlen = 0;
 	if (len > UINT_MAX / 2)
 		return gs_error_set(err, -EFBIG, "store: profile too large");
-	/* Level 1, as Go's runtime/pprof; windowBits 15 + 16: a gzip member. */
-	if (deflateInit2(&zs, Z_BEST_SPEED, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+	/* windowBits 15 + 16: a gzip member. */
+	if (deflateInit2(&zs, level, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
 		return gs_error_set(err, -ENOMEM, "store: deflateInit2 failed");
 	bound = deflateBound(&zs, (uLong)len);
 	buf = malloc(bound ? bound : 1);
@@ -105,8 +105,9 @@ static int read_dict(struct store *s, int64_t dict, int64_t nseq, uint8_t **buf,
 	sqlite3_stmt *st = NULL;
 	int64_t want = 0;
 	int rc = sqlite3_prepare_v2(
-		s->db, "SELECT seq, data FROM dict_chunks WHERE dict_id = ? AND seq < ? ORDER BY seq",
-		-1, &st, NULL);
+		s->db,
+		"SELECT seq, data FROM dict_chunks WHERE dict_id = ? AND seq < ? ORDER BY seq", -1,
+		&st, NULL);
 
 	if (rc != SQLITE_OK)
 		return store_sql_error(s, rc, "prepare dictionary read", err);

@@ -60,7 +60,8 @@ int store_drop_unused_dicts(struct store *s, struct gs_error *err)
 		rc = delete_where(s, "DELETE FROM dict_chunks WHERE dict_id = ?", ids[i], 0, NULL,
 				  err);
 		if (!rc)
-			rc = delete_where(s, "DELETE FROM dicts WHERE id = ?", ids[i], 0, NULL, err);
+			rc = delete_where(s, "DELETE FROM dicts WHERE id = ?", ids[i], 0, NULL,
+					  err);
 	}
 	if (!rc)
 		rc = store_exec(s, "COMMIT", err);

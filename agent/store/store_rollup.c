@@ -106,8 +106,8 @@ static void windows_free(struct windows *w)
 	free(w->labels);
 }
 
-static int read_windows(struct store *s, const struct minute *m, int64_t cutoff,
-			struct windows *w, struct gs_error *err)
+static int read_windows(struct store *s, const struct minute *m, int64_t cutoff, struct windows *w,
+			struct gs_error *err)
 {
 	sqlite3_stmt *st = NULL;
 	int rc = sqlite3_prepare_v2(
@@ -184,9 +184,9 @@ static int merge_minute(struct store *s, const struct minute *m, struct store_di
 	return rc;
 }
 
-static int exec_bound(struct store *s, const char *sql, const int64_t *v, int n,
-		      const void *blob, size_t bloblen, const char *t1, const char *t2,
-		      const char *t3, int64_t *rowid, struct gs_error *err)
+static int exec_bound(struct store *s, const char *sql, const int64_t *v, int n, const void *blob,
+		      size_t bloblen, const char *t1, const char *t2, const char *t3,
+		      int64_t *rowid, struct gs_error *err)
 {
 	sqlite3_stmt *st = NULL;
 	int rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL), col = 0;
@@ -238,8 +238,9 @@ static int write_minute(struct store *s, struct store_dict *d, const struct minu
 				v, 2, delta, deltalen, NULL, NULL, NULL, NULL, err);
 	}
 	if (!rc) {
-		int64_t v[] = {m->pid, (int64_t)m->start_ticks, w->start_ns, w->end_ns,
-			       (int64_t)w->n, dict_id, seq, (int64_t)ownlen};
+		int64_t v[] = {m->pid,	  (int64_t)m->start_ticks, w->start_ns,
+			       w->end_ns, (int64_t)w->n,	   dict_id,
+			       seq,	  (int64_t)ownlen};
 
 		rc = exec_bound(s,
 				"INSERT INTO profiles(type, service, labels, pid, start_ticks,"
@@ -263,8 +264,8 @@ static int write_minute(struct store *s, struct store_dict *d, const struct minu
 }
 
 /* Rolls up one minute of one process and type. */
-static int rollup_minute(struct store *s, const struct minute *m, int64_t cutoff,
-			 int64_t now_ns, struct gs_error *err)
+static int rollup_minute(struct store *s, const struct minute *m, int64_t cutoff, int64_t now_ns,
+			 struct gs_error *err)
 {
 	struct windows *w = calloc(1, sizeof(*w));
 	struct store_dict *d;
@@ -288,9 +289,10 @@ static int rollup_minute(struct store *s, const struct minute *m, int64_t cutoff
 	if (!rc)
 		rc = profile_encode_own(d->prof, &own, &ownlen, err);
 	if (!rc && deltalen)
-		rc = store_gzip(delta, deltalen, &gzdelta, &gzdeltalen, err);
+		rc = store_gzip(delta, deltalen, STORE_ROLLUP_GZIP_LEVEL, &gzdelta, &gzdeltalen,
+				err);
 	if (!rc)
-		rc = store_gzip(own, ownlen, &gzown, &gzownlen, err);
+		rc = store_gzip(own, ownlen, STORE_ROLLUP_GZIP_LEVEL, &gzown, &gzownlen, err);
 	if (!rc)
 		rc = write_minute(s, d, m, w, gzdelta, deltalen ? gzdeltalen : 0, gzown, gzownlen,
 				  now_ns, err);
@@ -329,11 +331,12 @@ int store_rollup(struct store *s, int64_t now_ns, struct gs_error *err)
 	mins = calloc(STORE_ROLLUP_PER_CALL, sizeof(*mins));
 	if (!mins)
 		return gs_error_set(err, -ENOMEM, "store: out of memory");
-	rc = sqlite3_prepare_v2(s->db,
-				"SELECT pid, start_ticks, type, start_ns / 60000000000 AS m"
-				" FROM profiles WHERE dict_id IS NULL AND end_ns < ? AND start_ns < ?"
-				" GROUP BY pid, start_ticks, type, m ORDER BY min(start_ns) LIMIT ?",
-				-1, &st, NULL);
+	rc = sqlite3_prepare_v2(
+		s->db,
+		"SELECT pid, start_ticks, type, start_ns / 60000000000 AS m"
+		" FROM profiles WHERE dict_id IS NULL AND end_ns < ? AND start_ns < ?"
+		" GROUP BY pid, start_ticks, type, m ORDER BY min(start_ns) LIMIT ?",
+		-1, &st, NULL);
 	if (rc != SQLITE_OK) {
 		free(mins);
 		return store_sql_error(s, rc, "prepare rollup", err);

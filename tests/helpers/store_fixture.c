@@ -30,8 +30,8 @@ struct profile *fx_window(uint64_t seed, size_t nsamples, size_t nfuncs, const c
 	profile_set_period(p, "cpu", "nanoseconds", 10101010);
 	profile_set_default_sample_type(p, "cpu");
 	profile_set_time(p, 1700000000000000000LL + (int64_t)seed, 10000000000LL);
-	m = profile_mapping(p, 0x400000, 0x1400000, 0, "/usr/local/bin/svc", "f00dfeed", true,
-			    true, true, true);
+	m = profile_mapping(p, 0x400000, 0x1400000, 0, "/usr/local/bin/svc", "f00dfeed", true, true,
+			    true, true);
 	for (size_t i = 0; i < nsamples; i++) {
 		uint64_t locs[12];
 		size_t depth = 3 + fx_rand(&st) % 9;
@@ -49,11 +49,13 @@ struct profile *fx_window(uint64_t seed, size_t nsamples, size_t nfuncs, const c
 			snprintf(name, sizeof(name), "github.com/acme/svc/pkg%zu.(*T).Method%zu",
 				 f % 17, f);
 			snprintf(file, sizeof(file), "/src/svc/pkg%zu/file%zu.go", f % 17, f % 5);
-			lines[0].function_id = profile_function(p, name, name, file, 10 + (int64_t)f);
+			lines[0].function_id =
+				profile_function(p, name, name, file, 10 + (int64_t)f);
 			lines[0].line = 12 + (int64_t)(f % 40);
 			addr = 0x401000 + f * 0x40 + (d & 1) * 4;
 			if (f % 7 == 0) { /* an inlined frame */
-				snprintf(name, sizeof(name), "github.com/acme/svc/pkg%zu.inl%zu", f % 17, f);
+				snprintf(name, sizeof(name), "github.com/acme/svc/pkg%zu.inl%zu",
+					 f % 17, f);
 				lines[1] = lines[0];
 				lines[0].function_id = profile_function(p, name, name, file, 5);
 				lines[0].line = 6;
@@ -136,7 +138,8 @@ int fx_stacks_of_pprof(const uint8_t *buf, size_t len, struct fx_stacks *out, ch
 			const struct pprof_location *l = pprof_location(&d, s->locs[j]);
 
 			for (size_t k = 0; l && k < l->nlines; k++) {
-				const struct pprof_function *fn = pprof_function(&d, l->lines[k].fn);
+				const struct pprof_function *fn =
+					pprof_function(&d, l->lines[k].fn);
 
 				fprintf(f, "%s:%lld;", fn ? pprof_str(&d, fn->name) : "?",
 					(long long)l->lines[k].line);

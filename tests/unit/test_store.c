@@ -57,8 +57,7 @@ static void put(struct store *s, const char *type, const char *service, int pid,
 		int64_t end, const struct profile *p)
 {
 	char pidbuf[16];
-	struct store_label labels[] = {{"service_name", service}, {"pid", pidbuf},
-				       {"node", "n1"}};
+	struct store_label labels[] = {{"service_name", service}, {"pid", pidbuf}, {"node", "n1"}};
 	struct store_window w = {.type = type,
 				 .service = service,
 				 .pid = pid,
@@ -168,7 +167,8 @@ Test(store, put_list_merge_round_trip)
 	cr_assert_eq(stat(dir, &st), 0);
 	put(s, "cpu", "api", 42, T0, T0 + 10 * SEC, p);
 	cr_assert_eq(list(s, &q, &rs), 1);
-	cr_assert_str_eq(rs.r[0].labels_json, "{\"service_name\":\"api\",\"pid\":\"42\",\"node\":\"n1\"}");
+	cr_assert_str_eq(rs.r[0].labels_json,
+			 "{\"service_name\":\"api\",\"pid\":\"42\",\"node\":\"n1\"}");
 	cr_assert_eq(rs.r[0].pid, 42);
 	cr_assert_eq(rs.r[0].start_ticks, 1042);
 	cr_assert_eq(rs.r[0].start_ns, T0);
@@ -231,8 +231,7 @@ Test(store, queries_by_labels_time_and_type)
 		     -EINVAL);
 	/* Several types cannot merge; none matching is ENOENT. */
 	cr_assert_eq(store_merge(s, &(struct store_query){.service = "api"}, &got, &err), -EINVAL);
-	cr_assert_eq(store_merge(s, &(struct store_query){.service = "nope"}, &got, &err),
-		     -ENOENT);
+	cr_assert_eq(store_merge(s, &(struct store_query){.service = "nope"}, &got, &err), -ENOENT);
 	/* Six identical windows merge to six times one. */
 	{
 		struct fx_stacks one, six;
@@ -271,8 +270,8 @@ Test(store, rollup_preserves_sums)
 
 	for (int proc = 0; proc < 2; proc++) {
 		for (int i = 0; i < 18; i++) { /* 3 minutes of 10 s windows */
-			struct profile *p = window((uint64_t)(proc * 100 + i), proc ? "db" : "api",
-						   proc + 1);
+			struct profile *p =
+				window((uint64_t)(proc * 100 + i), proc ? "db" : "api", proc + 1);
 			struct fx_stacks st;
 
 			put(s, "cpu", proc ? "db" : "api", proc + 1, T0 + i * 10 * SEC,
@@ -306,12 +305,14 @@ Test(store, rollup_preserves_sums)
 			cr_assert_eq(rs.r[m].windows, 6);
 			cr_assert_eq(rs.r[m].start_ns, T0 + m * 60 * SEC);
 			cr_assert_eq(rs.r[m].end_ns, T0 + (m + 1) * 60 * SEC);
-			cr_assert_str_eq(rs.r[m].labels_json,
-					 proc ? "{\"service_name\":\"db\",\"pid\":\"2\",\"node\":\"n1\"}"
-					      : "{\"service_name\":\"api\",\"pid\":\"1\",\"node\":\"n1\"}");
+			cr_assert_str_eq(
+				rs.r[m].labels_json,
+				proc ? "{\"service_name\":\"db\",\"pid\":\"2\",\"node\":\"n1\"}"
+				     : "{\"service_name\":\"api\",\"pid\":\"1\",\"node\":\"n1\"}");
 			row_stacks(s, rs.r[m].id, &got);
-			cr_assert_null(fx_stacks_diff(&want[proc][m], &got), "proc %d minute %d: %s",
-				       proc, m, fx_stacks_diff(&want[proc][m], &got));
+			cr_assert_null(fx_stacks_diff(&want[proc][m], &got),
+				       "proc %d minute %d: %s", proc, m,
+				       fx_stacks_diff(&want[proc][m], &got));
 			cr_assert_eq(fx_stacks_total(&got, 0), 6 * 300);
 			fx_stacks_free(&got);
 		}
@@ -545,8 +546,9 @@ Test(store, sigkill_at_random_moments_loses_nothing_committed, .timeout = 60)
 		cr_assert_gt(reported, 0, "round %d: nothing committed", round);
 		total += reported;
 
-		cr_assert_eq(sql_int(dir, "SELECT integrity_check = 'ok' FROM pragma_integrity_check"),
-			     1, "round %d", round);
+		cr_assert_eq(
+			sql_int(dir, "SELECT integrity_check = 'ok' FROM pragma_integrity_check"),
+			1, "round %d", round);
 		s = open_store(dir, 0, 0, 0);
 		/* Raw or rolled up, every reported window is there: windows counted over the
 		 * rows is at least what was reported, and at most one more (a put that
