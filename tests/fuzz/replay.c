@@ -33,7 +33,8 @@
 #undef LLVMFuzzerTestOneInput
 
 static int (*const targets[])(const uint8_t *, size_t) = {
-	fuzz_elf_one, fuzz_pclntab_one, fuzz_buildinfo_one, fuzz_inline_one, fuzz_pprof_decode_one,
+	fuzz_elf_one,	  fuzz_pclntab_one, fuzz_buildinfo_one,
+	fuzz_inline_one, fuzz_pprof_decode_one,
 };
 #define NTARGETS (sizeof(targets) / sizeof(targets[0]))
 
