@@ -114,10 +114,12 @@ FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=build/fuzz/%)
 FUZZ_SECONDS ?= 60
 FUZZ_DEPS := tests/fuzz/fuzz_common.h tests/unit/elfbuild.c tests/unit/elfbuild.h \
 	tests/unit/pclnbuild.c tests/unit/pclnbuild.h
-build/fuzz/%: tests/fuzz/%.c $(SYM_SRCS) $(FUZZ_DEPS)
+# The profile model and its decoder (for fuzz_pprof_decode) are linked into every target.
+FUZZ_PROFILE_SRCS := agent/profile/profile.c agent/profile/pprof.c agent/profile/pprof_decode.c
+build/fuzz/%: tests/fuzz/%.c $(SYM_SRCS) $(FUZZ_DEPS) $(FUZZ_PROFILE_SRCS)
 	@mkdir -p $(@D)
 	$(CLANG) -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -std=gnu11 -D_GNU_SOURCE -Iinclude \
-		-I. $< $(SYM_SRCS) -o $@ -lpthread
+		-I. -Iagent $< $(SYM_SRCS) $(FUZZ_PROFILE_SRCS) -o $@ -lpthread -lz
 
 fuzz: $(FUZZ_BINS)
 	@for f in $(FUZZ_BINS); do n=$$(basename $$f); mkdir -p build/fuzz/corpus-$$n; \
@@ -127,9 +129,9 @@ fuzz: $(FUZZ_BINS)
 # Replays the committed seed corpus through every fuzz target's code under ASan/UBSan
 # (a plain-C driver, so it also runs with gcc).
 FUZZ_REPLAY := $(BUILD)/tests/fuzz-replay
-$(FUZZ_REPLAY): tests/fuzz/replay.c $(FUZZ_SRCS) $(FUZZ_DEPS) $(SYMLIB)
+$(FUZZ_REPLAY): tests/fuzz/replay.c $(FUZZ_SRCS) $(FUZZ_DEPS) $(SYMLIB) $(FUZZ_PROFILE_SRCS)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -o $@ $< $(SYMLIB) $(LDFLAGS) $(LDLIBS)
+	$(CC) $(CFLAGS) -o $@ $< $(FUZZ_PROFILE_SRCS) $(SYMLIB) $(LDFLAGS) $(LDLIBS)
 
 fuzz-replay: $(FUZZ_REPLAY)
 	$(FUZZ_REPLAY) tests/fuzz/corpus

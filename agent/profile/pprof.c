@@ -292,10 +292,37 @@ static void pb_function(struct pb *b, const struct profile_function_rec *f, uint
 	pb_end(b, PROFILE_FUNCTION, start);
 }
 
-/* Encodes the whole Profile message into b (flushing to b's sink as it goes), fields in
- * field-number order. */
-static int encode_profile(struct pb *b, const struct profile *p, struct gs_error *err)
+/* The dictionary fields (mappings, locations, functions, string table) of the entries past
+ * since, in field-number order. */
+static void encode_dict(struct pb *b, const struct profile *p,
+			const struct profile_dict_mark *since)
 {
+	for (size_t i = since->mappings; i < p->nmappings; i++)
+		pb_mapping(b, &p->mappings[i], i + 1);
+	for (size_t i = since->locations; i < p->nlocations; i++) {
+		pb_location(b, p, i);
+		pb_maybe_flush(b, false);
+	}
+	for (size_t i = since->functions; i < p->nfunctions; i++) {
+		pb_function(b, &p->functions[i], i + 1);
+		pb_maybe_flush(b, false);
+	}
+	/* Every entry, "" at index 0 included. */
+	for (size_t i = since->strings; i < p->nstrings; i++) {
+		pb_bytes(b, PROFILE_STRING_TABLE, p->strings[i].s, p->strings[i].len);
+		pb_maybe_flush(b, false);
+	}
+}
+
+enum encode_what { ENCODE_ALL, ENCODE_OWN };
+
+/* Encodes the whole Profile message (or only its own part) into b (flushing to b's sink as
+ * it goes), fields in field-number order. */
+static int encode_profile(struct pb *b, const struct profile *p, enum encode_what what,
+			  struct gs_error *err)
+{
+	static const struct profile_dict_mark all;
+
 	if (p->oom)
 		return gs_error_set(err, -ENOMEM,
 				    "profile: out of memory while building the profile");
@@ -306,21 +333,8 @@ static int encode_profile(struct pb *b, const struct profile *p, struct gs_error
 		pb_sample(b, p, i);
 		pb_maybe_flush(b, false);
 	}
-	for (size_t i = 0; i < p->nmappings; i++)
-		pb_mapping(b, &p->mappings[i], i + 1);
-	for (size_t i = 0; i < p->nlocations; i++) {
-		pb_location(b, p, i);
-		pb_maybe_flush(b, false);
-	}
-	for (size_t i = 0; i < p->nfunctions; i++) {
-		pb_function(b, &p->functions[i], i + 1);
-		pb_maybe_flush(b, false);
-	}
-	/* Every entry, "" at index 0 included. */
-	for (size_t i = 0; i < p->nstrings; i++) {
-		pb_bytes(b, PROFILE_STRING_TABLE, p->strings[i].s, p->strings[i].len);
-		pb_maybe_flush(b, false);
-	}
+	if (what == ENCODE_ALL)
+		encode_dict(b, p, &all);
 	pb_int64_opt(b, PROFILE_TIME_NANOS, p->time_nanos);
 	pb_int64_opt(b, PROFILE_DURATION_NANOS, p->duration_nanos);
 	if (p->period_type.type || p->period_type.unit)
@@ -348,7 +362,7 @@ int profile_encode(const struct profile *p, uint8_t **buf, size_t *len, struct g
 
 	*buf = NULL;
 	*len = 0;
-	rc = encode_profile(&b, p, err);
+	rc = encode_profile(&b, p, ENCODE_ALL, err);
 	if (rc) {
 		free(b.data);
 		return rc;
@@ -362,8 +376,49 @@ int profile_encode_to(const struct profile *p, profile_write_fn write, void *ctx
 		      struct gs_error *err)
 {
 	struct pb b = {.sink = write, .ctx = ctx, .sink_err = err};
-	int rc = encode_profile(&b, p, err);
+	int rc = encode_profile(&b, p, ENCODE_ALL, err);
 
 	free(b.data);
 	return rc;
+}
+
+/* Hands over b's buffer, or frees it on an error. */
+static int pb_take(struct pb *b, int rc, uint8_t **buf, size_t *len, struct gs_error *err)
+{
+	if (!rc && b->err)
+		rc = gs_error_set(err, -ENOMEM, "pprof: out of memory while encoding");
+	if (rc) {
+		free(b->data);
+		return rc;
+	}
+	*buf = b->data;
+	*len = b->len;
+	return 0;
+}
+
+int profile_encode_dict_delta(const struct profile *p, const struct profile_dict_mark *since,
+			      uint8_t **buf, size_t *len, struct gs_error *err)
+{
+	struct pb b = {0};
+
+	*buf = NULL;
+	*len = 0;
+	if (p->oom)
+		return gs_error_set(err, -ENOMEM,
+				    "profile: out of memory while building the profile");
+	if (since->strings > p->nstrings || since->mappings > p->nmappings ||
+	    since->functions > p->nfunctions || since->locations > p->nlocations)
+		return gs_error_set(err, -EINVAL,
+				    "pprof: dictionary mark past the profile's tables");
+	encode_dict(&b, p, since);
+	return pb_take(&b, 0, buf, len, err);
+}
+
+int profile_encode_own(const struct profile *p, uint8_t **buf, size_t *len, struct gs_error *err)
+{
+	struct pb b = {0};
+
+	*buf = NULL;
+	*len = 0;
+	return pb_take(&b, encode_profile(&b, p, ENCODE_OWN, err), buf, len, err);
 }

@@ -506,9 +506,11 @@ int profile_add_sample(struct profile *p, const uint64_t *location_ids, size_t n
 	if (nlocs > UINT32_MAX || nlabels > UINT32_MAX || (nlocs && !location_ids) ||
 	    (nlabels && !labels))
 		return gs_error_set(err, -EINVAL, "profile: bad sample arguments");
+	/* One more than needed: the staging pointers below stay valid (not NULL + 0) for a
+	 * sample without locations or labels. */
 	if (p->nsamples >= UINT32_MAX - 1 ||
-	    RESERVE(p->sample_locs, p->cap_sample_locs, p->nsample_locs + nlocs) ||
-	    RESERVE(p->labels, p->cap_labels, p->nlabels + nlabels))
+	    RESERVE(p->sample_locs, p->cap_sample_locs, p->nsample_locs + nlocs + 1) ||
+	    RESERVE(p->labels, p->cap_labels, p->nlabels + nlabels + 1))
 		goto oom;
 
 	/* Stage the candidate at the pools' ends; it is committed only when new. */
@@ -778,4 +780,107 @@ int profile_merge(struct profile *dst, const struct profile *src, struct gs_erro
 	}
 	merge_ids_free(&m);
 	return rc;
+}
+
+/* ---- label-all, clearing ---- */
+
+/* Rebuilds the sample index from the samples' (possibly changed) locations and labels. */
+static int rebuild_sample_index(struct profile *p)
+{
+	free(p->sample_index.slots);
+	p->sample_index = (struct profile_index){0};
+	for (size_t i = 0; i < p->nsamples; i++) {
+		struct profile_sample_rec *s = &p->samples[i];
+
+		s->hash = sample_hash(&p->sample_locs[s->loc_off], s->nlocs,
+				      &p->labels[s->label_off], s->nlabels);
+		if (index_insert(&p->sample_index, (uint32_t)i + 1, s->hash))
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+int profile_add_labels_all(struct profile *p, const struct profile_label *labels, size_t n,
+			   struct gs_error *err)
+{
+	struct profile_label_rec *add, *pool;
+	size_t total, at = 0;
+
+	if (n == 0)
+		return 0;
+	if (!labels || n > UINT32_MAX)
+		return gs_error_set(err, -EINVAL, "profile: bad labels");
+	add = calloc(n, sizeof(*add));
+	if (!add)
+		return gs_error_set(err, -ENOMEM, "profile: out of memory");
+	for (size_t i = 0; i < n; i++) {
+		const struct profile_label *l = &labels[i];
+
+		if (!l->key || !*l->key) {
+			free(add);
+			return gs_error_set(err, -EINVAL, "profile: label without a key");
+		}
+		add[i].num = l->str ? 0 : l->num;
+		if (intern(p, l->key, &add[i].key) || intern(p, l->str, &add[i].str) ||
+		    intern(p, l->str ? NULL : l->num_unit, &add[i].num_unit)) {
+			free(add);
+			return gs_error_set(err, -ENOMEM, "profile: out of memory");
+		}
+	}
+	for (size_t i = 0; i < p->nsamples; i++) {
+		if (p->samples[i].nlabels > UINT32_MAX - n) {
+			free(add);
+			return gs_error_set(err, -EINVAL, "profile: too many labels");
+		}
+	}
+	if (p->nsamples > (SIZE_MAX - p->nlabels) / n ||
+	    p->nsamples * n + p->nlabels > SIZE_MAX / sizeof(*pool)) {
+		free(add);
+		return gs_error_set(err, -ENOMEM, "profile: out of memory");
+	}
+	total = p->nlabels + p->nsamples * n;
+	pool = malloc((total ? total : 1) * sizeof(*pool));
+	if (!pool) {
+		free(add);
+		return gs_error_set(err, -ENOMEM, "profile: out of memory");
+	}
+	for (size_t i = 0; i < p->nsamples; i++) {
+		struct profile_sample_rec *s = &p->samples[i];
+
+		if (s->nlabels)
+			memcpy(&pool[at], &p->labels[s->label_off], s->nlabels * sizeof(*pool));
+		memcpy(&pool[at + s->nlabels], add, n * sizeof(*pool));
+		s->label_off = at;
+		s->nlabels += (uint32_t)n;
+		at += s->nlabels;
+	}
+	free(add);
+	free(p->labels);
+	p->labels = pool;
+	p->nlabels = at;
+	p->cap_labels = total ? total : 1;
+	/* The same labels on every sample keep distinct samples distinct: only the hashes move. */
+	if (rebuild_sample_index(p))
+		return gs_error_set(err, -ENOMEM, "profile: out of memory");
+	return 0;
+}
+
+void profile_clear_samples(struct profile *p)
+{
+	p->nsamples = 0;
+	p->nsample_locs = 0;
+	p->nlabels = 0;
+	free(p->sample_index.slots);
+	p->sample_index = (struct profile_index){0};
+	p->ncomments = 0;
+	p->time_nanos = 0;
+	p->duration_nanos = 0;
+}
+
+void profile_dict_mark(const struct profile *p, struct profile_dict_mark *m)
+{
+	m->strings = p->nstrings;
+	m->mappings = p->nmappings;
+	m->functions = p->nfunctions;
+	m->locations = p->nlocations;
 }

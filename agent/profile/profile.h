@@ -92,6 +92,19 @@ int profile_merge(struct profile *dst, const struct profile *src, struct gs_erro
 int profile_add_labels_all(struct profile *p, const struct profile_label *labels, size_t n,
 			   struct gs_error *err);
 
+/* Drops every sample and comment and the time span; keeps the string, mapping, function and
+ * location tables, the sample types, the period and the default type. The store's rollup
+ * keeps one such profile per process as a growing dictionary and merges each minute into it
+ * (agent/store/store_rollup.c). */
+void profile_clear_samples(struct profile *p);
+
+/* How far a profile's tables reach: the dictionary part of an encoding (below) covers the
+ * entries added after such a mark. */
+struct profile_dict_mark {
+	size_t strings, mappings, functions, locations;
+};
+void profile_dict_mark(const struct profile *p, struct profile_dict_mark *m);
+
 /* ---- readers ---- */
 
 /* Decodes a pprof profile (gzip-compressed or not) into a new profile: profile.proto as
@@ -110,6 +123,16 @@ int profile_encode_to(const struct profile *p, profile_write_fn write, void *ctx
 		      struct gs_error *err);
 /* Encodes profile.proto (uncompressed) into a malloc'd buffer. */
 int profile_encode(const struct profile *p, uint8_t **buf, size_t *len, struct gs_error *err);
+/* The two halves of profile.proto, for a store that keeps what every window repeats once:
+ * the dictionary delta holds the string_table entries, mappings, functions and locations
+ * added after since (a zeroed mark: all of them, string_table[0] = "" first); the own part
+ * holds everything else (sample types, samples, time, period, comments, default type).
+ * Protobuf repeated fields concatenate and ids are explicit, so the deltas from a zero mark
+ * on, in order, followed by one own part, are a complete profile.proto, as long as the own
+ * part was encoded when every delta up to it had been taken. Uncompressed, malloc'd. */
+int profile_encode_dict_delta(const struct profile *p, const struct profile_dict_mark *since,
+			      uint8_t **buf, size_t *len, struct gs_error *err);
+int profile_encode_own(const struct profile *p, uint8_t **buf, size_t *len, struct gs_error *err);
 /* Writes gzip-compressed profile.proto to fd (a file, or 1 for stdout) (agent/profile/sink.c). */
 int profile_write_gzip(const struct profile *p, int fd, struct gs_error *err);
 /* Writes gzip to the path ("-" = stdout), atomically for real files (tmp + rename). */

@@ -46,8 +46,8 @@ struct store_label {
 
 /* What identifies and describes one stored window. */
 struct store_window {
-	const char *type;     /* "cpu", "block", ... */
-	const char *service;  /* service_name label */
+	const char *type;    /* "cpu", "block", ... */
+	const char *service; /* service_name label */
 	pid_t pid;
 	uint64_t start_ticks; /* with pid, the process (/proc/PID/stat start time) */
 	int64_t start_ns;     /* window start, Unix nanoseconds (wall clock) */
@@ -76,8 +76,8 @@ struct store_query {
 	const char *service;
 	const char *type;
 	pid_t pid;
-	int64_t from_ns; /* rows whose window overlaps [from_ns, to_ns) */
-	int64_t to_ns;	 /* 0 = no upper bound */
+	int64_t from_ns;		 /* rows whose window overlaps [from_ns, to_ns) */
+	int64_t to_ns;			 /* 0 = no upper bound */
 	const struct store_label *match; /* every one must equal the row's label */
 	size_t nmatch;
 	size_t limit; /* listing only; 0 = no limit */
@@ -93,6 +93,7 @@ struct store_row_info {
 	const char *labels_json; /* {"service_name":"...","pid":"123",...} */
 	size_t bytes;		 /* stored size of the profile (gzip) */
 	bool rolled_up;		 /* a minute made of several windows */
+	unsigned windows;	 /* windows merged into the row (1 for a raw window) */
 };
 
 /* Calls fn for each matching row, oldest first; fn returning nonzero stops (and is returned). */
@@ -104,6 +105,11 @@ int store_list(struct store *s, const struct store_query *q,
  * -ENOENT when no row matches; -EINVAL when rows of different types would be merged. */
 int store_merge(struct store *s, const struct store_query *q, struct profile **out,
 		struct gs_error *err);
+
+/* The uncompressed profile.proto of row id (as listed by store_list), whether a raw window
+ * or a rolled-up minute (its dictionary's chunks then its own part): what `go tool pprof`
+ * reads once gzipped or as is. malloc'd; -ENOENT when there is no such row. */
+int store_read_pprof(struct store *s, int64_t id, uint8_t **buf, size_t *len, struct gs_error *err);
 
 /* Counters since the open, and the current size of the store. */
 struct store_stats {

@@ -87,3 +87,4 @@ run_bench uprobe_detach
 run_bench probe_sigkill
 run_bench churn_rss
 run_bench agent_overhead
+run_bench agent_storage
