@@ -112,11 +112,12 @@ FUZZ_SRCS := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=build/fuzz/%)
 FUZZ_SECONDS ?= 60
 FUZZ_DEPS := tests/fuzz/fuzz_common.h tests/unit/elfbuild.c tests/unit/elfbuild.h \
-	tests/unit/pclnbuild.c tests/unit/pclnbuild.h
+	tests/unit/pclnbuild.c tests/unit/pclnbuild.h \
+	$(wildcard agent/goruntime/*.c agent/goruntime/*.h)
 build/fuzz/%: tests/fuzz/%.c $(SYM_SRCS) $(FUZZ_DEPS)
 	@mkdir -p $(@D)
 	$(CLANG) -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -std=gnu11 -D_GNU_SOURCE -Iinclude \
-		-I. $< $(SYM_SRCS) -o $@ -lpthread
+		-I. -Iagent $< $(SYM_SRCS) -o $@ -lpthread
 
 fuzz: $(FUZZ_BINS)
 	@for f in $(FUZZ_BINS); do n=$$(basename $$f); mkdir -p build/fuzz/corpus-$$n; \

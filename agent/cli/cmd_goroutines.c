@@ -172,7 +172,6 @@ static void label_str(FILE *out, const char *s)
 static void text_goroutine(FILE *out, struct gr_dump *d, const struct gr_goroutine *g)
 {
 	struct gs_frame creator;
-	bool first = true;
 
 	fprintf(out, "goroutine %llu [%s", (unsigned long long)g->goid, text_safe(g->status_str));
 	if (g->scan)
@@ -206,14 +205,13 @@ static void text_goroutine(FILE *out, struct gr_dump *d, const struct gr_gorouti
 
 		if (n <= 0) {
 			fprintf(out, "?()\n\t?:0 pc=0x%llx\n", (unsigned long long)g->pcs[i]);
-			first = false;
 			continue;
 		}
 		for (int k = 0; k < n; k++) {
 			bool outer = k == n - 1;
 
 			if (!gr_frame_shown(&fr[k]) &&
-			    !(strcmp(fr[k].function, "runtime.gopanic") == 0 && !first))
+			    !(strcmp(fr[k].function, "runtime.gopanic") == 0 && (i > 0 || k > 0)))
 				continue;
 			fprintf(out, "%s(...)\n\t%s:%d",
 				strcmp(fr[k].function, "runtime.gopanic") == 0
@@ -227,7 +225,6 @@ static void text_goroutine(FILE *out, struct gr_dump *d, const struct gr_gorouti
 					fprintf(out, " +0x%llx", (unsigned long long)off);
 			}
 			fputc('\n', out);
-			first = false;
 		}
 	}
 	if (g->truncated && g->npcs >= GR_MAX_FRAMES)

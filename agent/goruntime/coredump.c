@@ -115,8 +115,14 @@ static int core_read(struct gr_mem *m, uint64_t addr, void *buf, size_t len, str
 		const struct seg *s = seg_at(c, addr);
 		uint64_t in, chunk;
 
-		if (!s)
+		if (!s) {
+			/* not in the core at all (gcore leaves read-only file mappings out): the
+			 * executable's file, in one piece */
+			if (c->exe && addr >= c->bias &&
+			    gs_binary_read(c->exe, addr - c->bias, out, len) == 0)
+				return 0;
 			goto fault;
+		}
 		in = addr - s->vaddr;
 		chunk = s->memsz - in < len ? s->memsz - in : len;
 		if (in < s->filesz) {

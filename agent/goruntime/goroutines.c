@@ -470,6 +470,42 @@ static bool same_g(const struct goversion_facts *f, const uint8_t *a, const uint
 	return true;
 }
 
+/* A thread that got a signal runs the handler on its signal stack; the registers of the
+ * goroutine it interrupted are in the signal frame the kernel pushed there (struct
+ * sigcontext: rbp is its 11th word, rsp the 16th, rip the 17th). Finds the first such
+ * frame within 64 KiB above the thread's SP whose SP and BP are inside the goroutine's stack
+ * and whose PC is Go code. */
+static bool signal_frame(struct gr_dump *d, const struct gr_target *t, uint64_t tsp, uint64_t lo,
+			 uint64_t hi, struct start *st)
+{
+	enum { WORDS = 8192, RBP = 10, RSP = 15, RIP = 16 };
+	uint64_t *w = malloc(WORDS * 8);
+	size_t n = WORDS;
+	bool found = false;
+
+	if (!w)
+		return false;
+	while (n > 64 && gr_mem_read(t->mem, tsp & ~7ull, w, n * 8, NULL) < 0)
+		n /= 2;
+	for (size_t i = 0; n > 64 && i + RIP < n && !found; i++) {
+		const struct gs_frame *fr;
+
+		if (w[i + RSP] < lo || w[i + RSP] >= hi || w[i + RBP] < lo || w[i + RBP] >= hi ||
+		    w[i + RIP] < d->bias)
+			continue;
+		if (symbolize(d, w[i + RIP], true, &fr) <= 0)
+			continue;
+		*st = (struct start){.pc = w[i + RIP],
+				     .sp = w[i + RSP],
+				     .bp = w[i + RBP],
+				     .bp_known = true,
+				     .exact = true};
+		found = true;
+	}
+	free(w);
+	return found;
+}
+
 static const struct gr_thread *thread_of(const struct gr_target *t, int tid)
 {
 	for (size_t i = 0; i < t->nthreads; i++) {
@@ -540,6 +576,8 @@ static int read_one(struct gr_dump *d, const struct gr_target *t, const struct g
 					    .bp_known = true,
 					    .exact = true};
 			g->leaf_exact = true;
+		} else if (th && th->signo > 0 && signal_frame(d, t, th->sp, s->lo, s->hi, &st)) {
+			g->leaf_exact = true;
 		} else if (th && rd64(buf, f->g_sched_sp)) {
 			/* on g0 or a signal stack (systemstack saved the user g's state) */
 			st = (struct start){.pc = rd64(buf, f->g_sched_pc),
@@ -590,6 +628,8 @@ static int cmp_goid(const void *a, const void *b)
 {
 	const struct gr_goroutine *x = a, *y = b;
 
+	if (x->crashing != y->crashing)
+		return x->crashing ? -1 : 1; /* the goroutine of the crashing thread first */
 	return x->goid < y->goid ? -1 : x->goid > y->goid;
 }
 

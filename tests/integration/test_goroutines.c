@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -335,5 +336,218 @@ Test(goroutines, usage_errors)
 	snprintf(cmd, sizeof(cmd), "%s goroutines --pid %d", goscope_bin(), getpid());
 	cr_assert_eq(run_capture(cmd, 1, &out, &len), 1, "%s", out);
 	cr_assert(strstr(out, "not a Go program"), "%s", out);
+	free(out);
+}
+
+/* ---- core files ---- */
+
+static void goscope_dump(const char *args, struct gdumpf *d, char **text)
+{
+	char cmd[8192];
+	char *out = NULL;
+	size_t len;
+	int rc;
+
+	snprintf(cmd, sizeof(cmd), "%s goroutines %s", goscope_bin(), args);
+	rc = run_capture(cmd, 0, &out, &len);
+	cr_assert_eq(rc, 0, "goscope goroutines %s failed:\n%s", args, out);
+	parse_dump(out, d);
+	if (text)
+		*text = out;
+	else
+		free(out);
+}
+
+/* gdb's gcore of the still process: the same dump as the live process, and as Go's own. */
+Test(goroutines, gcore_core_file, .timeout = 180)
+{
+	static struct gdumpf want, live, core;
+	char bin[4096], tmp[256], dumppath[512], cmd[8192], args[1024];
+	struct gotarget t;
+	char *godump, *out = NULL;
+	size_t len;
+	int pid, rc;
+
+	if (system("command -v gcore >/dev/null 2>&1") != 0)
+		cr_skip_test("gdb's gcore is not installed");
+	GOTARGET_BUILD_OR_SKIP(bin, "gdump", "1.27", "static");
+	test_tmpdir(tmp, sizeof(tmp));
+	snprintf(dumppath, sizeof(dumppath), "%s/go.txt", tmp);
+	start_and_dump(&t, bin, dumppath, &pid);
+	snprintf(args, sizeof(args), "--pid %d", pid);
+	goscope_dump(args, &live, NULL);
+	snprintf(cmd, sizeof(cmd), "gcore -o %s/core %d", tmp, pid);
+	rc = run_capture(cmd, 1, &out, &len);
+	free(out);
+	gotarget_stop(&t, 2000);
+	cr_assert_eq(rc, 0, "gcore failed");
+	snprintf(args, sizeof(args), "--core %s/core.%d", tmp, pid);
+	goscope_dump(args, &core, NULL);
+	godump = slurp(dumppath);
+	parse_dump(godump, &want);
+	free(godump);
+	/* every goroutine, the main one (blocked reading stdin) included */
+	cr_assert_eq(compare_dumps(&live, &core, 0, true, "gcore vs live"), live.n);
+	cr_assert_eq(compare_dumps(&want, &core, want.g[0].goid, true, "gcore vs Go"), want.n - 1);
+	snprintf(cmd, sizeof(cmd), "rm -f %s/core.%d", tmp, pid);
+	cr_assert_eq(system(cmd), 0);
+}
+
+/* The kernel's core of a GOTRACEBACK=crash abort: written to a temporary directory through
+ * core_pattern, which is restored afterwards (whatever it was: a file name or a pipe to
+ * systemd-coredump), on every way out of the test (the fini runs after a failed assertion
+ * too). */
+static char saved_pattern[1024];
+static struct rlimit saved_core_limit;
+static bool pattern_saved;
+
+static void restore_core_pattern(void)
+{
+	if (pattern_saved) {
+		FILE *f = fopen("/proc/sys/kernel/core_pattern", "w");
+
+		if (f) {
+			fputs(saved_pattern, f);
+			fclose(f);
+		}
+		setrlimit(RLIMIT_CORE, &saved_core_limit);
+		pattern_saved = false;
+	}
+	unsetenv("GOTRACEBACK");
+}
+
+static bool set_core_pattern(const char *pattern)
+{
+	FILE *f = fopen("/proc/sys/kernel/core_pattern", "r");
+	struct rlimit unl = {RLIM_INFINITY, RLIM_INFINITY};
+	size_t n;
+
+	if (!f)
+		return false;
+	n = fread(saved_pattern, 1, sizeof(saved_pattern) - 1, f);
+	fclose(f);
+	saved_pattern[n] = 0;
+	getrlimit(RLIMIT_CORE, &saved_core_limit);
+	pattern_saved = true;
+	f = fopen("/proc/sys/kernel/core_pattern", "w");
+	if (!f)
+		return false;
+	fputs(pattern, f);
+	if (fclose(f) != 0)
+		return false;
+	return setrlimit(RLIMIT_CORE, &unl) == 0;
+}
+
+Test(goroutines, kernel_core_of_crash, .timeout = 120, .fini = restore_core_pattern)
+{
+	static struct gdumpf live, core;
+	char bin[4096], other[4096], tmp[256], pattern[512], path[600], args[8192], cmd[8192];
+	struct gotarget t;
+	char *argv[2], line[256], *text = NULL, *out = NULL;
+	const struct grt *g1;
+	size_t len;
+	int pid, rc;
+	FILE *f;
+
+	GOTARGET_BUILD_OR_SKIP(bin, "gdump", "1.27", "stripped");
+	GOTARGET_BUILD_OR_SKIP(other, "gdump", "1.26", "stripped");
+	test_tmpdir(tmp, sizeof(tmp));
+	snprintf(pattern, sizeof(pattern), "%s/core.%%p", tmp);
+	cr_assert(set_core_pattern(pattern), "cannot set core_pattern (root needed)");
+	setenv("GOTRACEBACK", "crash", 1);
+	argv[0] = bin;
+	argv[1] = NULL;
+	cr_assert_eq(gotarget_start(&t, bin, argv), 0);
+	unsetenv("GOTRACEBACK");
+	cr_assert_gt(gotarget_read_line(&t, line, sizeof(line), LINE_TIMEOUT_MS), 0);
+	cr_assert_eq(sscanf(line, "ready %d", &pid), 1);
+	/* anonymous private and shared memory, ELF headers (the kernel's default, made sure) */
+	snprintf(path, sizeof(path), "/proc/%d/coredump_filter", pid);
+	f = fopen(path, "w");
+	cr_assert_not_null(f);
+	fputs("0x33", f);
+	fclose(f);
+	snprintf(args, sizeof(args), "--pid %d", pid);
+	goscope_dump(args, &live, NULL);
+	cr_assert_eq(write(t.stdin_fd, "crash\n", 6), 6);
+	gotarget_stop(&t, 10000);
+	restore_core_pattern();
+	snprintf(path, sizeof(path), "%s/core.%d", tmp, pid);
+	cr_assert_eq(access(path, R_OK), 0, "no core at %s", path);
+
+	snprintf(args, sizeof(args), "--core %s", path);
+	goscope_dump(args, &core, &text);
+	/* the crashing goroutine first, marked, its stack from the signal frame */
+	cr_assert_eq(core.g[0].goid, 1, "%s", text);
+	cr_assert(strstr(text, "goroutine 1 [running]:\n\t(goscope: the thread that got the fatal "
+			       "signal)\npanic(...)\n"),
+		  "%s", text);
+	g1 = &core.g[0];
+	cr_assert_geq(g1->nframes, 2);
+	cr_assert_str_eq(g1->f[1].func, "main.main");
+	cr_assert(strstr(g1->f[1].pos, "gdump/main.go:167 +0x"), "%s", g1->f[1].pos);
+	/* every other goroutine as the live process had it */
+	cr_assert_eq(compare_dumps(&live, &core, 1, true, "kernel core vs live"), live.n - 1);
+	free(text);
+
+	/* the wrong executable: the build ID check refuses it */
+	snprintf(cmd, sizeof(cmd), "%s goroutines --core %s --exe %s", goscope_bin(), path, other);
+	rc = run_capture(cmd, 1, &out, &len);
+	cr_assert_eq(rc, 1, "%s", out);
+	cr_assert(strstr(out, "core does not match the binary"), "%s", out);
+	free(out);
+
+	/* truncated: headers and notes only */
+	snprintf(cmd, sizeof(cmd),
+		 "head -c 65536 %s > %s/trunc && %s goroutines --core %s/trunc --exe %s 2>&1", path,
+		 tmp, goscope_bin(), tmp, bin);
+	rc = run_capture(cmd, 1, &out, &len);
+	cr_assert_eq(rc, 1, "truncated core: %s", out);
+	cr_assert(strstr(out, "goscope goroutines: "), "%s", out);
+	free(out);
+	snprintf(cmd, sizeof(cmd),
+		 "head -c 3000 %s > %s/trunc && %s goroutines --core %s/trunc 2>&1", path, tmp,
+		 goscope_bin(), tmp);
+	rc = run_capture(cmd, 1, &out, &len);
+	cr_assert_eq(rc, 1, "truncated core: %s", out);
+	free(out);
+
+	/* corrupted: not an ELF file any more; notes overwritten with garbage */
+	snprintf(cmd, sizeof(cmd),
+		 "cp %s %s/bad && printf 'XXXX' | dd of=%s/bad conv=notrunc status=none && "
+		 "%s goroutines --core %s/bad --exe %s 2>&1",
+		 path, tmp, tmp, goscope_bin(), tmp, bin);
+	rc = run_capture(cmd, 1, &out, &len);
+	cr_assert_eq(rc, 1, "%s", out);
+	cr_assert(strstr(out, "not an ELF file"), "%s", out);
+	free(out);
+	snprintf(cmd, sizeof(cmd),
+		 "cp %s %s/bad && head -c 20000 /dev/urandom | dd of=%s/bad bs=1 seek=1000 "
+		 "conv=notrunc status=none && %s goroutines --core %s/bad --exe %s 2>&1",
+		 path, tmp, tmp, goscope_bin(), tmp, bin);
+	rc = run_capture(cmd, 1, &out, &len);
+	cr_assert(rc == 0 || rc == 1, "garbage notes: exit %d: %s", rc, out);
+	free(out);
+	snprintf(cmd, sizeof(cmd), "rm -f %s/core.* %s/bad %s/trunc", tmp, tmp, tmp);
+	cr_assert_eq(system(cmd), 0);
+}
+
+/* A core of a program that is not Go: a clear error. */
+Test(goroutines, core_of_non_go_program, .timeout = 60)
+{
+	char tmp[256], cmd[8192], *out = NULL;
+	size_t len;
+	int rc;
+
+	if (system("command -v gcore >/dev/null 2>&1") != 0)
+		cr_skip_test("gdb's gcore is not installed");
+	test_tmpdir(tmp, sizeof(tmp));
+	snprintf(cmd, sizeof(cmd),
+		 "(sleep 30 & p=$!; sleep 0.3; gcore -o %s/core $p >/dev/null 2>&1; kill $p; "
+		 "%s goroutines --core %s/core.$p; rc=$?; rm -f %s/core.$p; exit $rc) 2>&1",
+		 tmp, goscope_bin(), tmp, tmp);
+	rc = run_capture(cmd, 1, &out, &len);
+	cr_assert_eq(rc, 1, "%s", out);
+	cr_assert(strstr(out, "is not a Go program"), "%s", out);
 	free(out);
 }
