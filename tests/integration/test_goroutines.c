@@ -5,6 +5,7 @@
  * installed toolchain in the default and stripped modes, PIE and cgo for some. */
 #include <criterion/criterion.h>
 #include <criterion/parameterized.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -550,4 +551,105 @@ Test(goroutines, core_of_non_go_program, .timeout = 60)
 	cr_assert_eq(rc, 1, "%s", out);
 	cr_assert(strstr(out, "is not a Go program"), "%s", out);
 	free(out);
+}
+
+/* ---- busy programs, --stop ---- */
+
+static char proc_state(int pid)
+{
+	char path[64], buf[512], *p;
+	FILE *f;
+	size_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	f = fopen(path, "r");
+	if (!f)
+		return 0;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = 0;
+	p = strrchr(buf, ')');
+	return p && p[1] && p[2] ? p[2] : 0;
+}
+
+/* Goroutines parking and waking all the time: no crash, no hang, the inconsistent count in
+ * the header, every goroutine parked throughout exact; with --stop nothing is inconsistent and
+ * the process runs again afterwards. */
+Test(goroutines, busy_program, .timeout = 120)
+{
+	static struct gdumpf d;
+	char bin[4096], args[256], *text = NULL;
+	char *argv[] = {bin, "-parked", "50", "-pairs", "8", NULL};
+	struct gotarget t;
+	char line[256];
+	int pid;
+
+	GOTARGET_BUILD_OR_SKIP(bin, "gbusy", "1.27", "stripped");
+	cr_assert_eq(gotarget_start(&t, bin, argv), 0);
+	cr_assert_gt(gotarget_read_line(&t, line, sizeof(line), LINE_TIMEOUT_MS), 0);
+	cr_assert_eq(sscanf(line, "ready %d", &pid), 1);
+	for (int round = 0; round < 6; round++) {
+		bool stop = round % 3 == 2;
+		int parked = 0;
+		const char *sum;
+
+		snprintf(args, sizeof(args), "--pid %d%s", pid, stop ? " --stop" : "");
+		goscope_dump(args, &d, &text);
+		sum = strstr(text, " inconsistent, ");
+		cr_assert_not_null(sum, "no inconsistent count: %.300s", text);
+		if (stop) {
+			cr_assert(
+				strstr(text, ", 0 inconsistent, 0 unreadable, stopped while read"),
+				"%.300s", text);
+			cr_assert_neq(proc_state(pid), 'T', "the process was left stopped");
+		}
+		for (int i = 0; i < d.n; i++) {
+			const struct grt *g = &d.g[i];
+
+			if (g->nframes == 1 && strcmp(g->f[0].func, "main.parkedForever") == 0) {
+				cr_assert_str_eq(g->status, "chan receive");
+				cr_assert(strstr(g->f[0].pos, "gbusy/main.go:31 +0x"), "%s",
+					  g->f[0].pos);
+				cr_assert_str_eq(g->creator, "created by main.main in goroutine 1");
+				parked++;
+			}
+		}
+		cr_assert_eq(parked, 50, "round %d: %d of the 50 parked goroutines exact:\n%s",
+			     round, parked, text);
+		free(text);
+	}
+	gotarget_stop(&t, 2000);
+}
+
+/* goscope SIGKILLed while the target is stopped: its keeper process resumes the target. */
+Test(goroutines, stop_survives_sigkill, .timeout = 120)
+{
+	char bin[4096], cmd[8192], line[256];
+	char *argv[] = {bin, "-parked", "200000", "-pairs", "1", NULL};
+	struct gotarget t;
+	pid_t gs;
+	int pid, i;
+
+	GOTARGET_BUILD_OR_SKIP(bin, "gbusy", "1.27", "default");
+	cr_assert_eq(gotarget_start(&t, bin, argv), 0);
+	cr_assert_gt(gotarget_read_line(&t, line, sizeof(line), 60000), 0);
+	cr_assert_eq(sscanf(line, "ready %d", &pid), 1);
+	snprintf(cmd, sizeof(cmd), "%d", pid);
+	gs = fork();
+	if (gs == 0) {
+		int fd = open("/dev/null", O_WRONLY);
+
+		dup2(fd, 1);
+		execl(goscope_bin(), "goscope", "goroutines", "--pid", cmd, "--stop", (char *)NULL);
+		_exit(127);
+	}
+	for (i = 0; i < 2000 && proc_state(pid) != 'T'; i++)
+		usleep(1000);
+	cr_assert_eq(proc_state(pid), 'T', "goscope did not stop the target");
+	kill(gs, SIGKILL);
+	waitpid(gs, NULL, 0);
+	for (i = 0; i < 2000 && proc_state(pid) == 'T'; i++)
+		usleep(1000);
+	cr_assert_neq(proc_state(pid), 'T', "the target stayed stopped after goscope's SIGKILL");
+	gotarget_stop(&t, 2000);
 }
