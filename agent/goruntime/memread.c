@@ -21,7 +21,7 @@ struct live_mem {
 static int live_read(struct gr_mem *m, uint64_t addr, void *buf, size_t len, struct gs_error *err)
 {
 	struct live_mem *lm = (struct live_mem *)m;
-	ssize_t n;
+	ssize_t n = -1;
 
 	m->reads++;
 	if (len == 0)
