@@ -113,7 +113,8 @@ FUZZ_SRCS := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=build/fuzz/%)
 FUZZ_SECONDS ?= 60
 FUZZ_DEPS := tests/fuzz/fuzz_common.h tests/unit/elfbuild.c tests/unit/elfbuild.h \
-	tests/unit/pclnbuild.c tests/unit/pclnbuild.h
+	tests/unit/pclnbuild.c tests/unit/pclnbuild.h \
+	$(wildcard agent/goruntime/*.c agent/goruntime/*.h)
 # The profile model and its decoder (for fuzz_pprof_decode) are linked into every target.
 FUZZ_PROFILE_SRCS := agent/profile/profile.c agent/profile/pprof.c agent/profile/pprof_decode.c
 build/fuzz/%: tests/fuzz/%.c $(SYM_SRCS) $(FUZZ_DEPS) $(FUZZ_PROFILE_SRCS)

@@ -565,6 +565,14 @@ int gs_binary_find_function(const struct gs_binary *bin, const char *name, uint6
 	return gs_binary_changed(bin) ? -EIO : rc;
 }
 
+int gs_binary_find_symbol(const struct gs_binary *bin, const char *name, uint64_t *value,
+			  uint64_t *size)
+{
+	int rc = gs_elf_symbol(&bin->elf, name, value, size);
+
+	return gs_binary_changed(bin) ? -EIO : rc;
+}
+
 int gs_binary_pcsp(const struct gs_binary *bin, uint64_t pc, int32_t *sp_delta)
 {
 	struct gs_func f;

@@ -40,6 +40,25 @@ struct goversion_facts {
 	 * each time the goroutine stops running (casgstatus), so it tells one park from the
 	 * next even when both wait for the same reason. */
 	uint32_t g_tracking_seq;
+	/* For `goscope goroutines` (agent/goruntime/goroutines.c): the rest of runtime.g and
+	 * runtime.m it reads, measured like the offsets above (DWARF of tests/go/netpark, see
+	 * docs/go-runtime.md, "runtime.g fields for goroutine dumps"). 0 = the field does not
+	 * exist in that version (only for g_syscallbp and g_parent_goid). */
+	uint32_t g_stack_lo, g_stack_hi;	     /* g.stack.lo / .hi */
+	uint32_t g_m;				     /* g.m (*m) */
+	uint32_t g_sched_sp, g_sched_pc, g_sched_bp; /* g.sched.sp / .pc / .bp, from g */
+	uint32_t g_syscallsp, g_syscallpc, g_syscallbp;
+	uint32_t g_waitsince;	/* int64 nanotime */
+	uint32_t g_lockedm;	/* muintptr */
+	uint32_t g_parent_goid; /* 1.21+ */
+	uint32_t g_gopc, g_startpc;
+	uint32_t g_labels;	   /* unsafe.Pointer to the pprof label set */
+	uint32_t g_size;	   /* sizeof(runtime.g) */
+	uint32_t m_procid, m_curg; /* runtime.m.procid (OS thread id) / .curg */
+	/* The label set g.labels points to: a struct whose first field is a []{Key, Value string}
+	 * (1.24+: pprof.labelMap{LabelSet}, 1.26+: label.Set{List}); before 1.24 a
+	 * map[string]string, which goscope does not read. */
+	bool labels_slice;
 };
 
 /* Facts for "go1.N[.M]". -EPROTONOSUPPORT for Go < 1.17 (message says why); -EINVAL for a

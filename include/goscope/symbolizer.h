@@ -139,6 +139,11 @@ int gs_binary_read(const struct gs_binary *bin, uint64_t addr, void *buf, size_t
 int gs_binary_find_function(const struct gs_binary *bin, const char *name, uint64_t *entry,
 			    uint64_t *end);
 
+/* Value (link-time) and size of the ELF symbol called name (.symtab, else .dynsym), data
+ * symbols included ("runtime.allgs"); -ENOENT (stripped binaries have none). */
+int gs_binary_find_symbol(const struct gs_binary *bin, const char *name, uint64_t *value,
+			  uint64_t *size);
+
 /* SP delta (frame size so far) at pc from the function's pcsp table; -ENOENT when none. */
 int gs_binary_pcsp(const struct gs_binary *bin, uint64_t pc, int32_t *sp_delta);
 

@@ -88,3 +88,4 @@ run_bench probe_sigkill
 run_bench churn_rss
 run_bench agent_overhead
 run_bench agent_storage
+run_bench goroutines_100k

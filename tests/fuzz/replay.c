@@ -32,9 +32,13 @@
 #include "tests/fuzz/fuzz_pprof_decode.c"
 #undef LLVMFuzzerTestOneInput
 
+#define LLVMFuzzerTestOneInput fuzz_core_one
+#include "tests/fuzz/fuzz_core.c"
+#undef LLVMFuzzerTestOneInput
+
 static int (*const targets[])(const uint8_t *, size_t) = {
-	fuzz_elf_one,	  fuzz_pclntab_one, fuzz_buildinfo_one,
-	fuzz_inline_one, fuzz_pprof_decode_one,
+	fuzz_elf_one,	 fuzz_pclntab_one,	fuzz_buildinfo_one,
+	fuzz_inline_one, fuzz_pprof_decode_one, fuzz_core_one,
 };
 #define NTARGETS (sizeof(targets) / sizeof(targets[0]))
 

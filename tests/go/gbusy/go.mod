@@ -1,0 +1,3 @@
+module goscope.test/gbusy
+
+go 1.19

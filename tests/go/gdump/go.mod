@@ -1,0 +1,3 @@
+module goscope.test/gdump
+
+go 1.19
