@@ -26,10 +26,15 @@ struct discover_config {
 #define DISCOVER_RESCAN_MS 30000
 
 /* Called for a process that may be new: each pid of the first scan, each exec, and each pid
- * a rescan finds that known() says is unknown. start_ticks from /proc/PID/stat. */
+ * a rescan finds that known() says is unknown. start_ticks from /proc/PID/stat.
+ * An exec is reported even when known() knows the process: the same (pid, start_ticks) then
+ * runs another program (a shell or an entrypoint that exec'd a Go binary), to inspect again.
+ * Candidates are reported after they are gathered (one call per process per poll). */
 typedef void (*discover_found_fn)(void *arg, pid_t pid, uint64_t start_ticks);
-/* Whether the caller already knows the process (pid, start_ticks): rescans skip those
- * without opening their binaries. */
+/* Whether the caller already knows the process (pid, start_ticks): scans (the first one too)
+ * skip those without opening their binaries. It should say true for every process found()
+ * was told of that is still alive, Go or not: else each rescan reports every non-Go process
+ * again (and counts it in rescan_found). */
 typedef bool (*discover_known_fn)(void *arg, pid_t pid, uint64_t start_ticks);
 
 /* Loads the exec watcher (unless no_exec_watch; when BPF cannot be loaded the error says why
@@ -48,8 +53,15 @@ struct discover_stats {
 	uint64_t rescan_ns;	 /* CPU time spent rescanning (thread CPU clock) */
 	uint64_t exec_ns;	 /* CPU time spent on exec events (thread CPU clock) */
 	bool exec_watch;	 /* the BPF exec watcher is running */
+	/* rescan_found leaves out the first scan's processes: they are counted here. */
+	uint64_t first_scan_found;
+	/* Execs the BPF program saw (execs + ring_drops + records not read yet). */
+	uint64_t bpf_execs;
 };
 void discover_stats(const struct discover *d, struct discover_stats *out);
+/* The exec watcher's epoll fd (readable when exec records wait), for a caller that waits on
+ * several sources; -1 without the watcher. discover_poll(d, 0, ...) then reads them. */
+int discover_fd(const struct discover *d);
 void discover_close(struct discover *d);
 
 #endif

@@ -1,0 +1,23 @@
+/* procwatch.h — types shared by bpf/procwatch.bpf.c and agent/daemon/discover.c: the record the
+ * exec watcher sends through its ring buffer for every exec on the host, and its counters. */
+#ifndef GOSCOPE_PROCWATCH_H
+#define GOSCOPE_PROCWATCH_H
+
+/* 16-byte records (+ 8 bytes of ring header each): 10922 execs fit in the ring between two
+ * drains; an exec storm beyond that is counted in PROCWATCH_STAT_DROPS and left to the next
+ * rescan. */
+#define PROCWATCH_RINGBUF_BYTES (256u << 10)
+
+enum procwatch_stat {
+	PROCWATCH_STAT_EXECS, /* execs seen by the program */
+	PROCWATCH_STAT_DROPS, /* records lost because the ring buffer was full */
+	PROCWATCH_STAT_COUNT,
+};
+
+struct procwatch_event {
+	__u32 pid; /* tgid */
+	__u32 pad;
+	__u64 start_ticks; /* the process's start time, as field 22 of /proc/PID/stat */
+};
+
+#endif
