@@ -16,14 +16,18 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
+/* Set before load by userspace (discover_config.exec_wake_each). */
+const volatile bool wake_each = false;
+
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, PROCWATCH_RINGBUF_BYTES);
 } execs SEC(".maps");
 
 /* The current task has just exec'd (after de_thread: it is its process's leader, pid = tgid).
- * Flags 0: the kernel wakes the reader only when it had drained the ring, so an exec storm
- * costs one wakeup per drain, not one per exec. */
+ * With wake_each, flags 0: the kernel wakes a waiting reader when it had drained the ring
+ * (every exec when execs are sparse); else the reader is woken only when the ring holds
+ * PROCWATCH_WAKEUP_BYTES and otherwise reads the ring when its poll times out. */
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(procwatch_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
 {
@@ -38,6 +42,12 @@ int BPF_PROG(procwatch_exec, struct task_struct *p, pid_t old_pid, struct linux_
 	e->pid = bpf_get_current_pid_tgid() >> 32;
 	e->pad = 0;
 	e->start_ticks = start_ticks(bpf_get_current_task_btf());
-	bpf_ringbuf_submit(e, 0);
+	if (wake_each)
+		bpf_ringbuf_submit(e, 0);
+	else
+		bpf_ringbuf_submit(e, bpf_ringbuf_query(&execs, BPF_RB_AVAIL_DATA) >=
+						      PROCWATCH_WAKEUP_BYTES
+					      ? BPF_RB_FORCE_WAKEUP
+					      : BPF_RB_NO_WAKEUP);
 	return 0;
 }

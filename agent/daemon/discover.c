@@ -217,6 +217,7 @@ int discover_open(const struct discover_config *cfg, struct discover **out, stru
 			rc = capture_bpf_error(err, -errno, "open BPF object procwatch");
 			goto fail;
 		}
+		d->skel->rodata->wake_each = cfg->exec_wake_each;
 		rc = capture_bpf_load(d->skel->skeleton, "load BPF program procwatch", err);
 		if (rc < 0)
 			goto fail;
@@ -308,6 +309,16 @@ void discover_stats(const struct discover *d, struct discover_stats *out)
 	if (d->skel && capture_percpu_sums(d->skel->maps.stats, PROCWATCH_STAT_COUNT, sums) == 0) {
 		out->ring_drops = sums[PROCWATCH_STAT_DROPS];
 		out->bpf_execs = sums[PROCWATCH_STAT_EXECS];
+	}
+	if (d->skel) {
+		struct bpf_prog_info info = {0};
+		__u32 len = sizeof(info);
+
+		if (bpf_obj_get_info_by_fd(bpf_program__fd(d->skel->progs.procwatch_exec), &info,
+					   &len) == 0) {
+			out->bpf_run_ns = info.run_time_ns;
+			out->bpf_runs = info.run_cnt;
+		}
 	}
 }
 

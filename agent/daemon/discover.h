@@ -21,6 +21,12 @@ struct discover_config {
 	const char *proc_root; /* "/proc" except in tests */
 	unsigned rescan_ms;    /* full /proc rescan period; 0: DISCOVER_RESCAN_MS */
 	bool no_exec_watch;    /* rescans only (no BPF): for measurements and fallbacks */
+
+	/* The exec watcher wakes a discover_poll waiting on it at every exec. By default it
+	 * does not (it wakes it only when its ring is a quarter full): an exec is then reported
+	 * when the poll's timeout ends, so the caller's poll timeout bounds the latency, and an
+	 * exec storm does not cost a wakeup per exec (tests/bench/agent_discovery.sh). */
+	bool exec_wake_each;
 };
 
 #define DISCOVER_RESCAN_MS 30000
@@ -41,7 +47,8 @@ typedef bool (*discover_known_fn)(void *arg, pid_t pid, uint64_t start_ticks);
  * and the caller may retry with no_exec_watch). The first discover_poll scans /proc. */
 int discover_open(const struct discover_config *cfg, struct discover **out, struct gs_error *err);
 /* Waits up to timeout_ms for exec events, reports them, and rescans /proc when one is due.
- * Returns 0 or -errno. */
+ * Returns 0 or -errno. (Unless exec_wake_each, it waits the whole timeout_ms, or until the
+ * next rescan, and then reports what came.) */
 int discover_poll(struct discover *d, int timeout_ms, discover_known_fn known,
 		  discover_found_fn found, void *arg, struct gs_error *err);
 
@@ -57,6 +64,8 @@ struct discover_stats {
 	uint64_t first_scan_found;
 	/* Execs the BPF program saw (execs + ring_drops + records not read yet). */
 	uint64_t bpf_execs;
+	/* The exec watcher's run time and runs, when kernel.bpf_stats_enabled is on (else 0). */
+	uint64_t bpf_run_ns, bpf_runs;
 };
 void discover_stats(const struct discover *d, struct discover_stats *out);
 /* The exec watcher's epoll fd (readable when exec records wait), for a caller that waits on

@@ -7,6 +7,10 @@
  * drains; an exec storm beyond that is counted in PROCWATCH_STAT_DROPS and left to the next
  * rescan. */
 #define PROCWATCH_RINGBUF_BYTES (256u << 10)
+/* Unless told to wake the reader at every exec, the program wakes it only once this much is
+ * waiting: the reader drains the ring at each of its polls anyway, and a wakeup per exec
+ * costs it a context switch per exec during an exec storm. */
+#define PROCWATCH_WAKEUP_BYTES (PROCWATCH_RINGBUF_BYTES / 4)
 
 enum procwatch_stat {
 	PROCWATCH_STAT_EXECS, /* execs seen by the program */

@@ -86,3 +86,4 @@ run_bench block_http
 run_bench uprobe_detach
 run_bench probe_sigkill
 run_bench churn_rss
+run_bench agent_discovery

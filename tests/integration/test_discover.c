@@ -328,3 +328,40 @@ Test(discover, bad_proc_root)
 	cr_assert(strstr(err.msg, "/nonexistent-proc"), "%s", err.msg);
 	discover_close(d);
 }
+
+/* With exec_wake_each a waiting poll returns at the exec; batched (the default) it sleeps its
+ * whole timeout and then reports the exec. */
+Test(discover, wake_each_and_batched)
+{
+	for (int wake = 1; wake >= 0; wake--) {
+		struct discover_config cfg = {
+			.proc_root = "/proc", .rescan_ms = 600000, .exec_wake_each = wake};
+		struct gs_error err = {0};
+		struct discover *d;
+		uint64_t t0, took;
+		pid_t child;
+		int go;
+
+		cr_assert_eq(discover_open(&cfg, &d, &err), 0, "%s", err.msg);
+		cr_assert_eq(discover_poll(d, 0, is_known, on_found, seen, &err), 0, "%s", err.msg);
+		child = spawn("exec sleep 30", &go);
+		t0 = capture_monotonic_ns();
+		cr_assert_eq(write(go, "g", 1), 1);
+		close(go);
+		/* Other execs on the host may end a waking poll first: poll again until ours. */
+		do
+			cr_assert_eq(discover_poll(d, 1500, is_known, on_found, seen, &err), 0,
+				     "%s", err.msg);
+		while (wake && !reports(child, 0) && capture_monotonic_ns() - t0 < 3000000000ULL);
+		took = capture_monotonic_ns() - t0;
+		cr_assert_geq(reports(child, 0), 1, "wake %d: reported by the first poll", wake);
+		if (wake)
+			cr_assert_lt(took, 500000000ULL, "woken at the exec: %llu ns",
+				     (unsigned long long)took);
+		else
+			cr_assert_geq(took, 1400000000ULL, "batched: the whole timeout: %llu ns",
+				      (unsigned long long)took);
+		reap(child);
+		discover_close(d);
+	}
+}
