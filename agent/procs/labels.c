@@ -179,7 +179,8 @@ static const char *path_id(const char *path, size_t n)
 /* Walks the lines of a /proc/PID/cgroup text: "hierarchy-ID:controllers:path" (v1) or
  * "0::path" (v2). Calls fn for each path; stops when fn returns nonzero and returns that. */
 static int for_each_cgroup_path(const char *text, size_t len,
-				int (*fn)(void *arg, bool v2, const char *path, size_t n), void *arg)
+				int (*fn)(void *arg, bool v2, const char *path, size_t n),
+				void *arg)
 {
 	size_t i = 0;
 
@@ -382,8 +383,7 @@ struct proc_filter *proc_filter_new(void)
 	return calloc(1, sizeof(struct proc_filter));
 }
 
-int proc_filter_add(struct proc_filter *f, bool include, const char *pattern,
-		    struct gs_error *err)
+int proc_filter_add(struct proc_filter *f, bool include, const char *pattern, struct gs_error *err)
 {
 	struct rule_list *list = include ? &f->include : &f->exclude;
 	const char *eq = strchr(pattern, '=');

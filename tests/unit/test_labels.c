@@ -108,8 +108,7 @@ Test(container_id, nested_and_preferred)
 	/* docker in docker: the inner container is the process's */
 	cr_assert_str_eq(cid("0::/docker/" ID_A "/docker/" ID_B "\n"), ID_B);
 	/* the v2 line wins over v1 lines on a hybrid host */
-	cr_assert_str_eq(cid("4:memory:/docker/" ID_A "\n0::/system.slice/docker-" ID_B
-			     ".scope\n"),
+	cr_assert_str_eq(cid("4:memory:/docker/" ID_A "\n0::/system.slice/docker-" ID_B ".scope\n"),
 			 ID_B);
 	/* hybrid host whose v2 line is the root: the v1 lines have it */
 	cr_assert_str_eq(cid("4:memory:/docker/" ID_A "\n0::/\n"), ID_A);
@@ -131,10 +130,12 @@ Test(container_id, not_containers)
 	cr_assert_str_eq(cid("0::/system.slice/docker-" ID_A "x.scope\n"), "");
 	cr_assert_str_eq(cid("0::/system.slice/my-docker-" ID_A ".scope\n"), "");
 	/* 63 digits, and a non-hex digit */
-	cr_assert_str_eq(cid("0::/docker/" "4f797c539e6c745de61a93ca3ff892358ecbcaccd8414d5db545c3842814297"
+	cr_assert_str_eq(cid("0::/docker/"
+			     "4f797c539e6c745de61a93ca3ff892358ecbcaccd8414d5db545c3842814297"
 			     "\n"),
 			 "");
-	cr_assert_str_eq(cid("0::/docker/" "4f797c539e6c745de61a93ca3ff892358ecbcaccd8414d5db545c3842814297g"
+	cr_assert_str_eq(cid("0::/docker/"
+			     "4f797c539e6c745de61a93ca3ff892358ecbcaccd8414d5db545c3842814297g"
 			     "\n"),
 			 "");
 	/* an id in the controller field, not in the path; lines without two colons */
@@ -191,8 +192,7 @@ Test(environ, binary_value_kept)
 	static const char env[] = "GOSCOPE_SERVICE_NAME=a\"b\\\n\x01\xff";
 	char out[32];
 
-	cr_assert_eq(environ_lookup(env, sizeof(env) - 1, "GOSCOPE_SERVICE_NAME", out,
-				    sizeof(out)),
+	cr_assert_eq(environ_lookup(env, sizeof(env) - 1, "GOSCOPE_SERVICE_NAME", out, sizeof(out)),
 		     1);
 	cr_assert_str_eq(out, "a\"b\\\n\x01\xff", "bytes kept as they are; writers escape");
 }
@@ -273,8 +273,7 @@ Test(labels, service_from_env_and_fallback)
 	struct proc_labels l;
 	char dir[256];
 
-	fake_proc(10, 4242, both, sizeof(both) - 1,
-		  "0::/system.slice/docker-" ID_A ".scope\n");
+	fake_proc(10, 4242, both, sizeof(both) - 1, "0::/system.slice/docker-" ID_A ".scope\n");
 	cr_assert_eq(proc_labels_read(root, &g, "node-1", &l, &err), 0, "%s", err.msg);
 	cr_assert_str_eq(l.service, "gs");
 	cr_assert_eq(l.service_from, SERVICE_FROM_GOSCOPE_ENV);
