@@ -48,15 +48,6 @@ static __always_inline void submit(struct cpu_sample *s)
 	bpf_ringbuf_submit(s, flags);
 }
 
-/* The start time of task's process in clock ticks after boot, as /proc/PID/stat gives it
- * (nsec_to_clock_t of the group leader's start_boottime; exec keeps it). */
-static __always_inline __u64 start_ticks(struct task_struct *task)
-{
-	__u64 ns = BPF_CORE_READ(task, group_leader, start_boottime);
-
-	return ns / (1000000000ULL / CPU_USER_HZ);
-}
-
 static __always_inline void send_event(__u32 tgid, __u32 kind, __u64 start)
 {
 	struct cpu_event *e = bpf_ringbuf_reserve(&samples, sizeof(*e), 0);

@@ -89,3 +89,4 @@ run_bench churn_rss
 run_bench agent_overhead
 run_bench agent_storage
 run_bench goroutines_100k
+run_bench agent_discovery
