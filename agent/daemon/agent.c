@@ -216,40 +216,38 @@ static void start_block(struct agent *a, struct agent_proc *p)
 	a->st.block_sessions++;
 }
 
-/* A process that may be new: inspect it, and profile it when it is a Go process the filters
- * let through. Every outcome is remembered under (pid, start). */
-static void consider(struct agent *a, pid_t pid, uint64_t start)
+/* A process that may be new (exec: it just exec'd, so the same (pid, start) may run another
+ * program now): inspect it, and profile it when it is a Go process the filters let through.
+ * Every outcome is remembered under (pid, start). The entry of what the pid ran before ends;
+ * a CPU target stays a target when the new program is profiled too (the CPU session follows
+ * execs itself) and is removed otherwise. */
+static void consider(struct agent *a, pid_t pid, uint64_t start, bool exec)
 {
 	struct gs_error err = {0};
 	struct agent_proc *old = proc_find(a, pid, 0), *p;
 	struct proc_labels *l = NULL;
+	bool was_target = false;
 	struct goproc g;
 	struct stat st;
 	char exe[64];
 	bool have_stat;
 	int rc;
 
-	if (old && old->start_ticks == start)
+	if (old && old->start_ticks == start && !exec)
 		return;
 	if (old) {
-		/* The pid is another process now (exec, or reuse). */
-		if (old->kind == PROC_PROFILED) {
-			cpu_session_remove_target(a->cpu, pid);
+		was_target = old->kind == PROC_PROFILED;
+		if (was_target)
 			proc_end(a, old);
-		} else {
+		else
 			old->kind = PROC_ENDED; /* freed at the next cut */
-		}
 	}
-	if (pid == a->self) {
-		proc_new(a, pid, start, PROC_IGNORED);
-		return;
-	}
+	if (pid == a->self)
+		goto ignore;
 	snprintf(exe, sizeof(exe), "%s/%d/exe", a->proc_root, pid);
 	have_stat = stat(exe, &st) == 0;
-	if (have_stat && exe_same(exe_slot(a, &st), &st)) {
-		proc_new(a, pid, start, PROC_IGNORED);
-		return;
-	}
+	if (have_stat && exe_same(exe_slot(a, &st), &st))
+		goto ignore;
 	rc = goproc_inspect(a->proc_root, pid, &g, &err);
 	if (rc == 0 && have_stat) {
 		struct exe_slot *e = exe_slot(a, &st);
@@ -258,36 +256,28 @@ static void consider(struct agent *a, pid_t pid, uint64_t start)
 				       .mtime = st.st_mtim, .valid = true};
 	}
 	if (rc <= 0) {
-		/* Not Go, gone, or unreadable (logged when it is not just gone). */
+		/* Not Go, gone, or unreadable (said when it is not just gone). */
 		if (rc < 0 && rc != -ESRCH && rc != -ENOENT)
-			logf_(a, AGENT_LOG_DEBUG, "pid %d: %s", pid, err.msg);
-		proc_new(a, pid, start, PROC_IGNORED);
-		return;
+			logf_(a, AGENT_LOG_DEBUG, "not profiled: %s", err.msg);
+		goto ignore;
 	}
 	l = calloc(1, sizeof(*l));
 	if (!l || proc_labels_read(a->proc_root, &g, a->cfg->node, l, &err) < 0 ||
-	    l->start_ticks != start) {
-		free(l);
-		proc_new(a, pid, start, PROC_IGNORED);
-		return;
-	}
+	    l->start_ticks != start)
+		goto ignore;
 	if (a->cfg->filter && !proc_filter_match(a->cfg->filter, l)) {
 		a->st.excluded++;
 		logf_(a, AGENT_LOG_DEBUG, "pid %d (%s) excluded", pid, l->comm);
-		free(l);
-		proc_new(a, pid, start, PROC_IGNORED);
-		return;
+		goto ignore;
 	}
-	rc = cpu_session_add_target(a->cpu, pid, &err);
+	rc = cpu_session_add_target(a->cpu, pid, &err); /* a no-op for a current target */
 	if (rc < 0) {
 		if (rc == -ENOSPC)
 			a->st.not_profiled++;
 		if (rc != -ESRCH)
 			logf_(a, AGENT_LOG_ERROR, "pid %d (%s) not profiled: %s", pid, l->comm,
 			      err.msg);
-		free(l);
-		proc_new(a, pid, start, PROC_IGNORED);
-		return;
+		goto ignore;
 	}
 	p = proc_new(a, pid, start, PROC_PROFILED);
 	if (!p) {
@@ -302,11 +292,20 @@ static void consider(struct agent *a, pid_t pid, uint64_t start)
 	      l->service, l->go_version[0] ? l->go_version : "go version unknown");
 	if (wants_block(a, l))
 		start_block(a, p);
+	return;
+ignore:
+	free(l);
+	if (was_target)
+		cpu_session_remove_target(a->cpu, pid);
+	proc_new(a, pid, start, PROC_IGNORED);
 }
 
+/* discover_poll reports scans' new processes (known() said no) and every exec. */
 static void on_found(void *arg, pid_t pid, uint64_t start)
 {
-	consider(arg, pid, start);
+	struct agent *a = arg;
+
+	consider(a, pid, start, proc_find(a, pid, start) != NULL);
 }
 
 static bool on_known(void *arg, pid_t pid, uint64_t start)
@@ -395,6 +394,27 @@ drop:
 	}
 }
 
+/* The entry a window's per-process record belongs to: an image that ended by an exec is the
+ * ended entry of (pid, start); any other, the live entry (else an ended one: an exit). */
+static struct agent_proc *window_owner(struct agent *a, const struct cpu_window_proc *wp)
+{
+	struct agent_proc *live = NULL, *ended = NULL;
+
+	for (struct agent_proc *p = *bucket(a, wp->pid); p; p = p->next) {
+		if (p->pid != wp->pid || p->start_ticks != wp->start_ticks)
+			continue;
+		if (p->kind == PROC_ENDED) {
+			if (!ended)
+				ended = p;
+		} else if (!live) {
+			live = p;
+		}
+	}
+	if (wp->exec)
+		return ended ? ended : live;
+	return live ? live : ended;
+}
+
 static void cut_cpu(struct agent *a, int64_t start, int64_t end)
 {
 	struct cpu_window w = {0};
@@ -406,29 +426,27 @@ static void cut_cpu(struct agent *a, int64_t start, int64_t end)
 	}
 	a->st.samples += w.stats.received;
 	a->st.sample_drops += w.stats.ringbuf_drops;
+	/* An exec of a target the exec watcher did not report (its record lost): the entry of
+	 * the old program is still the live one; end it and inspect the new program now. */
+	for (size_t i = 0; i < w.nprocs; i++) {
+		const struct cpu_window_proc *wp = &w.procs[i];
+		struct agent_proc *p = window_owner(a, wp);
+
+		if (wp->exec && p && p->kind == PROC_PROFILED)
+			consider(a, wp->pid, wp->start_ticks, true);
+	}
 	for (size_t i = 0; i < w.nprocs; i++) {
 		struct cpu_window_proc *wp = &w.procs[i];
-		struct agent_proc *p = proc_find(a, wp->pid, wp->start_ticks);
+		struct agent_proc *p = window_owner(a, wp);
 
 		if (wp->prof && profile_sample_count(wp->prof)) {
-			if (!p) {
-				/* A new image of a target (an exec) not inspected yet. */
-				consider(a, wp->pid, wp->start_ticks);
-				p = proc_find(a, wp->pid, wp->start_ticks);
-			}
 			if (p && p->labels)
 				store_profile(a, "cpu", p->labels, wp->prof, start, end);
 			else
 				a->st.unattributed++;
 		}
-		if (wp->ended && p && p->kind == PROC_PROFILED)
+		if (wp->ended && !wp->exec && p && p->kind == PROC_PROFILED)
 			proc_end(a, p);
-		if (wp->exec && proc_alive(wp->pid)) {
-			struct proc_stat ps;
-
-			if (proc_stat_read(a->proc_root, wp->pid, &ps) == 0)
-				consider(a, wp->pid, ps.start_ticks);
-		}
 	}
 	if (w.stats.ringbuf_drops)
 		logf_(a, AGENT_LOG_ERROR, "%llu CPU samples lost (ring buffer full)",
