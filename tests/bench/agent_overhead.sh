@@ -15,8 +15,8 @@
 #   RESULT agent_fd_growth           fds at the end - fds after the first minute, goal <= 2
 #   RESULT agent_cpu_pct             (agent user + sys + its BPF programs' run time) / the
 #                                    profiled processes' CPU, after the first minute, goal <= 0.3
-# The BPF run time comes from run_time_ns of the programs the agent holds (bpftool prog show,
-# pids), with kernel.bpf_stats_enabled set to 1 during the run and restored after.
+# The BPF run time comes from run_time_ns of the programs the agent holds (the fdinfo of its
+# program fds), with kernel.bpf_stats_enabled set to 1 during the run and restored after.
 #
 # Phase 2 (BENCH_AG_PAIRS pairs, default 6, windows of BENCH_AG_WINDOW s, default 20): a
 # CPU-bound target (tests/go/cpuburn -goroutines 2, which saturates both cores) beside the same
@@ -78,12 +78,15 @@ mkdir "$CG_T" "$CG_A"
 usage_ns() { cat "$1/cpuacct.usage"; }
 rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$APID/status"; }
 fds() { ls "/proc/$APID/fd" | wc -l; }
-# bpf_ns: run_time_ns summed over the BPF programs the agent process holds.
+# bpf_ns: run_time_ns summed over the BPF programs the agent holds (from the fdinfo of its
+# program fds: this bpftool does not list the programs' owners).
 bpf_ns() {
-	bpftool prog show 2>/dev/null | awk -v p="($APID)" '
-		/^[0-9]+: / { rt = 0; for (i = 1; i <= NF; i++) if ($i == "run_time_ns") rt = $(i + 1) }
-		/^[ \t]+pids / && index($0, p) { s += rt }
-		END { printf "%.0f\n", s + 0 }'
+	local s=0 f v
+	for f in /proc/"$APID"/fdinfo/*; do
+		v=$(awk '/^prog_id:/ { p = 1 } /^run_time_ns:/ { r = $2 } END { if (p) print r + 0 }' "$f" 2>/dev/null || true)
+		[ -z "$v" ] || s=$((s + v))
+	done
+	echo "$s"
 }
 start_agent() { # DATA_DIR
 	sh -c "echo \$\$ > $CG_A/cgroup.procs; exec $GOSCOPE agent --data-dir $1 --window 10s \
