@@ -37,15 +37,14 @@ void cli_install_signals(void)
 	signal(SIGPIPE, SIG_IGN);
 }
 
-bool cli_parse_size(const char *s, uint64_t *bytes)
+/* A number followed by one of the units' suffixes, times that unit's multiplier: false for
+ * anything else, NaN, infinities and negative values. */
+struct cli_unit {
+	const char *suffix;
+	double mult;
+};
+static bool parse_scaled(const char *s, const struct cli_unit *units, size_t n, double *out)
 {
-	static const struct {
-		const char *suffix;
-		double mult;
-	} units[] = {{"", 1},	  {"B", 1},	{"KiB", 1024.0},  {"MiB", 1048576.0},
-		     {"GiB", 1073741824.0}, {"TiB", 1099511627776.0}, {"K", 1e3},
-		     {"KB", 1e3}, {"M", 1e6},	{"MB", 1e6},	  {"G", 1e9},
-		     {"GB", 1e9}, {"T", 1e12},	{"TB", 1e12}};
 	char *end;
 	double v;
 
@@ -55,44 +54,52 @@ bool cli_parse_size(const char *s, uint64_t *bytes)
 	v = strtod(s, &end);
 	if (errno || end == s || !isfinite(v) || v < 0)
 		return false;
-	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+	for (size_t i = 0; i < n; i++) {
 		if (!strcmp(end, units[i].suffix)) {
-			double b = v * units[i].mult;
-
-			if (b >= 18446744073709551615.0)
-				return false;
-			*bytes = (uint64_t)b;
+			*out = v * units[i].mult;
 			return true;
 		}
 	}
 	return false;
 }
 
+bool cli_parse_size(const char *s, uint64_t *bytes)
+{
+	static const struct cli_unit units[] = {{"", 1},
+						{"B", 1},
+						{"KiB", 1024.0},
+						{"MiB", 1048576.0},
+						{"GiB", 1073741824.0},
+						{"TiB", 1099511627776.0},
+						{"K", 1e3},
+						{"KB", 1e3},
+						{"M", 1e6},
+						{"MB", 1e6},
+						{"G", 1e9},
+						{"GB", 1e9},
+						{"T", 1e12},
+						{"TB", 1e12}};
+	double b;
+
+	if (!parse_scaled(s, units, sizeof(units) / sizeof(units[0]), &b) ||
+	    b >= 18446744073709551615.0)
+		return false;
+	*bytes = (uint64_t)b;
+	return true;
+}
+
 bool cli_parse_duration(const char *s, uint64_t *ns)
 {
-	static const struct {
-		const char *suffix;
-		double mult;
-	} units[] = {{"", 1e9}, {"s", 1e9}, {"ms", 1e6}, {"us", 1e3}, {"m", 60e9}, {"h", 3600e9}};
-	char *end;
-	double v, t;
+	static const struct cli_unit units[] = {{"", 1e9},   {"s", 1e9},  {"ms", 1e6},
+						{"us", 1e3}, {"m", 60e9}, {"h", 3600e9}};
+	double t;
 
-	if (!s || !*s)
+	/* Not 0 but rounding to 0 ns is a mistake, not "forever". */
+	if (!parse_scaled(s, units, sizeof(units) / sizeof(units[0]), &t) || t > 1e18 ||
+	    (t > 0 && t < 1))
 		return false;
-	errno = 0;
-	v = strtod(s, &end);
-	if (errno || end == s || !isfinite(v) || v < 0)
-		return false;
-	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
-		if (strcmp(end, units[i].suffix) != 0)
-			continue;
-		t = v * units[i].mult;
-		if (t > 1e18 || (v > 0 && t < 1))
-			return false;
-		*ns = (uint64_t)t;
-		return true;
-	}
-	return false;
+	*ns = (uint64_t)t;
+	return true;
 }
 
 void cli_print_libbpf(void *arg, const char *line)

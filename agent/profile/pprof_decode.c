@@ -9,11 +9,10 @@
  * (functions by content), so identical locations of several profiles dedupe on merge and
  * different ones do not collapse (short of a 64-bit hash collision at the same address). */
 #include <errno.h>
-#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
-#include <zlib.h>
 
+#include "profile/gzip.h"
 #include "profile/profile.h"
 
 /* The largest decompressed profile accepted (a 10 s window is well under 1 MiB). */
@@ -630,58 +629,17 @@ out:
 /* Inflates a gzip member into a malloc'd buffer of at most DECODE_MAX_RAW bytes. */
 static int gunzip(const uint8_t *in, size_t n, uint8_t **out, size_t *outlen, struct gs_error *err)
 {
-	z_stream zs = {0};
-	size_t cap = n * 4 + 4096, len = 0;
-	uint8_t *buf;
-	int zrc;
+	size_t cap = 0;
+	int rc;
 
-	if (n > UINT_MAX)
-		return gs_error_set(err, -EINVAL, "pprof decode: input too large");
-	if (cap > DECODE_MAX_RAW)
-		cap = DECODE_MAX_RAW;
-	buf = malloc(cap);
-	if (!buf)
-		return gs_error_set(err, -ENOMEM, "pprof decode: out of memory");
-	if (inflateInit2(&zs, 15 + 16) != Z_OK) {
-		free(buf);
-		return gs_error_set(err, -ENOMEM, "pprof decode: inflateInit2 failed");
+	*out = NULL;
+	*outlen = 0;
+	rc = gzip_inflate_append(in, n, DECODE_MAX_RAW, out, outlen, &cap, err);
+	if (rc < 0) {
+		free(*out);
+		*out = NULL;
+		return gs_error_prefix(err, "pprof decode");
 	}
-	zs.next_in = (Bytef *)in;
-	zs.avail_in = (uInt)n;
-	for (;;) {
-		if (len == cap) {
-			uint8_t *nb;
-
-			if (cap >= DECODE_MAX_RAW) {
-				zrc = Z_MEM_ERROR;
-				break;
-			}
-			cap = cap * 2 > DECODE_MAX_RAW ? DECODE_MAX_RAW : cap * 2;
-			nb = realloc(buf, cap);
-			if (!nb) {
-				zrc = Z_MEM_ERROR;
-				break;
-			}
-			buf = nb;
-		}
-		zs.next_out = buf + len;
-		zs.avail_out = (uInt)(cap - len);
-		zrc = inflate(&zs, Z_NO_FLUSH);
-		len = cap - zs.avail_out;
-		if (zrc == Z_STREAM_END || (zrc != Z_OK && zrc != Z_BUF_ERROR))
-			break;
-		if (zrc == Z_BUF_ERROR && zs.avail_in == 0) {
-			zrc = Z_DATA_ERROR; /* truncated */
-			break;
-		}
-	}
-	inflateEnd(&zs);
-	if (zrc != Z_STREAM_END) {
-		free(buf);
-		return gs_error_set(err, -EINVAL, "pprof decode: bad or too large gzip data");
-	}
-	*out = buf;
-	*outlen = len;
 	return 0;
 }
 

@@ -317,7 +317,7 @@ int store_put(struct store *s, const struct store_window *w, const struct profil
 		return gs_error_set(err, -EINVAL, "store: bad window");
 	rc = profile_encode(p, &raw, &rawlen, err);
 	if (!rc)
-		rc = store_gzip(raw, rawlen, STORE_WINDOW_GZIP_LEVEL, &gz, &gzlen, err);
+		rc = gzip_compress(raw, rawlen, STORE_WINDOW_GZIP_LEVEL, &gz, &gzlen, err);
 	free(raw);
 	if (!rc && gzlen > INT32_MAX)
 		rc = gs_error_set(err, -EFBIG, "store: profile too large (%zu bytes)", gzlen);

@@ -7,6 +7,7 @@
 
 #include <sqlite3.h>
 
+#include "profile/gzip.h"
 #include "store/store.h"
 
 /* The schema version this code writes (PRAGMA user_version). */
@@ -52,16 +53,13 @@ void store_rollback(struct store *s);
 /* The database + WAL size in bytes (the pages in use and the WAL file). */
 uint64_t store_disk_bytes(struct store *s);
 
-/* gzip of len bytes into a malloc'd buffer. Windows are written at level 1 (as Go's
+/* Rows are gzip members (profile/gzip.h). Windows are written at level 1 (as Go's
  * runtime/pprof: the put is on the agent's capture path), rollups at STORE_ROLLUP_GZIP_LEVEL
  * (background work, kept for the whole retention). */
-int store_gzip(const uint8_t *in, size_t len, int level, uint8_t **out, size_t *outlen,
-	       struct gs_error *err);
 #define STORE_WINDOW_GZIP_LEVEL 1
 #define STORE_ROLLUP_GZIP_LEVEL 9
-/* Inflates one gzip member (at most 256 MiB), appending to *buf (len/cap grow). */
-int store_gunzip_append(const uint8_t *in, size_t n, uint8_t **buf, size_t *len, size_t *cap,
-			struct gs_error *err);
+/* The largest profile read back from a row (the decoder's cap too). */
+#define STORE_MAX_RAW (256u << 20)
 /* The uncompressed profile.proto of row id: data alone, or the dictionary's chunks then
  * the row's own part. -ENOENT when there is no such row. */
 int store_row_pprof(struct store *s, int64_t id, uint8_t **buf, size_t *len, struct gs_error *err);

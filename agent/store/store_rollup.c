@@ -289,10 +289,10 @@ static int rollup_minute(struct store *s, const struct minute *m, int64_t cutoff
 	if (!rc)
 		rc = profile_encode_own(d->prof, &own, &ownlen, err);
 	if (!rc && deltalen)
-		rc = store_gzip(delta, deltalen, STORE_ROLLUP_GZIP_LEVEL, &gzdelta, &gzdeltalen,
+		rc = gzip_compress(delta, deltalen, STORE_ROLLUP_GZIP_LEVEL, &gzdelta, &gzdeltalen,
 				err);
 	if (!rc)
-		rc = store_gzip(own, ownlen, STORE_ROLLUP_GZIP_LEVEL, &gzown, &gzownlen, err);
+		rc = gzip_compress(own, ownlen, STORE_ROLLUP_GZIP_LEVEL, &gzown, &gzownlen, err);
 	if (!rc)
 		rc = write_minute(s, d, m, w, gzdelta, deltalen ? gzdeltalen : 0, gzown, gzownlen,
 				  now_ns, err);
