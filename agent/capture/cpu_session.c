@@ -363,6 +363,8 @@ int cpu_session_open(const struct cpu_session_config *cfg, struct cpu_session **
 	s->cfg = *cfg;
 	if (!s->cfg.max_targets)
 		s->cfg.max_targets = CPU_MAX_TARGETS;
+	if (!s->cfg.reap_ms)
+		s->cfg.reap_ms = CPU_SESSION_REAP_MS;
 	s->period_ns = (int64_t)(NSEC_PER_SEC / cfg->frequency);
 	rc = stacks_init(&s->stacks, NULL, cfg->kernel, err);
 	if (rc < 0) {
@@ -541,7 +543,7 @@ int cpu_session_poll(struct cpu_session *s, int timeout_ms, struct gs_error *err
 	rc = drain(s, ring_buffer__poll(s->rb, timeout_ms), err);
 	if (rc < 0)
 		return rc;
-	reap = capture_monotonic_ns() - s->last_reap_ns >= CPU_SESSION_REAP_MS * 1000000ULL;
+	reap = capture_monotonic_ns() - s->last_reap_ns >= s->cfg.reap_ms * 1000000ULL;
 	if (reap) {
 		/* Exited targets whose record was lost leave the filter, then their last samples
 		 * are drained. */

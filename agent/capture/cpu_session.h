@@ -21,7 +21,8 @@
  *    with exited processes, and a process that reuses the pid is not sampled as the target);
  *    its binaries are released as soon as its exit record is read (not at the next cut);
  *  - adding a pid whose process is not the target's any more makes a new entry.
- * Exits are also found by reading /proc every CPU_SESSION_REAP_MS, in case a record was lost.
+ * Exits are also found by reading /proc every reap_ms (CPU_SESSION_REAP_MS), in case a record
+ * was lost.
  *
  * Memory: everything of a window (its profiles, with their location, function and mapping
  * tables) is handed out or freed at the cut; the gs_process of a target that exited, exec'd
@@ -56,6 +57,10 @@ struct cpu_session_config {
 	size_t npids;
 	/* Size of the in-kernel target map (live targets at once); 0: CPU_MAX_TARGETS. */
 	unsigned max_targets;
+	/* How often poll reads /proc for targets that exited without an exit record (each
+	 * target's stat file is read); 0: CPU_SESSION_REAP_MS. A long-running agent with many
+	 * targets reads less often: the BPF exit record is the normal way exits are seen. */
+	unsigned reap_ms;
 };
 
 /* How often poll reads /proc for targets that exited without an exit record. */

@@ -29,7 +29,12 @@
 #define PROC_BUCKETS 1024
 /* Poll period while block sessions run (their duty cycle wants a tick every BLOCK_TICK_NS). */
 #define POLL_BLOCK_MS (BLOCK_TICK_NS / 1000000)
-#define POLL_IDLE_MS 100
+/* Otherwise: new processes are found (exec records read) within this, well inside the 2 s
+ * the agent promises; the CPU ring (CPU_RINGBUF_BYTES) holds far more than this much of
+ * samples; and each wakeup costs the agent CPU (tests/bench/agent_overhead.sh). */
+#define POLL_IDLE_MS 500
+/* The CPU session's /proc check for exits whose BPF record was lost. */
+#define REAP_MS 10000
 /* Executables known not to be Go, by (device, inode, size, mtime): an exec storm of shells
  * does not parse /bin/sh each time. Direct-mapped; a collision only costs a parse. */
 #define EXE_CACHE_SLOTS 512
@@ -518,11 +523,10 @@ static void tick_blocks(struct agent *a)
 
 static void after_poll(struct agent *a)
 {
-	struct discover_stats ds;
+	uint64_t scans = discover_rescans(a->disc);
 
-	discover_stats(a->disc, &ds);
-	if (ds.rescans != a->scan_gen) {
-		a->scan_gen = ds.rescans;
+	if (scans != a->scan_gen) {
+		a->scan_gen = scans;
 		proc_sweep(a, unseen_ignored);
 	}
 }
@@ -539,7 +543,7 @@ static int open_all(struct agent *a, struct gs_error *err)
 				  .retention_ns = c->retention_ns,
 				  .max_disk_bytes = c->max_disk_bytes,
 				  .rollup_after_ns = c->rollup_after_ns};
-	struct cpu_session_config cc = {.frequency = c->frequency};
+	struct cpu_session_config cc = {.frequency = c->frequency, .reap_ms = REAP_MS};
 	struct discover_config dc = {.proc_root = a->proc_root,
 				     .rescan_ms = c->rescan_ms,
 				     .no_exec_watch = c->no_exec_watch};

@@ -301,6 +301,11 @@ int discover_poll(struct discover *d, int timeout_ms, discover_known_fn known,
 	return 0;
 }
 
+uint64_t discover_rescans(const struct discover *d)
+{
+	return d->st.rescans;
+}
+
 void discover_stats(const struct discover *d, struct discover_stats *out)
 {
 	uint64_t sums[PROCWATCH_STAT_COUNT];

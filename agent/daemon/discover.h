@@ -68,6 +68,9 @@ struct discover_stats {
 	uint64_t bpf_run_ns, bpf_runs;
 };
 void discover_stats(const struct discover *d, struct discover_stats *out);
+/* Full scans done so far (discover_stats.rescans, without the system calls discover_stats
+ * makes to read the BPF counters): the caller's cue that a scan ended. */
+uint64_t discover_rescans(const struct discover *d);
 /* The exec watcher's epoll fd (readable when exec records wait), for a caller that waits on
  * several sources; -1 without the watcher. discover_poll(d, 0, ...) then reads them. */
 int discover_fd(const struct discover *d);

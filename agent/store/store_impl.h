@@ -24,6 +24,7 @@ struct store_dict {
 	struct profile_dict_mark mark;
 	int64_t next_seq;
 	uint64_t last_used;
+	int64_t last_minute; /* the last minute rolled up into it (Unix minutes) */
 };
 
 /* At most this many dictionaries are kept open; the least recently used one is closed (the

@@ -16,6 +16,7 @@
  *
  * Dictionaries live in memory only while the agent runs: at most STORE_MAX_DICTS are open
  * (the least recently used is closed; its process's next minute starts a new dictionary),
+ * one unused for DICT_IDLE_MINUTES is closed (its process exited or went idle),
  * and a restarted agent starts new ones. Work per call is bounded (STORE_ROLLUP_PER_CALL
  * minutes), so a backlog is worked off over several calls. */
 #include <errno.h>
@@ -31,6 +32,10 @@
 /* A dictionary grown past this many entries is closed and a new one started, so that a
  * process with ever new strings (labels) does not keep an ever larger one in memory. */
 #define DICT_MAX_ENTRIES 1000000
+/* A dictionary no minute used for this long (in the rolled-up data's time) is closed: the
+ * processes that exited (or went idle) do not hold memory until the least recently used
+ * slot is needed. A process seen again later starts a new dictionary. */
+#define DICT_IDLE_MINUTES 10
 
 struct minute {
 	pid_t pid;
@@ -302,6 +307,7 @@ static int rollup_minute(struct store *s, const struct minute *m, int64_t cutoff
 	} else {
 		s->stats.rows_rolled_up += w->n;
 		s->stats.minutes_written++;
+		d->last_minute = m->minute;
 		if (d->mark.strings + d->mark.locations + d->mark.functions > DICT_MAX_ENTRIES)
 			dict_close(d);
 	}
@@ -366,5 +372,11 @@ int store_rollup(struct store *s, int64_t now_ns, struct gs_error *err)
 			break;
 	}
 	free(mins);
+	for (size_t i = 0; i < STORE_MAX_DICTS; i++) {
+		struct store_dict *d = &s->dicts[i];
+
+		if (d->prof && d->last_minute + DICT_IDLE_MINUTES < minute_cut / MINUTE_NS)
+			dict_close(d);
+	}
 	return first_rc;
 }
