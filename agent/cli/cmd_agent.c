@@ -330,6 +330,7 @@ int cmd_agent(int argc, char **argv)
 	o.cfg.filter = o.filter;
 	o.cfg.block_filter = o.block_filter;
 	o.cfg.stop = &cli_stop_requested;
+	o.cfg.verbose = o.verbose;
 	o.cfg.log = print_log;
 	o.cfg.log_arg = &o;
 	o.cfg.on_ready = print_ready;

@@ -96,7 +96,7 @@ static void logf_(struct agent *a, enum agent_log_level lvl, const char *fmt, ..
 	char msg[512];
 	va_list ap;
 
-	if (!a->cfg->log)
+	if (!a->cfg->log || (lvl == AGENT_LOG_DEBUG && !a->cfg->verbose))
 		return;
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
@@ -500,11 +500,20 @@ static void cut_window(struct agent *a, int64_t end, bool final)
 	proc_sweep(a, is_ended);
 	if (!final && store_maintain(a->store, wall_ns(), &err) < 0)
 		logf_(a, AGENT_LOG_ERROR, "store maintenance: %s", err.msg);
-	logf_(a, AGENT_LOG_DEBUG,
-	      "window %llu: %llu processes, %llu profiles stored, %llu dropped, %llu samples",
-	      (unsigned long long)a->st.windows, (unsigned long long)a->st.processes_now,
-	      (unsigned long long)a->st.profiles_stored,
-	      (unsigned long long)a->st.profiles_dropped, (unsigned long long)a->st.samples);
+	if (a->cfg->log && a->cfg->verbose) {
+		struct store_stats ss;
+
+		store_stats(a->store, &ss);
+		logf_(a, AGENT_LOG_DEBUG,
+		      "window %llu: %llu processes, %llu profiles stored, %llu dropped, %llu "
+		      "samples; store %llu rows, %llu + %llu WAL bytes, cache %llu bytes",
+		      (unsigned long long)a->st.windows, (unsigned long long)a->st.processes_now,
+		      (unsigned long long)a->st.profiles_stored,
+		      (unsigned long long)a->st.profiles_dropped,
+		      (unsigned long long)a->st.samples, (unsigned long long)ss.rows,
+		      (unsigned long long)ss.db_bytes, (unsigned long long)ss.wal_bytes,
+		      (unsigned long long)ss.cache_bytes);
+	}
 }
 
 static void tick_blocks(struct agent *a)

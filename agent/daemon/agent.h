@@ -42,6 +42,7 @@ struct agent_config {
 	bool no_exec_watch;    /* discover by rescans only */
 	unsigned rescan_ms;    /* 0: the discoverer's default */
 	volatile sig_atomic_t *stop;
+	bool verbose; /* AGENT_LOG_DEBUG messages too (they cost a look at the store) */
 	/* Called for every message (may be NULL); msg has no trailing newline. */
 	void (*log)(void *arg, enum agent_log_level level, const char *msg);
 	void *log_arg;

@@ -123,6 +123,7 @@ struct store_stats {
 	uint64_t rows;		  /* rows in the store now */
 	uint64_t db_bytes;	  /* database file size */
 	uint64_t wal_bytes;	  /* WAL file size */
+	uint64_t cache_bytes;	  /* memory of SQLite's page cache for this handle */
 	int last_error;		  /* last put/maintain error (negative errno), 0 if none */
 };
 void store_stats(struct store *s, struct store_stats *out);

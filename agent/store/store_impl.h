@@ -59,6 +59,8 @@ uint64_t store_disk_bytes(struct store *s);
  * (background work, kept for the whole retention). */
 #define STORE_WINDOW_GZIP_LEVEL 1
 #define STORE_ROLLUP_GZIP_LEVEL 9
+/* The writer's page cache (PRAGMA cache_size, negative: KiB). */
+#define STORE_CACHE_KIB_PRAGMA "-512"
 /* The largest profile read back from a row (the decoder's cap too). */
 #define STORE_MAX_RAW (256u << 20)
 /* The uncompressed profile.proto of row id: data alone, or the dictionary's chunks then

@@ -895,3 +895,42 @@ Test(agent, retention_by_age, .timeout = 120)
 	agent_stop_ok(&a);
 	gotarget_stop(&b.t, 5000);
 }
+
+/* Every flag has its environment variable, listed in --help; a bad value in the environment
+ * is a usage error naming the variable; a flag overrides its variable. */
+Test(agent, help_and_environment)
+{
+	static const char *const vars[] = {
+		"GOSCOPE_DATA_DIR",	 "GOSCOPE_WINDOW",	  "GOSCOPE_FREQUENCY",
+		"GOSCOPE_BLOCK",	 "GOSCOPE_BLOCK_INCLUDE", "GOSCOPE_BLOCK_MAX_OVERHEAD",
+		"GOSCOPE_INCLUDE",	 "GOSCOPE_EXCLUDE",	  "GOSCOPE_RETENTION",
+		"GOSCOPE_MAX_DISK",	 "GOSCOPE_ROLLUP_AFTER",  "GOSCOPE_NODE",
+		"GOSCOPE_VERBOSE"};
+	char cmd[1024], *out = NULL;
+	size_t n;
+
+	snprintf(cmd, sizeof(cmd), "%s agent --help", goscope_bin());
+	cr_assert_eq(run_capture(cmd, 1, &out, &n), 0, "%s", out);
+	for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++)
+		cr_assert(strstr(out, vars[i]), "%s not in --help:\n%s", vars[i], out);
+	free(out);
+	snprintf(cmd, sizeof(cmd), "GOSCOPE_WINDOW=500ms %s agent --data-dir /nonexistent/x",
+		 goscope_bin());
+	cr_assert_eq(run_capture(cmd, 1, &out, &n), 2, "%s", out);
+	cr_assert(strstr(out, "GOSCOPE_WINDOW"), "%s", out);
+	free(out);
+	snprintf(cmd, sizeof(cmd), "GOSCOPE_MAX_DISK=lots %s agent", goscope_bin());
+	cr_assert_eq(run_capture(cmd, 1, &out, &n), 2, "%s", out);
+	cr_assert(strstr(out, "GOSCOPE_MAX_DISK"), "%s", out);
+	free(out);
+	snprintf(cmd, sizeof(cmd), "GOSCOPE_EXCLUDE=comm=a,pid=3 %s agent", goscope_bin());
+	cr_assert_eq(run_capture(cmd, 1, &out, &n), 2, "%s", out);
+	free(out);
+	/* A flag overrides its variable: the store that fails to open is the flag's. */
+	snprintf(cmd, sizeof(cmd),
+		 "GOSCOPE_DATA_DIR=/proc/not-writable %s agent --data-dir /proc/also-not --window 1s",
+		 goscope_bin());
+	cr_assert_eq(run_capture(cmd, 1, &out, &n), 1, "%s", out);
+	cr_assert(strstr(out, "/proc/also-not"), "the flag did not override: %s", out);
+	free(out);
+}

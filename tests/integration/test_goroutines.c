@@ -653,3 +653,48 @@ Test(goroutines, stop_survives_sigkill, .timeout = 120)
 	cr_assert_neq(proc_state(pid), 'T', "the target stayed stopped after goscope's SIGKILL");
 	gotarget_stop(&t, 2000);
 }
+
+/* The text dump reads as Go's own in an existing tool: panicparse (Debian's package) parses
+ * every goroutine of it, with its wait reason and frames. */
+Test(goroutines, panicparse_reads_text, .timeout = 120)
+{
+	char bin[4096], tmp[256], dumppath[512], cmd[8192];
+	struct gotarget t;
+	char *out = NULL, *line, *save = NULL;
+	size_t outlen;
+	unsigned long shown = 0, parsed = 0;
+	int pid, rc;
+
+	if (access("/usr/bin/panicparse", X_OK) != 0)
+		cr_skip_test("panicparse not installed (deploy/deps.sh test installs it)");
+	GOTARGET_BUILD_OR_SKIP(bin, "gdump", "1.27", "stripped");
+	test_tmpdir(tmp, sizeof(tmp));
+	snprintf(dumppath, sizeof(dumppath), "%s/go.txt", tmp);
+	start_and_dump(&t, bin, dumppath, &pid);
+	snprintf(cmd, sizeof(cmd), "%s goroutines --pid %d -o %s/g.txt", goscope_bin(), pid, tmp);
+	rc = run_capture(cmd, 1, &out, &outlen);
+	gotarget_stop(&t, 2000);
+	cr_assert_eq(rc, 0, "%s", out);
+	free(out);
+	snprintf(cmd, sizeof(cmd), "grep -c '^goroutine [0-9]* \\[' %s/g.txt", tmp);
+	cr_assert_eq(run_capture(cmd, 0, &out, &outlen), 0, "%s", out);
+	shown = strtoul(out, NULL, 10);
+	free(out);
+	cr_assert_gt(shown, 5);
+	snprintf(cmd, sizeof(cmd), "panicparse -no-color -parse=false %s/g.txt", tmp);
+	rc = run_capture(cmd, 1, &out, &outlen);
+	cr_assert_eq(rc, 0, "%s", out);
+	/* Buckets: "N: wait reason [...]" then the frames. */
+	for (line = strtok_r(out, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		char *end;
+		unsigned long n = strtoul(line, &end, 10);
+
+		if (end != line && *end == ':' && end[1] == ' ')
+			parsed += n;
+	}
+	cr_assert_eq(parsed, shown, "panicparse found %lu goroutines of %lu:\n%s", parsed, shown,
+		     out);
+	cr_assert(strstr(out, "sync.Mutex.Lock"), "%s", out);
+	cr_assert(strstr(out, "lockForever"), "%s", out);
+	free(out);
+}
