@@ -83,6 +83,11 @@ static uint64_t file_size(const char *path)
 	return stat(path, &st) == 0 ? (uint64_t)st.st_size : 0;
 }
 
+uint64_t store_wal_bytes(struct store *s)
+{
+	return file_size(s->wal_path);
+}
+
 uint64_t store_disk_bytes(struct store *s)
 {
 	return file_size(s->path) + file_size(s->wal_path);

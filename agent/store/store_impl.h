@@ -51,6 +51,11 @@ int store_sql_error(struct store *s, int rc, const char *what, struct gs_error *
 int store_exec(struct store *s, const char *sql, struct gs_error *err);
 /* Rolls back the open transaction, if any. */
 void store_rollback(struct store *s);
+/* The WAL file's size in bytes. */
+uint64_t store_wal_bytes(struct store *s);
+/* store_maintain checkpoints (and truncates) a WAL grown past this even when nothing was
+ * deleted. */
+#define STORE_WAL_GIVE_BACK_BYTES (1u << 20)
 /* The database + WAL size in bytes (the pages in use and the WAL file). */
 uint64_t store_disk_bytes(struct store *s);
 

@@ -4,6 +4,7 @@
  * (incremental vacuum, then a truncating WAL checkpoint). Also store_maintain, which runs
  * the rollup (store_rollup.c) and these steps once per window. Every step is bounded. */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 
 #include "store/store_impl.h"
@@ -147,18 +148,26 @@ int store_evict_to(struct store *s, uint64_t target, struct gs_error *err)
 int store_maintain(struct store *s, int64_t now_ns, struct gs_error *err)
 {
 	int rc, first = 0;
+	int64_t changes;
+	bool changed;
 
 	if (s->cfg.read_only)
 		return gs_error_set(err, -EROFS, "store: opened read-only");
+	changes = sqlite3_total_changes64(s->db);
 	/* Expired rows are not worth rolling up: retention first. */
 	rc = store_expire(s, now_ns, err);
 	first = rc;
 	rc = store_rollup(s, now_ns, first ? NULL : err);
 	first = first ? first : rc;
-	if (s->stats.rows_rolled_up || s->stats.rows_expired)
+	/* Rows went (expired, or windows rolled up into minutes): dictionaries may be unused
+	 * and pages free. A call that changed nothing costs no checkpoint (an fsync) unless the
+	 * WAL has grown. */
+	changed = sqlite3_total_changes64(s->db) != changes;
+	if (changed)
 		rc = store_drop_unused_dicts(s, first ? NULL : err);
 	first = first ? first : rc;
-	give_back(s);
+	if (changed || store_wal_bytes(s) > STORE_WAL_GIVE_BACK_BYTES)
+		give_back(s);
 	if (s->cfg.max_disk_bytes) {
 		rc = store_evict_to(s, s->cfg.max_disk_bytes, first ? NULL : err);
 		first = first ? first : rc;
