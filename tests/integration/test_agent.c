@@ -440,6 +440,22 @@ static void go_pprof_opens(const char *file)
 	free(text);
 }
 
+/* The usual start of a test: a temporary directory with the data dir under it, and the
+ * 1.27 cpuburn built (the test is skipped without that toolchain). */
+static void test_dirs(char *tmp, size_t tmplen, char *dir, size_t dirlen, char *built,
+		      size_t builtlen)
+{
+	char why[1024];
+	int rc;
+
+	test_tmpdir(tmp, tmplen);
+	snprintf(dir, dirlen, "%s/data", tmp);
+	rc = gotarget_build("cpuburn", "1.27", "default", built, builtlen, why, sizeof(why));
+	if (rc == GOTARGET_SKIP)
+		cr_skip_test("%s", why);
+	cr_assert_eq(rc, 0, "building cpuburn: %s", why);
+}
+
 /* Toolchains × modes, service names from each source, and a process started after the
  * agent. */
 Test(agent, labels_modes_and_late_start, .timeout = 240)
@@ -523,9 +539,7 @@ Test(agent, exit_and_pid_reuse, .timeout = 180)
 	pid_t pid;
 	bool reused = false;
 
-	test_tmpdir(tmp, sizeof(tmp));
-	snprintf(dir, sizeof(dir), "%s/data", tmp);
-	GOTARGET_BUILD_OR_SKIP(built, "cpuburn", "1.27", "default");
+	test_dirs(tmp, sizeof(tmp), dir, sizeof(dir), built, sizeof(built));
 	snprintf(pa, sizeof(pa), "%s/first", tmp);
 	snprintf(pb, sizeof(pb), "%s/second", tmp);
 	copy_exe(built, pa);
@@ -594,9 +608,7 @@ Test(agent, include_exclude, .timeout = 180)
 	struct agent_proc_run a;
 	struct rows r;
 
-	test_tmpdir(tmp, sizeof(tmp));
-	snprintf(dir, sizeof(dir), "%s/data", tmp);
-	GOTARGET_BUILD_OR_SKIP(built, "cpuburn", "1.27", "default");
+	test_dirs(tmp, sizeof(tmp), dir, sizeof(dir), built, sizeof(built));
 	for (int i = 0; i < 3; i++) {
 		snprintf(p[i], sizeof(p[i]), "%s/%s", tmp, names[i]);
 		copy_exe(built, p[i]);
@@ -641,9 +653,7 @@ Test(agent, signals, .timeout = 120)
 	bool last_window = false;
 	int st;
 
-	test_tmpdir(tmp, sizeof(tmp));
-	snprintf(dir, sizeof(dir), "%s/data", tmp);
-	GOTARGET_BUILD_OR_SKIP(built, "cpuburn", "1.27", "default");
+	test_dirs(tmp, sizeof(tmp), dir, sizeof(dir), built, sizeof(built));
 	start_burner(&b, built, "120s");
 	agent_start(&a, dir, "--window 30s");
 	sleep_ms(2500);
@@ -702,9 +712,7 @@ Test(agent, sigkill_restart_20_rounds, .timeout = 300)
 	struct agent_proc_run a;
 	unsigned seed = (unsigned)time(NULL);
 
-	test_tmpdir(tmp, sizeof(tmp));
-	snprintf(dir, sizeof(dir), "%s/data", tmp);
-	GOTARGET_BUILD_OR_SKIP(built, "cpuburn", "1.27", "default");
+	test_dirs(tmp, sizeof(tmp), dir, sizeof(dir), built, sizeof(built));
 	start_burner(&b, built, "300s");
 	for (int round = 0; round < 20; round++) {
 		struct rows before, after;
@@ -876,9 +884,7 @@ Test(agent, retention_by_age, .timeout = 120)
 	struct rows r;
 	int64_t now;
 
-	test_tmpdir(tmp, sizeof(tmp));
-	snprintf(dir, sizeof(dir), "%s/data", tmp);
-	GOTARGET_BUILD_OR_SKIP(built, "cpuburn", "1.27", "default");
+	test_dirs(tmp, sizeof(tmp), dir, sizeof(dir), built, sizeof(built));
 	start_burner(&b, built, "120s");
 	agent_start(&a, dir, "--retention 3s");
 	sleep_ms(8000);

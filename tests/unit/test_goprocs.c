@@ -79,17 +79,12 @@ static const char *crafted_go(const char *name, bool corrupt)
 
 static void setup(void)
 {
-	snprintf(root, sizeof(root), "/tmp/goscope-procs-XXXXXX");
-	cr_assert_not_null(mkdtemp(root));
+	tu_mkdtemp(root, sizeof(root), "procs");
 }
 
 static void teardown(void)
 {
-	char cmd[128];
-
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
-	if (system(cmd) != 0)
-		fprintf(stderr, "could not remove %s\n", root);
+	tu_rmtree(root);
 }
 
 TestSuite(goprocs, .init = setup, .fini = teardown);

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "procs/labels.h"
+#include "tests/unit/testutil.h"
 
 #define ID_A "4f797c539e6c745de61a93ca3ff892358ecbcaccd8414d5db545c38428142970"
 #define ID_B "9ec39b91f3d70e1beff50a308f77067065ea6be0d91a3378375056cd4422cf3d"
@@ -248,17 +249,12 @@ static struct goproc etcd_goproc(int pid, const char *exe)
 
 static void setup(void)
 {
-	snprintf(root, sizeof(root), "/tmp/goscope-labels-XXXXXX");
-	cr_assert_not_null(mkdtemp(root));
+	tu_mkdtemp(root, sizeof(root), "labels");
 }
 
 static void teardown(void)
 {
-	char cmd[128];
-
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
-	if (system(cmd) != 0)
-		fprintf(stderr, "could not remove %s\n", root);
+	tu_rmtree(root);
 }
 
 TestSuite(labels, .init = setup, .fini = teardown);

@@ -1,6 +1,7 @@
 /* testutil.c — helpers shared by the unit tests (see testutil.h). */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -69,4 +70,22 @@ uint64_t tu_rand(uint64_t *state)
 	x ^= x >> 27;
 	*state = x;
 	return x * 0x2545f4914f6cdd1dULL;
+}
+
+void tu_mkdtemp(char *buf, size_t len, const char *name)
+{
+	snprintf(buf, len, "/tmp/goscope-%s-XXXXXX", name);
+	if (!mkdtemp(buf)) {
+		fprintf(stderr, "mkdtemp %s: %s\n", buf, strerror(errno));
+		abort();
+	}
+}
+
+void tu_rmtree(const char *dir)
+{
+	char cmd[512];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "could not remove %s\n", dir);
 }
