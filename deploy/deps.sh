@@ -9,11 +9,11 @@
 # Idempotent: when everything is installed it runs no apt command and returns at once.
 set -euo pipefail
 
-RUNTIME_PKGS=(libbpf1 libelf1 zlib1g libsqlite3-0 libcjson1)
+RUNTIME_PKGS=(libbpf1 libelf1 zlib1g libsqlite3-0 libcjson1 libmicrohttpd12 libcurl4)
 BUILD_PKGS=(make gcc clang llvm pkg-config bpftool libbpf-dev libelf-dev zlib1g-dev
-            linux-libc-dev libsqlite3-dev libcjson-dev)
+            linux-libc-dev libsqlite3-dev libcjson-dev libmicrohttpd-dev libcurl4-openssl-dev)
 TEST_PKGS=(libcriterion-dev libclang-rt-14-dev binutils procps iproute2 util-linux sqlite3
-           panicparse)
+           panicparse curl openssl prometheus yamllint podman runc debootstrap)
 # Go toolchains used to build the test programs (Debian's golang-1.NN-go, see debian-go.sh).
 GO_VERSIONS=(1.19 1.21 1.22 1.23 1.24 1.26 1.27)
 
