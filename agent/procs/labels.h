@@ -24,6 +24,11 @@
 #define LABEL_MODULE "module"
 #define LABEL_NODE "node"
 #define LABEL_CONTAINER "container_id"
+/* Kubernetes metadata (agent/kube/), only when known. */
+#define LABEL_NAMESPACE "namespace"
+#define LABEL_POD "pod"
+#define LABEL_CONTAINER_NAME "container"
+#define LABEL_WORKLOAD "workload"
 
 /* Where service_name came from. */
 enum service_source {
@@ -44,6 +49,14 @@ struct proc_labels {
 	char node[256];
 	char container_id[80]; /* "" outside a container */
 	char cgroup[1024];     /* the process's cgroup path (v2 "0::" line, else the first v1 one) */
+	/* Kubernetes metadata of the process's container ("" when unknown or not on
+	 * Kubernetes): filled by the agent from agent/kube/, possibly after the process was
+	 * found (the pod watch may be late). The HTTP API's namespace=, pod=, container=
+	 * selectors match these. */
+	char k8s_namespace[64];
+	char k8s_pod[256];
+	char k8s_container[256];
+	char k8s_workload[256];
 };
 
 /* Fills l from /proc/PID/{stat,environ,cgroup} under proc_root and from g (goproc_inspect's
