@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "goscope/error.h"
+#include "push/push.h"
 
 struct proc_filter;
 
@@ -48,6 +49,9 @@ struct agent_config {
 	void *log_arg;
 	/* Called once the agent profiles (store open, BPF loaded, first scan done). */
 	void (*on_ready)(void *arg);
+	/* Push to Pyroscope (agent/push/push.h); NULL or a NULL url: no push. The store then
+	 * keeps each window undelivered until the remote took it. */
+	const struct push_config *push;
 };
 
 #define AGENT_MIN_WINDOW_NS 1000000000ULL
@@ -68,6 +72,7 @@ struct agent_stats {
 	uint64_t sample_drops;	   /* CPU samples lost (ring buffer full) */
 	uint64_t block_sessions;   /* block sessions open now */
 	uint64_t block_failures;   /* block sessions that could not be opened */
+	struct push_stats push;	   /* with push: the pusher's counters at the stop */
 };
 
 /* Runs the agent until *cfg->stop. 0 after a clean stop; -errno when it could not start
