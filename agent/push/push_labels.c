@@ -164,7 +164,9 @@ int push_series_labels(const char *type, const char *labels_json, struct push_se
 	    cJSON_IsString(svc) && svc->valuestring[0] ? svc->valuestring : SERVICE_UNKNOWN);
 	cJSON_ArrayForEach(it, o)
 	{
-		if (!it->string || !cJSON_IsString(it) || strcmp(it->string, NAME_LABEL) == 0)
+		/* An empty value is no label (as in Prometheus and Pyroscope's queries). */
+		if (!it->string || !cJSON_IsString(it) || !it->valuestring[0] ||
+		    strcmp(it->string, NAME_LABEL) == 0)
 			continue;
 		add(out, &pos, it->string, it->valuestring);
 	}

@@ -1,6 +1,7 @@
 /* push_labels.h — a stored window's labels as a Pyroscope series: `__name__` from the
  * profile type (cpu: process_cpu, block: block, heap: memory, goroutines: goroutines), then
- * service_name, then the row's other labels in their order; names sanitized to
+ * service_name, then the row's other labels in their order (those with an empty value left
+ * out); names sanitized to
  * [A-Za-z_][A-Za-z0-9_.]* (a later name equal to an earlier one once sanitized is left out),
  * values made valid UTF-8 and cut to Pyroscope's default length limit, at most
  * PUSH_MAX_LABELS in all (Pyroscope's default max_label_names_per_series). Also each

@@ -140,7 +140,8 @@ Test(push_labels, series_labels_of_a_window)
 
 	cr_assert_eq(push_series_labels("cpu",
 					"{\"pid\":\"42\",\"service_name\":\"api\",\"bad-name\":"
-					"\"x\",\"bad_name\":\"y\",\"__name__\":\"evil\",\"n\":7}",
+					"\"x\",\"bad_name\":\"y\",\"__name__\":\"evil\",\"n\":7,"
+					"\"module\":\"\"}",
 					&l, &err),
 		     0, "%s", err.msg);
 	cr_assert_eq(l.n, 4);
