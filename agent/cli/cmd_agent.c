@@ -14,6 +14,7 @@
 #include "cli/text.h"
 #include "daemon/agent.h"
 #include "procs/labels.h"
+#include "push/push_backoff.h"
 #include "store/store.h"
 
 #define DEFAULT_DATA_DIR "/var/lib/goscope"
@@ -53,6 +54,7 @@ enum {
 	OPT_PUSH_INSECURE,
 	OPT_PUSH_CONNECT_TIMEOUT,
 	OPT_PUSH_TIMEOUT,
+	OPT_PUSH_MAX_BACKOFF,
 	OPT_HELP,
 };
 
@@ -114,6 +116,8 @@ static const struct agent_flag flags[] = {
 	 "GOSCOPE_PUSH_CONNECT_TIMEOUT", "push connection timeout (default 5s)"},
 	{OPT_PUSH_TIMEOUT, "push-timeout", required_argument, "GOSCOPE_PUSH_TIMEOUT",
 	 "whole push request timeout (default 30s)"},
+	{OPT_PUSH_MAX_BACKOFF, "push-max-backoff", required_argument, "GOSCOPE_PUSH_MAX_BACKOFF",
+	 "longest wait between retries of a failed push (default 5m; at least 1s)"},
 };
 #define NFLAGS (sizeof(flags) / sizeof(flags[0]))
 
@@ -125,12 +129,14 @@ void usage_agent(FILE *out)
 		"                     [--include GLOB]... [--exclude GLOB]... [--retention 24h]\n"
 		"                     [--max-disk 1GiB] [--rollup-after 1h] [--node NAME] "
 		"[--verbose]\n"
-		"                     [--push-url URL [--push-tenant ID] [--push-header 'K: V']...\n"
+		"                     [--push-url URL [--push-tenant ID] [--push-header 'K: "
+		"V']...\n"
 		"                      [--push-basic-auth-file FILE | --push-bearer-token-file "
 		"FILE]\n"
 		"                      [--push-ca-file FILE] [--push-insecure-skip-verify]]\n\n"
 		"Profile every Go process on the node continuously and keep the profiles in an\n"
-		"embedded SQLite store (DIR/" STORE_DB_NAME "); `goscope export` reads them back as\n"
+		"embedded SQLite store (DIR/" STORE_DB_NAME
+		"); `goscope export` reads them back as\n"
 		"pprof. Ctrl-C/SIGTERM stores the current window and exits; a second one exits at\n"
 		"once. Every flag can be set by its environment variable (flags win; repeatable\n"
 		"ones take a comma-separated list there). GLOB: comm=, exe=, module= or cgroup=\n"
@@ -138,10 +144,8 @@ void usage_agent(FILE *out)
 	for (size_t i = 0; i < NFLAGS; i++) {
 		char left[64];
 
-		snprintf(left, sizeof(left), "--%s%s", flags[i].name,
-			 flags[i].has_arg ? " X" : "");
-		fprintf(out, "  %-24s %s\n  %-24s env %s\n", left, flags[i].help, "",
-			flags[i].env);
+		snprintf(left, sizeof(left), "--%s%s", flags[i].name, flags[i].has_arg ? " X" : "");
+		fprintf(out, "  %-24s %s\n  %-24s env %s\n", left, flags[i].help, "", flags[i].env);
 	}
 	fprintf(out, "  %-24s %s\n", "-h, --help", "show this help");
 }
@@ -307,6 +311,12 @@ static int apply(struct agent_opts *o, const struct agent_flag *f, const char *v
 		if (add_push_headers(o, v, from_env) < 0)
 			goto bad;
 		return 0;
+	case OPT_PUSH_MAX_BACKOFF:
+		if (!cli_parse_duration(v, &ns) || ns < 1000000000ULL ||
+		    ns > PUSH_BACKOFF_MAX_MS * 1000000ULL)
+			goto bad;
+		o->push.max_backoff_ms = ns / 1000000;
+		return 0;
 	case OPT_PUSH_CONNECT_TIMEOUT:
 	case OPT_PUSH_TIMEOUT:
 		if (!cli_parse_duration(v, &ns) || ns < 1000000ULL || ns > MAX_PUSH_TIMEOUT_NS)
@@ -383,8 +393,7 @@ static void print_ready(void *arg)
 		"  list them:        goscope export --data-dir %s --list\n"
 		"  last 15 minutes:  goscope export --data-dir %s --service SERVICE --type cpu "
 		"--from -15m -o cpu.pb.gz && go tool pprof -http=: cpu.pb.gz\n",
-		text_safe(o->cfg.data_dir), text_safe(o->cfg.data_dir),
-		text_safe(o->cfg.data_dir));
+		text_safe(o->cfg.data_dir), text_safe(o->cfg.data_dir), text_safe(o->cfg.data_dir));
 }
 
 int cmd_agent(int argc, char **argv)

@@ -322,7 +322,8 @@ enum outcome { DONE, RETRY, STOPPED, FAILED };
 /* Schedules the next try after a failure that may pass. */
 static void schedule_retry(struct push *p, const struct push_http_result *r)
 {
-	uint64_t delay = push_backoff_ms(p->attempt, &p->rng), now = mono_ms();
+	uint64_t delay = push_backoff_ms(p->attempt, p->cfg.max_backoff_ms, &p->rng),
+		 now = mono_ms();
 	int64_t ra = r->retry_after[0] ? push_retry_after_ms(r->retry_after, time(NULL)) : -1;
 	char what[320];
 

@@ -31,6 +31,7 @@ struct push_config {
 	bool insecure_skip_verify;
 	uint64_t connect_timeout_ms;
 	uint64_t timeout_ms;
+	uint64_t max_backoff_ms; /* 0: PUSH_BACKOFF_MAX_MS (5 min) */
 };
 
 enum push_log_level {

@@ -18,14 +18,16 @@ static uint64_t next_rand(uint64_t *s)
 	return x * 0x2545f4914f6cdd1dULL;
 }
 
-uint64_t push_backoff_ms(unsigned attempt, uint64_t *rng)
+uint64_t push_backoff_ms(unsigned attempt, uint64_t max_ms, uint64_t *rng)
 {
 	uint64_t cap = PUSH_BACKOFF_MIN_MS;
 
-	for (unsigned i = 0; i < attempt && cap < PUSH_BACKOFF_MAX_MS; i++)
+	if (!max_ms)
+		max_ms = PUSH_BACKOFF_MAX_MS;
+	for (unsigned i = 0; i < attempt && cap < max_ms; i++)
 		cap *= 2;
-	if (cap > PUSH_BACKOFF_MAX_MS)
-		cap = PUSH_BACKOFF_MAX_MS;
+	if (cap > max_ms)
+		cap = max_ms;
 	return cap / 2 + next_rand(rng) % (cap - cap / 2 + 1);
 }
 

@@ -12,8 +12,9 @@
 #define PUSH_BACKOFF_MAX_MS (5ULL * 60 * 1000)
 
 /* The delay before retry number attempt (0 for the first retry) in ms, in
- * [cap/2, cap] where cap = min(MIN << attempt, MAX); *rng is advanced (never 0 after). */
-uint64_t push_backoff_ms(unsigned attempt, uint64_t *rng);
+ * [cap/2, cap] where cap = min(MIN << attempt, max_ms) (max_ms 0: PUSH_BACKOFF_MAX_MS);
+ * *rng is advanced (never 0 after). */
+uint64_t push_backoff_ms(unsigned attempt, uint64_t max_ms, uint64_t *rng);
 
 /* The delay a Retry-After header value asks for, in ms: delta-seconds, or an HTTP date
  * (against now_s, Unix seconds); capped at PUSH_BACKOFF_MAX_MS; -1 when it cannot be read. */

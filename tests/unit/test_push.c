@@ -221,7 +221,7 @@ Test(push_backoff, bounds_growth_and_jitter)
 		cr_assert_geq(cap, prev_cap);
 		prev_cap = cap;
 		for (int i = 0; i < 50; i++) {
-			uint64_t d = push_backoff_ms(attempt, &rng);
+			uint64_t d = push_backoff_ms(attempt, 0, &rng);
 
 			cr_assert_geq(d, cap / 2, "attempt %u: %llu", attempt,
 				      (unsigned long long)d);
@@ -235,7 +235,7 @@ Test(push_backoff, bounds_growth_and_jitter)
 	cr_assert_gt(hi, PUSH_BACKOFF_MAX_MS * 9 / 10, "reaches the 5 min cap");
 	/* Jitter: the first retry's delays are not all the same. */
 	for (int i = 0; i < 64; i++) {
-		uint64_t d = push_backoff_ms(0, &rng);
+		uint64_t d = push_backoff_ms(0, 0, &rng);
 		bool dup = false;
 
 		for (size_t j = 0; j < distinct; j++)
@@ -244,6 +244,12 @@ Test(push_backoff, bounds_growth_and_jitter)
 			seen[distinct++] = d;
 	}
 	cr_assert_gt(distinct, 20);
+	/* A lower cap (--push-max-backoff). */
+	for (int i = 0; i < 50; i++) {
+		uint64_t d = push_backoff_ms(30, 10000, &rng);
+
+		cr_assert(d >= 5000 && d <= 10000, "%llu", (unsigned long long)d);
+	}
 }
 
 Test(push_backoff, retry_after)

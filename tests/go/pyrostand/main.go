@@ -21,9 +21,13 @@
 //
 // Optional checks: -basic-auth USER:PASS and -tenant ID (401 when they do not match), and
 // TLS with -tls-cert/-tls-key. Behaviour switched at run time by lines on stdin:
-//   ok | fail STATUS [RETRY_AFTER] | hang | reject-service NAME | accept-all
+//
+//	ok | fail STATUS [RETRY_AFTER] | hang | delay MS | reject-service NAME | accept-all
+//
 // (fail: every request answered STATUS; hang: requests are held until the client gives up;
-// reject-service: a request with a series of that service_name is refused with 400).
+// delay: a valid request is accepted after MS milliseconds unless the client went away;
+// reject-service: a request with a series of that service_name is refused with 400). A
+// request held by hang or delay is announced first by an "inflight" line with its IDs.
 //
 // What it received goes to -out as JSON lines: one "request" line per request (status,
 // windows) and one "window" line per accepted RawSample (ID, labels, profile type IDs,
@@ -42,6 +46,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log"
 	"net"
 	"net/http"
 	"os"
@@ -75,6 +80,7 @@ type state struct {
 	retryAfter    string
 	hang          bool
 	rejectService string
+	delay         time.Duration
 	out           *os.File
 	basicAuth     string
 	tenant        string
@@ -436,11 +442,12 @@ func fail(w http.ResponseWriter, e *connectErr) {
 
 func (s *state) handle(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
-	failStatus, retryAfter, hang, rejectService := s.failStatus, s.retryAfter, s.hang, s.rejectService
+	failStatus, retryAfter, hang, rejectService, delay := s.failStatus, s.retryAfter, s.hang, s.rejectService, s.delay
 	s.mu.Unlock()
 	body, err := io.ReadAll(io.LimitReader(r.Body, 64<<20))
-	rec := map[string]interface{}{"kind": "request", "bytes": len(body),
-		"tenant": r.Header.Get("X-Scope-OrgID"), "proto": r.Proto, "tls": r.TLS != nil}
+	rec := map[string]interface{}{"kind": "request", "bytes": len(body), "t_ms": time.Now().UnixMilli(),
+		"tenant": r.Header.Get("X-Scope-OrgID"), "proto": r.Proto, "tls": r.TLS != nil,
+		"extra": r.Header.Get("X-Goscope-Test")}
 	answer := func(status int, e *connectErr, windows int) {
 		rec["status"] = status
 		rec["windows"] = windows
@@ -476,15 +483,6 @@ func (s *state) handle(w http.ResponseWriter, r *http.Request) {
 	}
 	if s.tenant != "" && r.Header.Get("X-Scope-OrgID") != s.tenant {
 		answer(401, &connectErr{401, "unauthenticated", "no org id"}, 0)
-		return
-	}
-	if hang {
-		rec["hung"] = true
-		select {
-		case <-r.Context().Done():
-		case <-time.After(120 * time.Second):
-		}
-		answer(503, &connectErr{503, "unavailable", "hung"}, 0)
 		return
 	}
 	if failStatus != 0 {
@@ -553,6 +551,32 @@ func (s *state) handle(w http.ResponseWriter, r *http.Request) {
 			})
 		}
 	}
+	if hang || delay > 0 {
+		// The IDs of the request held: a client killed meanwhile must send them again.
+		var ids []string
+		for _, win := range windows {
+			ids = append(ids, win["id"].(string))
+		}
+		s.emit(map[string]interface{}{"kind": "inflight", "ids": ids, "t_ms": time.Now().UnixMilli()})
+	}
+	if hang {
+		rec["hung"] = true
+		select {
+		case <-r.Context().Done():
+		case <-time.After(120 * time.Second):
+		}
+		answer(503, &connectErr{503, "unavailable", "hung"}, 0)
+		return
+	}
+	if delay > 0 {
+		select {
+		case <-r.Context().Done():
+			rec["client_gone"] = true
+			answer(503, &connectErr{503, "unavailable", "client gone"}, 0)
+			return
+		case <-time.After(delay):
+		}
+	}
 	if total > burstBytes {
 		answer(429, &connectErr{429, "resource_exhausted", fmt.Sprintf("push rate limit exceeded while adding %d bytes", total)}, 0)
 		return
@@ -582,7 +606,8 @@ func main() {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	srv := &http.Server{Handler: http.HandlerFunc(s.handle)}
+	// TLS handshakes refused by a client that does not trust the certificate are expected.
+	srv := &http.Server{Handler: http.HandlerFunc(s.handle), ErrorLog: log.New(io.Discard, "", 0)}
 	if *cert != "" {
 		c, err := tls.LoadX509KeyPair(*cert, *key)
 		if err != nil {
@@ -604,7 +629,10 @@ func main() {
 		s.mu.Lock()
 		switch f[0] {
 		case "ok":
-			s.failStatus, s.retryAfter, s.hang = 0, "", false
+			s.failStatus, s.retryAfter, s.hang, s.delay = 0, "", false, 0
+		case "delay":
+			ms, _ := strconv.Atoi(f[1])
+			s.delay = time.Duration(ms) * time.Millisecond
 		case "fail":
 			s.failStatus, _ = strconv.Atoi(f[1])
 			s.retryAfter = ""
