@@ -144,8 +144,10 @@ void usage_agent(FILE *out)
 	for (size_t i = 0; i < NFLAGS; i++) {
 		char left[64];
 
-		snprintf(left, sizeof(left), "--%s%s", flags[i].name, flags[i].has_arg ? " X" : "");
-		fprintf(out, "  %-24s %s\n  %-24s env %s\n", left, flags[i].help, "", flags[i].env);
+		snprintf(left, sizeof(left), "--%s%s", flags[i].name,
+			 flags[i].has_arg ? " X" : "");
+		fprintf(out, "  %-24s %s\n  %-24s env %s\n", left, flags[i].help, "",
+			flags[i].env);
 	}
 	fprintf(out, "  %-24s %s\n", "-h, --help", "show this help");
 }
@@ -393,7 +395,8 @@ static void print_ready(void *arg)
 		"  list them:        goscope export --data-dir %s --list\n"
 		"  last 15 minutes:  goscope export --data-dir %s --service SERVICE --type cpu "
 		"--from -15m -o cpu.pb.gz && go tool pprof -http=: cpu.pb.gz\n",
-		text_safe(o->cfg.data_dir), text_safe(o->cfg.data_dir), text_safe(o->cfg.data_dir));
+		text_safe(o->cfg.data_dir), text_safe(o->cfg.data_dir),
+		text_safe(o->cfg.data_dir));
 }
 
 int cmd_agent(int argc, char **argv)

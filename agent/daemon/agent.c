@@ -57,9 +57,9 @@ struct agent_proc {
 	pid_t pid;
 	uint64_t start_ticks;
 	enum proc_kind kind;
-	uint64_t seen_gen;	     /* the last rescan that saw it (ignored entries) */
-	struct proc_labels *labels;  /* profiled and ended */
-	struct block_session *block; /* with --block */
+	uint64_t seen_gen; /* the last rescan that saw it (ignored entries) */
+	struct proc_labels *labels;	/* profiled and ended */
+	struct block_session *block;	/* with --block */
 	struct agent_proc *next;
 };
 
@@ -88,7 +88,7 @@ struct agent {
 	struct agent_proc *buckets[PROC_BUCKETS];
 	struct exe_slot not_go[EXE_CACHE_SLOTS];
 	struct go_exe_slot go_exes[GO_EXE_CACHE_SLOTS];
-	uint64_t scan_gen; /* rescans seen (discover_stats.rescans) */
+	uint64_t scan_gen;    /* rescans seen (discover_stats.rescans) */
 	pid_t self;
 	struct agent_stats st;
 	int64_t window_start_wall; /* Unix ns of the current window's start */
@@ -212,19 +212,16 @@ static struct go_exe_slot *go_exe_slot(struct agent *a, const struct stat *st)
 
 static bool exe_same(const struct exe_slot *e, const struct stat *st)
 {
-	return e->valid && e->dev == st->st_dev && e->ino == st->st_ino && e->size == st->st_size &&
-	       e->mtime.tv_sec == st->st_mtim.tv_sec && e->mtime.tv_nsec == st->st_mtim.tv_nsec &&
-	       e->ctime.tv_sec == st->st_ctim.tv_sec && e->ctime.tv_nsec == st->st_ctim.tv_nsec;
+	return e->valid && e->dev == st->st_dev && e->ino == st->st_ino &&
+	       e->size == st->st_size && e->mtime.tv_sec == st->st_mtim.tv_sec &&
+	       e->mtime.tv_nsec == st->st_mtim.tv_nsec && e->ctime.tv_sec == st->st_ctim.tv_sec &&
+	       e->ctime.tv_nsec == st->st_ctim.tv_nsec;
 }
 
 static struct exe_slot exe_id(const struct stat *st)
 {
-	return (struct exe_slot){.dev = st->st_dev,
-				 .ino = st->st_ino,
-				 .size = st->st_size,
-				 .mtime = st->st_mtim,
-				 .ctime = st->st_ctim,
-				 .valid = true};
+	return (struct exe_slot){.dev = st->st_dev, .ino = st->st_ino, .size = st->st_size,
+				 .mtime = st->st_mtim, .ctime = st->st_ctim, .valid = true};
 }
 
 /* goproc_inspect, with the build facts of an executable seen before taken from the cache
@@ -352,8 +349,8 @@ static void consider(struct agent *a, pid_t pid, uint64_t start, bool exec)
 	p->labels = l;
 	a->st.processes_found++;
 	a->st.processes_now++;
-	logf_(a, AGENT_LOG_INFO, "profiling pid %d (%s, service %s, %s)", pid, l->comm, l->service,
-	      l->go_version[0] ? l->go_version : "go version unknown");
+	logf_(a, AGENT_LOG_INFO, "profiling pid %d (%s, service %s, %s)", pid, l->comm,
+	      l->service, l->go_version[0] ? l->go_version : "go version unknown");
 	if (wants_block(a, l))
 		start_block(a, p);
 	return;
@@ -440,14 +437,9 @@ static void store_profile(struct agent *a, const char *type, const struct proc_l
 	if (l->container_id[0])
 		sl[ns++] = (struct store_label){LABEL_CONTAINER, l->container_id};
 	rc = store_put(a->store,
-		       &(struct store_window){.type = type,
-					      .service = l->service,
-					      .pid = l->pid,
-					      .start_ticks = l->start_ticks,
-					      .start_ns = start,
-					      .end_ns = end,
-					      .labels = sl,
-					      .nlabels = ns},
+		       &(struct store_window){.type = type, .service = l->service, .pid = l->pid,
+					      .start_ticks = l->start_ticks, .start_ns = start,
+					      .end_ns = end, .labels = sl, .nlabels = ns},
 		       prof, &err);
 	if (rc == 0) {
 		a->st.profiles_stored++;
@@ -606,9 +598,10 @@ static void cut_window(struct agent *a, int64_t end, bool final)
 		      "samples; store %llu rows, %llu + %llu WAL bytes, cache %llu bytes",
 		      (unsigned long long)a->st.windows, (unsigned long long)a->st.processes_now,
 		      (unsigned long long)a->st.profiles_stored,
-		      (unsigned long long)a->st.profiles_dropped, (unsigned long long)a->st.samples,
-		      (unsigned long long)ss.rows, (unsigned long long)ss.db_bytes,
-		      (unsigned long long)ss.wal_bytes, (unsigned long long)ss.cache_bytes);
+		      (unsigned long long)a->st.profiles_dropped,
+		      (unsigned long long)a->st.samples, (unsigned long long)ss.rows,
+		      (unsigned long long)ss.db_bytes, (unsigned long long)ss.wal_bytes,
+		      (unsigned long long)ss.cache_bytes);
 	}
 }
 

@@ -301,7 +301,7 @@ static int rollup_minute(struct store *s, const struct minute *m, int64_t cutoff
 		rc = profile_encode_own(d->prof, &own, &ownlen, err);
 	if (!rc && deltalen)
 		rc = gzip_compress(delta, deltalen, STORE_ROLLUP_GZIP_LEVEL, &gzdelta, &gzdeltalen,
-				   err);
+				err);
 	if (!rc)
 		rc = gzip_compress(own, ownlen, STORE_ROLLUP_GZIP_LEVEL, &gzown, &gzownlen, err);
 	if (!rc)
