@@ -37,47 +37,13 @@
 #include <unistd.h>
 
 #include "push/push_labels.h"
+#include "tests/helpers/agentrun.h"
 #include "tests/helpers/gotarget.h"
 #include "tests/helpers/run.h"
 
 #define NODE "push-node-3"
-#define READY_TIMEOUT_MS 30000
 #define CPU_NAME "pushcpu"
 #define BLOCK_NAME "pushblock"
-
-static uint64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(int ms)
-{
-	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-
-	nanosleep(&ts, NULL);
-}
-
-static char *slurp(const char *path)
-{
-	FILE *f = fopen(path, "re");
-	char *buf;
-	long n;
-
-	if (!f)
-		return strdup("");
-	fseek(f, 0, SEEK_END);
-	n = ftell(f);
-	fseek(f, 0, SEEK_SET);
-	buf = calloc(1, (size_t)n + 1);
-	cr_assert(buf);
-	if (n > 0 && fread(buf, 1, (size_t)n, f) != (size_t)n)
-		buf[0] = '\0';
-	fclose(f);
-	return buf;
-}
 
 static size_t count_substr(const char *text, const char *needle)
 {
@@ -158,7 +124,7 @@ static void push_json(cJSON ***v, size_t *n, cJSON *j)
 
 static void recv_read(const struct stand *s, struct recv *r)
 {
-	char *text = slurp(s->out), *save = NULL;
+	char *text = agentrun_slurp(s->out), *save = NULL;
 
 	memset(r, 0, sizeof(*r));
 	for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
@@ -206,87 +172,26 @@ static size_t count_requests(const struct stand *s, int status, const char *flag
 	return n;
 }
 
-/* ---- the agent ---- */
-
-struct agent_run {
-	pid_t pid;
-	char dir[256];
-	char log[300];
-};
-
-static bool log_has(const struct agent_run *a, const char *needle)
-{
-	char *text = slurp(a->log);
-	bool found = strstr(text, needle) != NULL;
-
-	free(text);
-	return found;
-}
+/* ---- the agent (tests/helpers/agentrun: its API on a free port) ---- */
 
 /* `goscope agent` on dir, windows of 1 s, only the test's programs, pushing to url. */
-static void agent_start(struct agent_run *a, const char *dir, const char *url, const char *extra)
+static void agent_start(struct agentrun *a, const char *dir, const char *url, const char *extra)
 {
-	char cmd[3072];
-	uint64_t t0;
+	char args[2048], why[1024];
 
-	snprintf(a->dir, sizeof(a->dir), "%s", dir);
-	snprintf(a->log, sizeof(a->log), "%s.log", dir);
-	snprintf(cmd, sizeof(cmd),
-		 "exec %s agent --data-dir %s --window 1s --rescan 1s --node " NODE
+	snprintf(args, sizeof(args),
+		 "--window 1s --rescan 1s --node " NODE
 		 " --retention 0 --max-disk 0 --rollup-after 0 --include comm=" CPU_NAME
 		 " --include comm=" BLOCK_NAME " --block-include comm=" BLOCK_NAME
 		 " --block-max-overhead 100 --push-url %s %s",
-		 goscope_bin(), dir, url, extra ? extra : "");
-	a->pid = fork();
-	cr_assert_geq(a->pid, 0);
-	if (a->pid == 0) {
-		int fd = open(a->log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-		int null = open("/dev/null", O_RDWR | O_CLOEXEC);
-
-		dup2(fd, 2);
-		dup2(null, 1);
-		dup2(null, 0);
-		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
-		_exit(127);
-	}
-	t0 = mono_ms();
-	while (!log_has(a, "profiling every Go process")) {
-		int st;
-
-		if (waitpid(a->pid, &st, WNOHANG) == a->pid) {
-			char *text = slurp(a->log);
-
-			cr_assert_fail("agent exited before it was ready: %s", text);
-		}
-		cr_assert_lt(mono_ms() - t0, READY_TIMEOUT_MS, "agent not ready: %s", a->log);
-		sleep_ms(50);
-	}
+		 url, extra ? extra : "");
+	cr_assert_eq(agentrun_start(a, NULL, dir, args, true, why, sizeof(why)), 0, "%s", why);
 }
 
-/* Sends sig; the exit status within timeout_ms, else -1 (the agent is killed). */
-static int agent_signal_wait(struct agent_run *a, int sig, int timeout_ms)
+static void agent_stop_ok(struct agentrun *a)
 {
-	uint64_t t0 = mono_ms();
-	int st;
-
-	kill(a->pid, sig);
-	while (mono_ms() - t0 < (uint64_t)timeout_ms) {
-		if (waitpid(a->pid, &st, WNOHANG) == a->pid) {
-			a->pid = 0;
-			return st;
-		}
-		sleep_ms(10);
-	}
-	kill(a->pid, SIGKILL);
-	waitpid(a->pid, &st, 0);
-	a->pid = 0;
-	return -1;
-}
-
-static void agent_stop_ok(struct agent_run *a)
-{
-	int st = agent_signal_wait(a, SIGTERM, 5000);
-	char *text = slurp(a->log);
+	int st = agentrun_stop(a, SIGTERM, 5000);
+	char *text = agentrun_log(a);
 
 	cr_assert(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0,
 		  "agent did not exit 0 within 5 s of SIGTERM (status %d): %s", st, text);
@@ -414,9 +319,9 @@ static size_t rows_of_pid(const struct rows *r, int pid, int state)
  * programs and none of them undelivered; false on timeout. */
 static bool wait_delivered(const char *dir, size_t min_cpu, size_t min_block, int timeout_ms)
 {
-	uint64_t t0 = mono_ms();
+	uint64_t t0 = agentrun_mono_ms();
 
-	while (mono_ms() - t0 < (uint64_t)timeout_ms) {
+	while (agentrun_mono_ms() - t0 < (uint64_t)timeout_ms) {
 		struct rows r;
 		bool done;
 
@@ -426,7 +331,7 @@ static bool wait_delivered(const char *dir, size_t min_cpu, size_t min_block, in
 		free(r.v);
 		if (done)
 			return true;
-		sleep_ms(250);
+		agentrun_sleep_ms(250);
 	}
 	return false;
 }
@@ -524,6 +429,22 @@ static void url_of(const struct stand *s, const char *scheme, char *out, size_t 
 	snprintf(out, len, "%s://%s", scheme, s->addr);
 }
 
+/* The value of a metric in the agent's /metrics (-1 when absent). */
+static double metric(const struct agentrun *a, const char *name)
+{
+	char *body = NULL, want[128], *p;
+	size_t len;
+	double v = -1;
+
+	cr_assert_eq(agentrun_http(a, "/metrics", NULL, &body, &len), 200);
+	snprintf(want, sizeof(want), "\n%s ", name);
+	p = body ? strstr(body, want) : NULL;
+	if (p)
+		v = strtod(p + strlen(want), NULL);
+	free(body);
+	return v;
+}
+
 /* ---- tests ---- */
 
 /* TLS with a CA made here, basic auth, tenant, an extra header; every window of a CPU and a
@@ -538,7 +459,7 @@ Test(push, tls_auth_tenant_exactly_once_in_order, .timeout = 150)
 			       "goscope:s3cr:et", "-tenant", "team-a",	 NULL};
 	struct stand s;
 	struct targets t = {0};
-	struct agent_run a;
+	struct agentrun a;
 	struct rows r;
 	struct recv rc;
 	size_t n, before;
@@ -572,9 +493,10 @@ Test(push, tls_auth_tenant_exactly_once_in_order, .timeout = 150)
 
 	/* No CA: the certificate cannot be verified, nothing goes out. */
 	agent_start(&a, dir, url, NULL);
-	sleep_ms(3500);
+	agentrun_sleep_ms(3500);
 	agent_stop_ok(&a);
-	cr_assert(log_has(&a, "certificate") || log_has(&a, "SSL"), "no TLS error logged");
+	cr_assert(agentrun_log_has(&a, "certificate") || agentrun_log_has(&a, "SSL"),
+		  "no TLS error logged");
 	cr_assert_eq(count_requests(&s, 0, NULL), 0, "a request passed an unverified TLS");
 	rows_read(dir, &r);
 	before = rows_count(&r, NULL, 0);
@@ -589,7 +511,7 @@ Test(push, tls_auth_tenant_exactly_once_in_order, .timeout = 150)
 	agent_start(&a, dir, url, extra);
 	cr_assert(wait_delivered(dir, before + 4, 3, 30000), "windows left undelivered");
 	targets_stop(&t);
-	sleep_ms(2500); /* their last windows */
+	agentrun_sleep_ms(2500); /* their last windows */
 	cr_assert(wait_delivered(dir, 0, 0, 15000), "windows left undelivered");
 	agent_stop_ok(&a);
 	rows_read(dir, &r);
@@ -607,7 +529,8 @@ Test(push, tls_auth_tenant_exactly_once_in_order, .timeout = 150)
 	}
 	cr_assert_lt(rc.nreq, n, "several windows per request");
 	recv_free(&rc);
-	cr_assert(log_has(&a, "push: ") && log_has(&a, " dropped, 0 lost"), "summary");
+	cr_assert(agentrun_log_has(&a, "push: ") && agentrun_log_has(&a, " dropped, 0 lost"),
+		  "summary");
 	gotarget_stop(&s.t, 2000);
 }
 
@@ -619,7 +542,7 @@ Test(push, two_minute_outage, .timeout = 240)
 	char tmp[256], dir[300], url[128], *text;
 	struct stand s;
 	struct targets t = {0};
-	struct agent_run a;
+	struct agentrun a;
 	struct rows r;
 	struct recv rc;
 	double first_gap = -1, max_gap = 0, prev = 0;
@@ -633,7 +556,7 @@ Test(push, two_minute_outage, .timeout = 240)
 	agent_start(&a, dir, url, "--push-max-backoff 10s");
 	cr_assert(wait_delivered(dir, 2, 1, 20000), "nothing delivered before the outage");
 	stand_cmd(&s, "fail 503");
-	sleep_ms(120000);
+	agentrun_sleep_ms(120000);
 	rows_read(dir, &r);
 	backlog = rows_count(&r, NULL, 0);
 	free(r.v);
@@ -641,7 +564,7 @@ Test(push, two_minute_outage, .timeout = 240)
 	stand_cmd(&s, "ok");
 	cr_assert(wait_delivered(dir, 0, 0, 30000), "backlog not delivered after the outage");
 	targets_stop(&t);
-	sleep_ms(2500);
+	agentrun_sleep_ms(2500);
 	cr_assert(wait_delivered(dir, 0, 0, 15000), "windows left undelivered");
 	agent_stop_ok(&a);
 	rows_read(dir, &r);
@@ -669,7 +592,7 @@ Test(push, two_minute_outage, .timeout = 240)
 	cr_assert_lt(failed, 60, "retries not backed off: %zu in 2 minutes", failed);
 	cr_assert(first_gap >= 200 && first_gap <= 1500, "first retry after %.0f ms", first_gap);
 	cr_assert(max_gap >= 5000 && max_gap <= 10500, "longest gap %.0f ms", max_gap);
-	text = slurp(a.log);
+	text = agentrun_log(&a);
 	cr_assert_leq(count_substr(text, "remote answered 503"), 3,
 		      "logged more than once a minute");
 	cr_assert_geq(count_substr(text, "remote answered 503"), 1);
@@ -684,7 +607,7 @@ Test(push, retry_after_and_one_series_refused, .timeout = 120)
 	char tmp[256], dir[300], url[128], *text, *summary;
 	struct stand s;
 	struct targets t = {0};
-	struct agent_run a;
+	struct agentrun a;
 	struct rows r;
 	struct recv rc;
 	double t429[2] = {0};
@@ -701,9 +624,9 @@ Test(push, retry_after_and_one_series_refused, .timeout = 120)
 	bpid = t.block.pid;
 	cpid = t.cpu.pid;
 	agent_start(&a, dir, url, NULL);
-	t0 = mono_ms();
-	while (count_requests(&s, 429, NULL) < 2 && mono_ms() - t0 < 15000)
-		sleep_ms(100);
+	t0 = agentrun_mono_ms();
+	while (count_requests(&s, 429, NULL) < 2 && agentrun_mono_ms() - t0 < 15000)
+		agentrun_sleep_ms(100);
 	stand_cmd(&s, "ok");
 	recv_read(&s, &rc);
 	for (size_t i = 0; i < rc.nreq && n429 < 2; i++) {
@@ -717,17 +640,24 @@ Test(push, retry_after_and_one_series_refused, .timeout = 120)
 
 	/* One series refused (the stand-in answers 400 to any request that carries it). */
 	stand_cmd(&s, "reject-service " BLOCK_NAME);
-	sleep_ms(5000);
+	agentrun_sleep_ms(5000);
 	targets_stop(&t);
-	sleep_ms(2500);
-	t0 = mono_ms();
+	agentrun_sleep_ms(2500);
+	t0 = agentrun_mono_ms();
 	for (;;) {
 		rows_read(dir, &r);
-		if (rows_count(&r, NULL, 0) == 0 || mono_ms() - t0 > 15000)
+		if (rows_count(&r, NULL, 0) == 0 || agentrun_mono_ms() - t0 > 15000)
 			break;
 		free(r.v);
-		sleep_ms(250);
+		agentrun_sleep_ms(250);
 	}
+	/* The counters in /metrics. */
+	cr_assert_gt(metric(&a, "goscope_push_windows_pushed_total"), 8);
+	cr_assert_geq(metric(&a, "goscope_push_windows_dropped_total"), 6);
+	cr_assert_geq(metric(&a, "goscope_push_requests_retried_total"), 2);
+	cr_assert_eq(metric(&a, "goscope_push_windows_lost_total"), 0);
+	cr_assert_geq(metric(&a, "goscope_push_backlog_windows"), 0);
+	cr_assert_geq(metric(&a, "goscope_push_backlog_oldest_age_seconds"), 0);
 	agent_stop_ok(&a);
 	free(r.v);
 	rows_read(dir, &r);
@@ -742,7 +672,7 @@ Test(push, retry_after_and_one_series_refused, .timeout = 120)
 	cr_assert_eq(rows_count(&r, NULL, 2), dropped, "only the refused service dropped");
 	check_delivery(&s, &r, NULL);
 	free(r.v);
-	text = slurp(a.log);
+	text = agentrun_log(&a);
 	cr_assert_eq(count_substr(text, "refused by the stand-in"), 1,
 		     "the server's message logged once a minute at most: %s", text);
 	summary = strstr(text, "goscope agent: push:");
@@ -765,7 +695,7 @@ Test(push, hang_timeouts_and_retries, .timeout = 120)
 	char tmp[256], dir[300], url[128];
 	struct stand s;
 	struct targets t = {0};
-	struct agent_run a;
+	struct agentrun a;
 	struct rows r;
 	struct recv rc;
 	uint64_t t0;
@@ -779,11 +709,12 @@ Test(push, hang_timeouts_and_retries, .timeout = 120)
 	agent_start(&a, dir, url, "--push-timeout 3s --push-max-backoff 1s");
 	cr_assert(wait_delivered(dir, 1, 0, 20000));
 	stand_cmd(&s, "hang");
-	t0 = mono_ms();
-	while (count_requests(&s, 0, "hung") < 2 && mono_ms() - t0 < 20000)
-		sleep_ms(100);
+	t0 = agentrun_mono_ms();
+	while (count_requests(&s, 0, "hung") < 2 && agentrun_mono_ms() - t0 < 20000)
+		agentrun_sleep_ms(100);
 	cr_assert_geq(count_requests(&s, 0, "hung"), 2, "no retry after a timeout");
-	cr_assert(log_has(&a, "timed out") || log_has(&a, "Timeout"), "timeout not logged");
+	cr_assert(agentrun_log_has(&a, "timed out") || agentrun_log_has(&a, "Timeout"),
+		  "timeout not logged");
 	recv_read(&s, &rc);
 	{
 		/* The stand-in records a hung request when the client gives up: 3 s apart at
@@ -805,20 +736,20 @@ Test(push, hang_timeouts_and_retries, .timeout = 120)
 
 	/* SIGTERM during a hung request: out well before the 3 s timeout. */
 	stand_cmd(&s, "hang");
-	t0 = mono_ms();
+	t0 = agentrun_mono_ms();
 	for (;;) {
 		recv_read(&s, &rc);
-		if (rc.ninflight > 0 || mono_ms() - t0 > 10000)
+		if (rc.ninflight > 0 || agentrun_mono_ms() - t0 > 10000)
 			break;
 		recv_free(&rc);
-		sleep_ms(20);
+		agentrun_sleep_ms(20);
 	}
 	cr_assert_gt(rc.ninflight, 0);
 	recv_free(&rc);
-	t0 = mono_ms();
-	st = agent_signal_wait(&a, SIGTERM, 5000);
+	t0 = agentrun_mono_ms();
+	st = agentrun_stop(&a, SIGTERM, 5000);
 	cr_assert(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
-	cr_assert_lt(mono_ms() - t0, 2000, "SIGTERM waited for the hung request");
+	cr_assert_lt(agentrun_mono_ms() - t0, 2000, "SIGTERM waited for the hung request");
 	targets_stop(&t);
 	rows_read(dir, &r);
 	check_delivery(&s, &r, NULL);
@@ -833,7 +764,7 @@ Test(push, sigkill_mid_push_redelivers_same_ids, .timeout = 120)
 	char tmp[256], dir[300], url[128];
 	struct stand s;
 	struct targets t = {0};
-	struct agent_run a;
+	struct agentrun a;
 	struct rows r;
 	struct recv rc;
 	cJSON *ids;
@@ -847,25 +778,25 @@ Test(push, sigkill_mid_push_redelivers_same_ids, .timeout = 120)
 	agent_start(&a, dir, url, NULL);
 	cr_assert(wait_delivered(dir, 2, 1, 20000));
 	stand_cmd(&s, "delay 4000");
-	t0 = mono_ms();
+	t0 = agentrun_mono_ms();
 	for (;;) {
 		recv_read(&s, &rc);
-		if (rc.ninflight > 0 || mono_ms() - t0 > 10000)
+		if (rc.ninflight > 0 || agentrun_mono_ms() - t0 > 10000)
 			break;
 		recv_free(&rc);
-		sleep_ms(20);
+		agentrun_sleep_ms(20);
 	}
 	cr_assert_gt(rc.ninflight, 0, "no request under way");
 	ids = cJSON_Duplicate(cJSON_GetObjectItem(rc.inflight[0], "ids"), 1);
 	recv_free(&rc);
 	cr_assert_gt(cJSON_GetArraySize(ids), 0);
-	agent_signal_wait(&a, SIGKILL, 5000);
+	agentrun_stop(&a, SIGKILL, 5000);
 	stand_cmd(&s, "ok");
-	sleep_ms(1000);
+	agentrun_sleep_ms(1000);
 	agent_start(&a, dir, url, NULL);
-	sleep_ms(2000);
+	agentrun_sleep_ms(2000);
 	targets_stop(&t);
-	sleep_ms(2500);
+	agentrun_sleep_ms(2500);
 	cr_assert(wait_delivered(dir, 0, 0, 20000), "windows left undelivered after the restart");
 	agent_stop_ok(&a);
 	rows_read(dir, &r);
