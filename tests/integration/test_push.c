@@ -591,7 +591,9 @@ Test(push, two_minute_outage, .timeout = 240)
 	cr_assert_gt(failed, 10);
 	cr_assert_lt(failed, 60, "retries not backed off: %zu in 2 minutes", failed);
 	cr_assert(first_gap >= 200 && first_gap <= 1500, "first retry after %.0f ms", first_gap);
-	cr_assert(max_gap >= 5000 && max_gap <= 10500, "longest gap %.0f ms", max_gap);
+	/* At most the 10 s cap plus one request and store read on a loaded machine (without
+	 * the cap the gaps would reach 16-32 s in 2 minutes). */
+	cr_assert(max_gap >= 5000 && max_gap <= 12500, "longest gap %.0f ms", max_gap);
 	text = agentrun_log(&a);
 	cr_assert_leq(count_substr(text, "remote answered 503"), 3,
 		      "logged more than once a minute");
