@@ -23,7 +23,9 @@
  *   - a remote that hangs: the request times out (--push-timeout) and is retried; SIGTERM
  *     during a hung request exits at once;
  *   - the agent SIGKILLed during a push: after the restart the windows of that request are
- *     delivered with the same IDs, and nothing is delivered twice. */
+ *     delivered with the same IDs, and nothing is delivered twice;
+ *   - undelivered windows deleted by --retention: counted as lost (/metrics) and logged;
+ *   - the push counters in /metrics. */
 #include <criterion/criterion.h>
 #include <cjson/cJSON.h>
 #include <fcntl.h>
@@ -823,5 +825,38 @@ Test(push, sigkill_mid_push_redelivers_same_ids, .timeout = 120)
 	}
 	cJSON_Delete(ids);
 	free(r.v);
+	gotarget_stop(&s.t, 2000);
+}
+
+/* Undelivered windows deleted by --retention while the remote is down: counted as lost in
+ * /metrics and the log, never delivered. */
+Test(push, retention_counts_undelivered_windows_lost, .timeout = 90)
+{
+	char tmp[256], dir[300], url[128];
+	struct stand s;
+	struct targets t = {0};
+	struct agentrun a;
+	uint64_t t0;
+	double lost = 0;
+
+	cr_assert(test_tmpdir(tmp, sizeof(tmp)));
+	snprintf(dir, sizeof(dir), "%s/data", tmp);
+	stand_start(&s, tmp, NULL);
+	url_of(&s, "http", url, sizeof(url));
+	stand_cmd(&s, "fail 503");
+	targets_start(&t, tmp);
+	agent_start(&a, dir, url, "--retention 3s");
+	t0 = agentrun_mono_ms();
+	while (lost < 3 && agentrun_mono_ms() - t0 < 20000) {
+		agentrun_sleep_ms(500);
+		lost = metric(&a, "goscope_push_windows_lost_total");
+	}
+	cr_assert_geq(lost, 3, "undelivered windows deleted by retention not counted as lost");
+	cr_assert_eq(metric(&a, "goscope_push_windows_pushed_total"), 0);
+	cr_assert(agentrun_log_has(&a, "undelivered windows deleted by retention"),
+		  "lost windows not logged");
+	targets_stop(&t);
+	agent_stop_ok(&a);
+	cr_assert_eq(count_requests(&s, 200, NULL), 0);
 	gotarget_stop(&s.t, 2000);
 }
