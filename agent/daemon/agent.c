@@ -663,7 +663,6 @@ static int open_all(struct agent *a, struct gs_error *err)
 		rc = push_start(c->push, c->data_dir, c->node, push_log, a, &a->push, err);
 		if (rc < 0)
 			return rc;
-		logf_(a, AGENT_LOG_INFO, "pushing to %s", c->push->url);
 	}
 	if (c->api) {
 		struct api_config ac = *c->api;

@@ -486,6 +486,22 @@ static void *push_thread(void *arg)
 	return NULL;
 }
 
+/* Says where windows go, without the URL's user:password if it has one. */
+static void log_target(struct push *p)
+{
+	const char *u = p->cfg.url, *host = strstr(u, "://"), *at, *slash;
+
+	host = host ? host + 3 : u;
+	at = strchr(host, '@');
+	slash = strchr(host, '/');
+	if (at && (!slash || at < slash))
+		logp(p, PUSH_LOG_INFO, "push: pushing to %.*s***@%s (%llu windows waiting)",
+		     (int)(host - u), u, at + 1, (unsigned long long)p->st.backlog_rows);
+	else
+		logp(p, PUSH_LOG_INFO, "push: pushing to %s (%llu windows waiting)", u,
+		     (unsigned long long)p->st.backlog_rows);
+}
+
 int push_start(const struct push_config *cfg, const char *data_dir, const char *node,
 	       void (*log)(void *arg, enum push_log_level level, const char *msg), void *log_arg,
 	       struct push **out, struct gs_error *err)
@@ -540,6 +556,7 @@ int push_start(const struct push_config *cfg, const char *data_dir, const char *
 	}
 	if (!rc) {
 		refresh_backlog(p, true);
+		log_target(p);
 		rc = -pthread_create(&p->thread, NULL, push_thread, p);
 		if (rc)
 			gs_error_set(err, rc, "push: cannot start its thread: %s", strerror(-rc));
