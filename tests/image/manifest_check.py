@@ -9,6 +9,7 @@ another python3 on PATH.
   manifest_check.py check DIR          exit 0, or 1 listing every violated property
   manifest_check.py podman-flags DIR   podman run flags of the agent container, one per line
   manifest_check.py probe DIR KIND     KIND (liveness|readiness) probe's exec command, NUL-separated
+  manifest_check.py env DIR            the ConfigMap's agent settings, KEY=VALUE per line
 """
 import json
 import os
@@ -236,7 +237,9 @@ def podman_flags(d):
     if sc.get("allowPrivilegeEscalation") is False:
         out.append("--security-opt=no-new-privileges")
     if sc.get("readOnlyRootFilesystem"):
-        out.append("--read-only")
+        # Kubernetes mounts nothing writable that the pod does not declare; podman would
+        # add tmpfs on /tmp, /var/tmp and /run.
+        out += ["--read-only", "--read-only-tmpfs=false"]
     for k, flag in (("runAsUser", "--user="),):
         if k in sc:
             out.append(flag + str(sc[k]))
@@ -251,6 +254,11 @@ def main(argv):
         return 1 if bad else 0
     if len(argv) >= 3 and argv[1] == "podman-flags":
         print("\n".join(podman_flags(argv[2])))
+        return 0
+    if len(argv) >= 3 and argv[1] == "env":
+        _, docs = load_all(argv[2])
+        for k, v in one(docs, "ConfigMap").get("data", {}).items():
+            print("%s=%s" % (k, v))
         return 0
     if len(argv) >= 4 and argv[1] == "probe":
         _, docs = load_all(argv[2])
