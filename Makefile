@@ -127,8 +127,9 @@ image:
 image-test:
 	bash tests/image/image_test.sh
 
-deploy-test:
+deploy-test: $(GOSCOPE)
 	bash tests/image/manifest_test.sh
+	GOSCOPE_BIN=$(CURDIR)/$(GOSCOPE) GOSCOPE_BUILD_DIR=$(CURDIR)/build bash tests/kubectl/plugin_test.sh
 
 # The agent in the foreground, its store in ./goscope-data; it prints how to read the profiles.
 run: deps all
