@@ -69,9 +69,11 @@ export CONTAINERS_CONF=$work/containers.conf CONTAINERS_STORAGE_CONF=$work/stora
 
 pids=()
 ctr=
+bad_ctr=
 cleanup() {
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
 	[ -z "$ctr" ] || podman rm -f -t 0 "$ctr" >/dev/null 2>&1 || true
+	[ -z "$bad_ctr" ] || podman rm -f -t 0 "$bad_ctr" >/dev/null 2>&1 || true
 	# Layers of earlier builds that no image uses any more (the cache stays).
 	podman image prune -f >/dev/null 2>&1 || true
 }
@@ -214,6 +216,20 @@ if $api; then
 	nsenter -t "$netns" -n curl -sf -o "$out/api-cpu.pb.gz" \
 		"http://127.0.0.1:6061/pprof/cpu?pid=$cpid&seconds=2" || die "GET /pprof/cpu failed"
 	pprof_top "$out/api-cpu.pb.gz" | grep -q 'main\.hot' || die "the API's CPU profile lacks main.hot"
+	# An agent that cannot load BPF (podman's default seccomp profile) keeps serving: its
+	# readiness probe must fail, and /healthz must say why.
+	mkdir -p "$out/unhealthy"
+	bad_ctr=$(podman run -d "${nosec[@]}" "${envflags[@]}" -v "$out/unhealthy:/var/lib/goscope" "$image" agent)
+	sleep 3
+	mapfile -d '' -t probe < <("$py" "$here/manifest_check.py" probe "$repo/deploy/kubernetes" readiness)
+	if podman exec "$bad_ctr" "${probe[@]}"; then
+		podman rm -f -t 0 "$bad_ctr" >/dev/null
+		die "the readiness probe passes on an agent without BPF"
+	fi
+	health=$(nsenter -t "$(podman inspect -f '{{.State.Pid}}' "$bad_ctr")" -n curl -s http://127.0.0.1:6061/healthz || true)
+	podman rm -f -t 0 "$bad_ctr" >/dev/null
+	grep -q seccomp <<<"$health" || die "/healthz of an agent without BPF does not name seccomp: $health"
+	say "agent without BPF: readiness fails, /healthz: $(cut -c1-80 <<<"$health")..."
 	say "agent API: probes pass, /pprof/cpu answers cpuburn's profile"
 else
 	say "agent API: not in this build (agent/api/ not merged): probes not run"
