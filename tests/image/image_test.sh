@@ -2,8 +2,8 @@
 # image_test.sh — goscope's container image, built and run as the DaemonSet runs it.
 #
 # No registry is reachable here, so the base image is built locally: debootstrap a minimal
-# bookworm (variant minbase, apt sources and dpkg excludes as in Debian's official slim image)
-# and import it as debian:bookworm-slim. Then `make image` (deploy/Dockerfile) builds goscope's
+# bookworm (variant minbase; apt sources, dpkg excludes and unsafe-io as in Debian's official
+# slim image) and import it as debian:bookworm-slim. Then `make image` (deploy/Dockerfile) builds goscope's
 # image on it, and the image runs under podman with exactly the DaemonSet's security context
 # (hostPID, capabilities, seccomp profile, no privilege escalation, read-only root: the flags
 # come from deploy/kubernetes/ through manifest_check.py podman-flags), profiling Go programs of
@@ -97,7 +97,11 @@ if ! podman image exists "$base"; then
 		say "debootstrap --variant=minbase bookworm ($mirror)"
 		rootfs=$work/rootfs.tmp
 		rm -rf "$rootfs"
-		debootstrap --variant=minbase bookworm "$rootfs" "$mirror" >"$work/debootstrap.log" 2>&1 ||
+		# In two stages, so that dpkg runs the second without an fsync per file (force-unsafe-io,
+		# which Debian's official images also set for apt in containers): half the time here.
+		{ debootstrap --foreign --variant=minbase bookworm "$rootfs" "$mirror" &&
+			echo force-unsafe-io >"$rootfs/etc/dpkg/dpkg.cfg.d/docker-apt-speedup" &&
+			chroot "$rootfs" /debootstrap/debootstrap --second-stage; } >"$work/debootstrap.log" 2>&1 ||
 			die "debootstrap failed (see $work/debootstrap.log)"
 		# As Debian's slim image: deb822 sources with updates and security, no docs.
 		rm -f "$rootfs/etc/apt/sources.list"
@@ -197,6 +201,18 @@ fi
 grep -q 'refused by this process.s seccomp filter' "$work/seccomp.err" || { cat "$work/seccomp.err"; die "the error does not name seccomp"; }
 grep -q 'rejected by the kernel' "$work/seccomp.err" && die "the error still blames the kernel"
 say "default seccomp profile: $(cut -c1-100 "$work/seccomp.err")..."
+
+# ---- the init container installing the seccomp profile (its command, its security context) ----
+mkdir -p "$out/host-seccomp" "$out/profile"
+cp "$repo/deploy/kubernetes/seccomp-goscope.json" "$out/profile/"
+mapfile -d '' -t init < <("$py" "$here/manifest_check.py" init-command "$repo/deploy/kubernetes")
+podman run --rm --cap-drop=ALL --security-opt=no-new-privileges --read-only --read-only-tmpfs=false \
+	-v "$out/profile:/profile:ro" -v "$out/host-seccomp:/host-seccomp" --entrypoint "${init[0]}" \
+	"$image" "${init[@]:1}" || die "the init container's command fails"
+cmp -s "$out/host-seccomp/seccomp-goscope.json" "$repo/deploy/kubernetes/seccomp-goscope.json" ||
+	die "the init container did not install the seccomp profile"
+[ -z "$(find "$out/host-seccomp" -name '.*')" ] || die "the init container left a temporary file"
+say "init container: installs the seccomp profile"
 
 # ---- the agent, configured by the ConfigMap ----
 mapfile -t envs < <("$py" "$here/manifest_check.py" env "$repo/deploy/kubernetes")

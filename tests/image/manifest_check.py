@@ -10,6 +10,7 @@ another python3 on PATH.
   manifest_check.py podman-flags DIR   podman run flags of the agent container, one per line
   manifest_check.py probe DIR KIND     KIND (liveness|readiness) probe's exec command, NUL-separated
   manifest_check.py env DIR            the ConfigMap's agent settings, KEY=VALUE per line
+  manifest_check.py init-command DIR   the seccomp-installing init container's command, NUL-separated
 """
 import json
 import os
@@ -254,6 +255,11 @@ def main(argv):
         return 1 if bad else 0
     if len(argv) >= 3 and argv[1] == "podman-flags":
         print("\n".join(podman_flags(argv[2])))
+        return 0
+    if len(argv) >= 3 and argv[1] == "init-command":
+        _, docs = load_all(argv[2])
+        init = one(docs, "DaemonSet")["spec"]["template"]["spec"]["initContainers"][0]
+        sys.stdout.write("\0".join(init.get("command", []) + init.get("args", [])))
         return 0
     if len(argv) >= 3 and argv[1] == "env":
         _, docs = load_all(argv[2])
