@@ -142,14 +142,55 @@ static int settle_record(struct gr_mem *mem, uint64_t addr, uint8_t *rec, size_t
 	return 0;
 }
 
-/* Extra (per bucket, used after the walk): the all-cycles sums of heap records. */
-struct walk {
-	struct heap_snapshot *s;
-	int64_t (*all)[4];
-	size_t cap;
+/* ---- reads through a window ----
+ * Buckets are persistentalloc'd one after the other, so a list (newest first) mostly runs
+ * down through adjacent memory: one read of WINDOW_BYTES ending at the page after the
+ * bucket serves the buckets below it. A window that cannot be read whole (the start of a
+ * mapping) falls back to the exact read. */
+#define WINDOW_BYTES 16384u
+#define PAGE_BYTES 4096u
+
+struct window {
+	uint64_t base;
+	size_t len;
+	uint8_t buf[WINDOW_BYTES];
 };
 
-static int push(struct walk *w, const struct heap_bucket *b, const int64_t all[4])
+static int win_read(struct gr_mem *mem, struct window *w, uint64_t addr, void *dst, size_t len,
+		    struct gs_error *err)
+{
+	uint64_t end, base;
+	int rc;
+
+	if (w->len && addr >= w->base && addr + len >= addr && addr + len <= w->base + w->len) {
+		memcpy(dst, w->buf + (addr - w->base), len);
+		return 0;
+	}
+	end = (addr + len + PAGE_BYTES - 1) & ~(uint64_t)(PAGE_BYTES - 1);
+	if (len <= WINDOW_BYTES / 2 && end > addr && end >= WINDOW_BYTES) {
+		base = end - WINDOW_BYTES;
+		rc = gr_mem_read(mem, base, w->buf, WINDOW_BYTES, NULL);
+		if (rc == -ESRCH)
+			return gs_error_set(err, rc, "process is gone");
+		if (rc == 0) {
+			w->base = base;
+			w->len = WINDOW_BYTES;
+			memcpy(dst, w->buf + (addr - base), len);
+			return 0;
+		}
+	}
+	return gr_mem_read(mem, addr, dst, len, err);
+}
+
+/* The walk's state: the snapshot being filled, and per bucket where its record is. */
+struct walk {
+	struct heap_snapshot *s;
+	uint64_t *rec_addr;
+	size_t cap;
+	struct window win;
+};
+
+static int push(struct walk *w, const struct heap_bucket *b, uint64_t rec_addr)
 {
 	struct heap_snapshot *s = w->s;
 
@@ -160,49 +201,48 @@ static int push(struct walk *w, const struct heap_bucket *b, const int64_t all[4
 		if (!p)
 			return -ENOMEM;
 		s->b = p;
-		q = realloc(w->all, nc * sizeof(*w->all));
+		q = realloc(w->rec_addr, nc * sizeof(*w->rec_addr));
 		if (!q)
 			return -ENOMEM;
-		w->all = q;
+		w->rec_addr = q;
 		w->cap = nc;
 	}
 	s->b[s->n] = *b;
-	memcpy(w->all[s->n], all, sizeof(w->all[0]));
+	w->rec_addr[s->n] = rec_addr;
 	s->n++;
 	return 0;
 }
 
-/* One walk from the head at v->list. Returns 0 or a negative errno that ends the read
+/* Pass 1: the buckets from the head at v->list, each with its stack and record (the record
+ * kept after the stack in b->stk). Returns 0 or a negative errno that ends the read
  * (-ESRCH, -ENOMEM, -EFAULT for an unreadable head). */
-static int walk_once(struct gr_mem *mem, const struct heap_vars *v, const struct heap_read_opts *o,
-		     struct walk *w, struct gs_error *err)
+static int walk_list(struct gr_mem *mem, const struct heap_vars *v, const struct heap_read_opts *o,
+		     struct walk *w, size_t rec_len, struct gs_error *err)
 {
 	struct heap_snapshot *s = w->s;
 	const struct goversion_mprof *f = &s->facts;
 	uint64_t expect = s->kind == HEAP_KIND_HEAP    ? HEAP_BUCKET_TYPE_MEM
 			  : s->kind == HEAP_KIND_BLOCK ? HEAP_BUCKET_TYPE_BLOCK
 						       : HEAP_BUCKET_TYPE_MUTEX;
-	size_t rec_len = s->kind == HEAP_KIND_HEAP ? (size_t)f->cycle_size * (1 + f->nfuture)
-						   : f->blockrec_size;
-	uint8_t hdr[64], rec[MAX_RECORD_WORDS * WORD];
+	uint8_t hdr[64];
 	uint64_t b;
 	int rc;
 
-	if (f->bucket_hdr > sizeof(hdr) || rec_len > sizeof(rec) || rec_len % WORD)
+	if (f->bucket_hdr > sizeof(hdr))
 		return gs_error_set(err, -EINVAL, "bad bucket layout for go1.%d", f->minor);
 	rc = gr_mem_read(mem, v->list, &b, WORD, err);
 	if (rc < 0)
 		return rc == -ESRCH ? rc : gs_error_prefix(err, "reading the bucket list head");
+	w->win.len = 0;
 	while (b) {
 		struct heap_bucket hb = {0};
-		int64_t pub[4] = {0}, all[4] = {0};
 		uint64_t nstk;
 
 		if (s->n >= o->max_buckets) {
 			s->cut = true;
 			break;
 		}
-		rc = gr_mem_read(mem, b, hdr, f->bucket_hdr, err);
+		rc = win_read(mem, &w->win, b, hdr, f->bucket_hdr, err);
 		if (rc == -ESRCH)
 			return rc;
 		nstk = rc < 0 ? 0 : word(hdr, f->b_nstk);
@@ -212,15 +252,11 @@ static int walk_once(struct gr_mem *mem, const struct heap_vars *v, const struct
 		}
 		hb.size = word(hdr, f->b_size);
 		hb.nstk = (uint32_t)nstk;
-		hb.stk = malloc((nstk ? nstk : 1) * WORD);
+		/* the stack and the record follow the header */
+		hb.stk = malloc(nstk * WORD + rec_len);
 		if (!hb.stk)
 			return gs_error_set(err, -ENOMEM, "out of memory");
-		rc = nstk ? gr_mem_read(mem, b + f->bucket_hdr, hb.stk, nstk * WORD, err) : 0;
-		if (rc == 0)
-			rc = gr_mem_read(mem, b + f->bucket_hdr + nstk * WORD, rec, rec_len, err);
-		if (rc == 0)
-			rc = settle_record(mem, b + f->bucket_hdr + nstk * WORD, rec, rec_len,
-					   o->retries, err);
+		rc = win_read(mem, &w->win, b + f->bucket_hdr, hb.stk, nstk * WORD + rec_len, err);
 		if (rc < 0) {
 			free(hb.stk);
 			if (rc == -ESRCH)
@@ -228,33 +264,91 @@ static int walk_once(struct gr_mem *mem, const struct heap_vars *v, const struct
 			s->unreadable++;
 			break;
 		}
-		if (rc == 0)
-			s->inconsistent++;
-		if (s->kind == HEAP_KIND_HEAP) {
-			uint64_t words[MAX_RECORD_WORDS];
-
-			memcpy(words, rec, rec_len);
-			mem_values(f, words, hb.size, s->cycle, pub, all);
-		} else {
-			double count;
-			int64_t cycles;
-
-			memcpy(&count, rec, WORD);
-			memcpy(&cycles, rec + WORD, WORD);
-			pub[0] = f64_to_i64(count);
-			/* blockProfileInternal: "Prevent callers from having to worry about
-			 * division by zero errors" (not done for mutex records) */
-			if (pub[0] == 0 && s->kind == HEAP_KIND_BLOCK)
-				pub[0] = 1;
-			pub[1] = cycles;
-		}
-		memcpy(hb.v, pub, sizeof(hb.v));
-		if (push(w, &hb, all) < 0) {
+		if (push(w, &hb, b + f->bucket_hdr + nstk * WORD) < 0) {
 			free(hb.stk);
 			return gs_error_set(err, -ENOMEM, "out of memory");
 		}
 		b = word(hdr, f->b_allnext);
 	}
+	return 0;
+}
+
+/* Pass 2: every record read again (through fresh windows); one that changed since pass 1 is
+ * read directly until two reads agree (at most retries times, else counted). */
+static int validate(struct gr_mem *mem, const struct heap_read_opts *o, struct walk *w,
+		    size_t rec_len, struct gs_error *err)
+{
+	struct heap_snapshot *s = w->s;
+	uint8_t now[MAX_RECORD_WORDS * WORD];
+
+	w->win.len = 0;
+	for (size_t i = 0; i < s->n; i++) {
+		uint8_t *rec = (uint8_t *)s->b[i].stk + (size_t)s->b[i].nstk * WORD;
+		int rc = win_read(mem, &w->win, w->rec_addr[i], now, rec_len, err);
+
+		if (rc == 0 && memcmp(now, rec, rec_len) != 0) {
+			memcpy(rec, now, rec_len);
+			rc = settle_record(mem, w->rec_addr[i], rec, rec_len, o->retries, err);
+			if (rc == 0)
+				s->inconsistent++;
+		}
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
+/* The values of bucket b from its record; all: a heap record's every cycle summed. */
+static void decode(const struct heap_snapshot *s, struct heap_bucket *b, size_t rec_len,
+		   int64_t all[4])
+{
+	const uint8_t *rec = (const uint8_t *)b->stk + (size_t)b->nstk * WORD;
+
+	memset(all, 0, 4 * sizeof(*all));
+	if (s->kind == HEAP_KIND_HEAP) {
+		uint64_t words[MAX_RECORD_WORDS];
+
+		memcpy(words, rec, rec_len);
+		mem_values(&s->facts, words, b->size, s->cycle, b->v, all);
+	} else {
+		double count;
+		int64_t cycles;
+
+		memcpy(&count, rec, WORD);
+		memcpy(&cycles, rec + WORD, WORD);
+		b->v[0] = f64_to_i64(count);
+		/* blockProfileInternal: "Prevent callers from having to worry about division
+		 * by zero errors" (not done for mutex records) */
+		if (b->v[0] == 0 && s->kind == HEAP_KIND_BLOCK)
+			b->v[0] = 1;
+		b->v[1] = cycles;
+		b->v[2] = b->v[3] = 0;
+	}
+}
+
+/* One walk, validated, decoded. */
+static int walk_once(struct gr_mem *mem, const struct heap_vars *v, const struct heap_read_opts *o,
+		     struct walk *w, int64_t (**all)[4], struct gs_error *err)
+{
+	struct heap_snapshot *s = w->s;
+	const struct goversion_mprof *f = &s->facts;
+	size_t rec_len = s->kind == HEAP_KIND_HEAP ? (size_t)f->cycle_size * (1 + f->nfuture)
+						   : f->blockrec_size;
+	int rc;
+
+	if (rec_len > MAX_RECORD_WORDS * WORD || rec_len % WORD || rec_len < 2 * WORD)
+		return gs_error_set(err, -EINVAL, "bad record layout for go1.%d", f->minor);
+	rc = walk_list(mem, v, o, w, rec_len, err);
+	if (rc == 0)
+		rc = validate(mem, o, w, rec_len, err);
+	if (rc < 0)
+		return rc;
+	free(*all);
+	*all = calloc(s->n ? s->n : 1, sizeof(**all));
+	if (!*all)
+		return gs_error_set(err, -ENOMEM, "out of memory");
+	for (size_t i = 0; i < s->n; i++)
+		decode(s, &s->b[i], rec_len, (*all)[i]);
 	return 0;
 }
 
@@ -265,12 +359,17 @@ int heap_snapshot_read(struct gr_mem *mem, const struct goversion_mprof *f,
 {
 	struct heap_read_opts o = opts ? *opts : (struct heap_read_opts){0};
 	struct heap_snapshot *s = calloc(1, sizeof(*s));
-	struct walk w = {.s = s};
+	struct walk *w = calloc(1, sizeof(*w));
+	int64_t(*all)[4] = NULL;
 	uint32_t c1 = 0, c2 = 0;
 	int rc = 0;
 
-	if (!s)
+	if (!s || !w) {
+		free(s);
+		free(w);
 		return gs_error_set(err, -ENOMEM, "out of memory");
+	}
+	w->s = s;
 	if (!o.max_buckets)
 		o.max_buckets = HEAP_MAX_BUCKETS_DEFAULT;
 	if (!o.retries)
@@ -316,7 +415,7 @@ int heap_snapshot_read(struct gr_mem *mem, const struct goversion_mprof *f,
 			}
 			s->cycle = c1 >> 1;
 		}
-		rc = walk_once(mem, v, &o, &w, err);
+		rc = walk_once(mem, v, &o, w, &all, err);
 		if (rc < 0)
 			goto fail;
 		if (kind != HEAP_KIND_HEAP)
@@ -338,7 +437,7 @@ int heap_snapshot_read(struct gr_mem *mem, const struct goversion_mprof *f,
 		if (clear && s->n) {
 			s->all_cycles = true;
 			for (size_t i = 0; i < s->n; i++)
-				memcpy(s->b[i].v, w.all[i], sizeof(s->b[i].v));
+				memcpy(s->b[i].v, all[i], sizeof(s->b[i].v));
 		}
 	} else if (s->n == 0 && !s->unreadable) {
 		rc = gs_error_set(err, -ENODATA,
@@ -351,11 +450,15 @@ int heap_snapshot_read(struct gr_mem *mem, const struct goversion_mprof *f,
 					    "mutex was contended yet");
 		goto fail;
 	}
-	free(w.all);
+	free(all);
+	free(w->rec_addr);
+	free(w);
 	*out = s;
 	return 0;
 fail:
-	free(w.all);
+	free(all);
+	free(w->rec_addr);
+	free(w);
 	heap_snapshot_free(s);
 	return rc;
 }

@@ -235,8 +235,18 @@ double heap_cycles_per_second(void)
 
 /* ---- frames ---- */
 
+#define SYMCACHE_SLOTS 8192u /* pcs remembered (a profile repeats the same pcs a lot) */
+
+struct symslot {
+	uint64_t pc; /* runtime address */
+	bool used, exact;
+	int n; /* frames (0: no Go function there) */
+	struct gs_frame *fr;
+};
+
 struct builder {
 	const struct heap_snapshot *s;
+	struct symslot *cache;
 	const struct gs_binary *bin;
 	uint64_t bias;
 	struct profile *p;
@@ -249,16 +259,52 @@ static size_t fname_len(const struct gs_frame *f)
 	return strnlen(f->function, f->function_len ? f->function_len : NAME_MAX_LEN);
 }
 
-/* Frames of a return PC, innermost first, wrappers left out (the runtime's tracebacks
- * elide them); 0 when no Go function covers it. */
-static int frames_of(const struct builder *b, uint64_t pc, struct gs_frame *fr)
+static void copy_frames(struct gs_frame *dst, const struct gs_frame *src, int n)
 {
-	struct gs_error err = {0};
-	int n, k = 0;
+	memcpy(dst, src, (size_t)n * sizeof(*dst));
+	/* function may point into namebuf: re-point it into the copy */
+	for (int i = 0; i < n; i++) {
+		if (src[i].function == src[i].namebuf)
+			dst[i].function = dst[i].namebuf;
+	}
+}
 
+/* The frames of pc (exact: looked up at pc, else at pc-1 as a return address) into fr,
+ * through the cache. */
+static int symbolize(struct builder *b, uint64_t pc, bool exact, struct gs_frame *fr)
+{
+	struct symslot *sl =
+		&b->cache[((pc * 0x9E3779B97F4A7C15ull) >> 40 ^ exact) % SYMCACHE_SLOTS];
+	struct gs_error err = {0};
+	int n;
+
+	if (sl->used && sl->pc == pc && sl->exact == exact) {
+		copy_frames(fr, sl->fr, sl->n);
+		return sl->n;
+	}
 	if (pc < b->bias)
 		return 0;
-	n = gs_binary_symbolize(b->bin, pc - b->bias, GS_LOOKUP_RETURN_ADDR, fr, MAX_INLINE, &err);
+	n = gs_binary_symbolize(b->bin, pc - b->bias, exact ? 0 : GS_LOOKUP_RETURN_ADDR, fr,
+				MAX_INLINE, &err);
+	if (n < 0)
+		n = 0;
+	free(sl->fr);
+	*sl = (struct symslot){0};
+	sl->fr = malloc((size_t)(n ? n : 1) * sizeof(*sl->fr));
+	if (sl->fr) {
+		copy_frames(sl->fr, fr, n);
+		*sl = (struct symslot){
+			.pc = pc, .used = true, .exact = exact, .n = n, .fr = sl->fr};
+	}
+	return n;
+}
+
+/* Frames of a return PC, innermost first, wrappers left out (the runtime's tracebacks
+ * elide them); 0 when no Go function covers it. */
+static int frames_of(struct builder *b, uint64_t pc, struct gs_frame *fr)
+{
+	int n = symbolize(b, pc, false, fr), k = 0;
+
 	for (int i = 0; i < n; i++) {
 		if (fr[i].wrapper)
 			continue;
@@ -293,16 +339,12 @@ static bool has_prefix(const char *s, size_t len, const char *p)
 
 /* runtime.FuncForPC(pc).Name() starts with "runtime." (or "internal/runtime/"): the name
  * of the innermost function at pc itself (not pc-1). */
-static bool runtime_pc(const struct builder *b, uint64_t pc)
+static bool runtime_pc(struct builder *b, uint64_t pc)
 {
-	struct gs_frame fr[MAX_INLINE];
-	struct gs_error err = {0};
-	int n;
+	struct gs_frame *fr = b->fr2;
+	int n = symbolize(b, pc, true, fr);
 	size_t len;
 
-	if (pc < b->bias)
-		return false;
-	n = gs_binary_symbolize(b->bin, pc - b->bias, 0, fr, MAX_INLINE, &err);
 	if (n <= 0)
 		return false;
 	len = fname_len(&fr[0]);
@@ -435,7 +477,8 @@ int heap_snapshot_profile(const struct heap_snapshot *s, const struct gs_binary 
 	char comment[256];
 	int rc = 0;
 
-	if (!b || !locs || !(b->p = profile_new())) {
+	if (!b || !locs || !(b->cache = calloc(SYMCACHE_SLOTS, sizeof(*b->cache))) ||
+	    !(b->p = profile_new())) {
 		rc = gs_error_set(err, -ENOMEM, "out of memory");
 		goto out;
 	}
@@ -484,8 +527,12 @@ int heap_snapshot_profile(const struct heap_snapshot *s, const struct gs_binary 
 		b->p = NULL;
 	}
 out:
-	if (b)
+	if (b) {
 		profile_free(b->p);
+		for (size_t i = 0; b->cache && i < SYMCACHE_SLOTS; i++)
+			free(b->cache[i].fr);
+		free(b->cache);
+	}
 	free(b);
 	free(locs);
 	return rc;
