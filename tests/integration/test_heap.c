@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "tests/helpers/agentrun.h"
 #include "tests/helpers/gotarget.h"
 #include "tests/helpers/pprof_decode.h"
 #include "tests/helpers/run.h"
@@ -100,6 +101,9 @@ static void load(const char *path, struct stacks *st)
 			}
 		}
 		for (size_t l = 0; l < s->nlabels && kl < KEY_MAX - 1; l++) {
+			/* the agent's own labels (pid, service...) are not Go's */
+			if (strcmp(str(&d, s->labels[l].key), "bytes") != 0)
+				continue;
 			kl += (size_t)snprintf(key + kl, KEY_MAX - kl, " {%s=%s%lld}",
 					       str(&d, s->labels[l].key), str(&d, s->labels[l].str),
 					       (long long)s->labels[l].num);
@@ -378,4 +382,90 @@ Test(heap, process_killed_mid_read, .timeout = 120)
 		free(out);
 	}
 	cr_assert_gt(gone, 0, "no read was cut by the kill (%d complete)", ok);
+}
+
+static void expect_agent_stop(struct agentrun *a)
+{
+	int st = agentrun_stop(a, SIGTERM, 10000);
+
+	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "agent stop: %d", st);
+}
+
+/* Rows of type heap the agent stored for pid (sqlite3 CLI on the live store). */
+static int heap_rows(const char *dir, int pid)
+{
+	char cmd[1024];
+	char *out = NULL;
+	size_t len;
+	int n = -1;
+
+	snprintf(cmd, sizeof(cmd),
+		 "sqlite3 %s/goscope.db \"SELECT count(*) FROM profiles WHERE type = 'heap' AND "
+		 "pid = %d\"",
+		 dir, pid);
+	if (run_capture(cmd, 0, &out, &len) == 0)
+		n = atoi(out);
+	free(out);
+	return n;
+}
+
+/* The agent (--heap is the default): a heap row per window equal to the program's own
+ * profile, and /pprof/heap?pid= the same; GOSCOPE_HEAP=0 stores none. */
+Test(heap, agent_rows_and_api, .timeout = 120)
+{
+	static struct stacks want, got;
+	char bin[4096], tmp[256], own[512], file[512], dir[512], path[128], cmd[2048], why[4096];
+	struct agentrun a;
+	struct gotarget t;
+	uint64_t t0;
+	int pid, code = 0, rows = 0;
+
+	GOTARGET_BUILD_OR_SKIP(bin, "heapalloc", "1.27", "stripped");
+	test_tmpdir(tmp, sizeof(tmp));
+	snprintf(own, sizeof(own), "%s/own.pb.gz", tmp);
+	snprintf(file, sizeof(file), "%s/api.pb.gz", tmp);
+	snprintf(dir, sizeof(dir), "%s/data", tmp);
+	pid = start(&t, bin, "heap", own);
+	load(own, &want);
+	cr_assert_eq(agentrun_start(&a, NULL, dir, "--window 1s --include comm=heapalloc", true,
+				    why, sizeof(why)),
+		     0, "%s", why);
+	/* the API: as soon as the agent profiles the process */
+	snprintf(path, sizeof(path), "/pprof/heap?pid=%d", pid);
+	for (t0 = agentrun_mono_ms(); agentrun_mono_ms() - t0 < 15000; agentrun_sleep_ms(200)) {
+		code = agentrun_http_file(&a, path, NULL, file);
+		if (code == 200)
+			break;
+	}
+	cr_assert_eq(code, 200, "/pprof/heap: %d", code);
+	load(file, &got);
+	cr_assert_geq(compare(&want, &got, 4, 0), 6);
+	unload(&got);
+	/* the store: a row per window */
+	for (t0 = agentrun_mono_ms(); agentrun_mono_ms() - t0 < 15000; agentrun_sleep_ms(200)) {
+		rows = heap_rows(dir, pid);
+		if (rows >= 2)
+			break;
+	}
+	cr_assert_geq(rows, 2, "heap rows: %d", rows);
+	snprintf(file, sizeof(file), "%s/row.pb.gz", tmp);
+	snprintf(cmd, sizeof(cmd),
+		 "sqlite3 %s/goscope.db \"SELECT writefile('%s', data) FROM profiles WHERE type = "
+		 "'heap' AND pid = %d AND dict_id IS NULL LIMIT 1\" >/dev/null",
+		 dir, file, pid);
+	cr_assert_eq(run_capture(cmd, 0, NULL, NULL), 0);
+	load(file, &got);
+	cr_assert_geq(compare(&want, &got, 4, 0), 6);
+	unload(&got);
+	expect_agent_stop(&a);
+	/* off */
+	snprintf(dir, sizeof(dir), "%s/data-off", tmp);
+	cr_assert_eq(agentrun_start(&a, "GOSCOPE_HEAP=0", dir,
+				    "--window 1s --include comm=heapalloc", true, why, sizeof(why)),
+		     0, "%s", why);
+	agentrun_sleep_ms(3500);
+	cr_assert_eq(heap_rows(dir, pid), 0);
+	expect_agent_stop(&a);
+	gotarget_stop(&t, 2000);
+	unload(&want);
 }
