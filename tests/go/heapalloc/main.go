@@ -8,7 +8,7 @@
 //	-mode mutex  SetMutexProfileFraction(1), contended sync.Mutex; the mutex profile
 //	-mode rate0  runtime.MemProfileRate = 0 before allocating; no profile written
 //	-mode bench  MemProfileRate = 1, -buckets distinct buckets, then a busy loop that
-//	             prints "ops N" (cumulative iterations) every -tick
+//	             prints "tick <unix ns> <iterations so far>" every -tick
 package main
 
 import (
@@ -114,7 +114,7 @@ func branch(depth, path int, size int) {
 	}
 }
 
-var benchSizes = []int{8, 16, 32, 48, 64, 80, 96, 112, 128, 144, 160, 176, 192, 208, 224, 240}
+var benchSizes = []int{16, 32, 48, 64, 80, 96, 112, 128, 144, 160, 176, 192, 208, 224, 240, 256}
 
 func benchBuckets(n int) {
 	depth := 0
@@ -237,7 +237,7 @@ func spin(tick time.Duration) {
 			ops++
 		}
 		if now := time.Now(); now.After(next) {
-			fmt.Printf("ops %d %d\n", ops, now.UnixNano())
+			fmt.Printf("tick %d %d\n", now.UnixNano(), ops)
 			next = next.Add(tick)
 		}
 	}
