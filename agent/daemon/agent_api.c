@@ -471,6 +471,7 @@ static void answer_metrics(struct agent *a, struct api_request *r)
 	m->windows_dropped = a->st.profiles_dropped;
 	m->block_sessions = a->st.block_sessions;
 	m->captures_total = a->captures_total;
+	m->heap_failures = a->st.heap_failures;
 	if (a->store) {
 		store_stats(a->store, &ss);
 		m->store_rows = ss.rows;

@@ -167,16 +167,20 @@ static int64_t go_f64_to_i64(double d)
 	return (int64_t)d;
 }
 
+static bool cpu_fma;
+static pthread_once_t fma_once = PTHREAD_ONCE_INIT;
+
+static void fma_detect(void)
+{
+	cpu_fma = cpu_has_fma();
+}
+
 void heap_scale_sample(int64_t count, int64_t size, int64_t rate, bool object_size,
 		       int64_t *count_out, int64_t *size_out)
 {
-	static bool fma_known, fma;
 	double scale;
 
-	if (!fma_known) {
-		fma = cpu_has_fma();
-		fma_known = true;
-	}
+	pthread_once(&fma_once, fma_detect);
 	/* object_size (1.27): size is the object size, bytes are count * size */
 	if (count == 0 || size == 0) {
 		*count_out = *size_out = 0;
@@ -188,13 +192,13 @@ void heap_scale_sample(int64_t count, int64_t size, int64_t rate, bool object_si
 		return;
 	}
 	if (object_size) {
-		scale = 1 / (1 - heap_go_exp(-(double)size / (double)rate, fma));
+		scale = 1 / (1 - heap_go_exp(-(double)size / (double)rate, cpu_fma));
 		*count_out = go_f64_to_i64((double)count * scale);
 		*size_out = go_f64_to_i64((double)(count * size) * scale);
 	} else {
 		double avg = (double)size / (double)count;
 
-		scale = 1 / (1 - heap_go_exp(-avg / (double)rate, fma));
+		scale = 1 / (1 - heap_go_exp(-avg / (double)rate, cpu_fma));
 		*count_out = go_f64_to_i64((double)count * scale);
 		*size_out = go_f64_to_i64((double)size * scale);
 	}

@@ -448,6 +448,13 @@ Test(heap, agent_rows_and_api, .timeout = 120)
 			break;
 	}
 	cr_assert_geq(rows, 2, "heap rows: %d", rows);
+	{
+		char *body = NULL;
+
+		cr_assert_eq(agentrun_http(&a, "/metrics", NULL, &body, NULL), 200);
+		cr_assert(strstr(body, "\ngoscope_heap_read_failures_total 0\n"), "%s", body);
+		free(body);
+	}
 	snprintf(file, sizeof(file), "%s/row.pb.gz", tmp);
 	snprintf(cmd, sizeof(cmd),
 		 "sqlite3 %s/goscope.db \"SELECT writefile('%s', data) FROM profiles WHERE type = "
