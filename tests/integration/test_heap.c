@@ -344,6 +344,41 @@ Test(heap, usage_errors)
 	free(out);
 }
 
+/* A program that allocates and collects all the time: every read succeeds, its records
+ * validated (the summary counts what changed meanwhile), the churn site in the profile. */
+Test(heap, busy_program, .timeout = 120)
+{
+	char bin[4096], line[256], cmd[8192], tmp[256], gs[512];
+	char *argv[] = {bin, "-mode", "churn", NULL};
+	struct gotarget t;
+	int pid;
+
+	GOTARGET_BUILD_OR_SKIP(bin, "heapalloc", "1.27", "stripped");
+	test_tmpdir(tmp, sizeof(tmp));
+	snprintf(gs, sizeof(gs), "%s/busy.pb.gz", tmp);
+	cr_assert_eq(gotarget_start(&t, bin, argv), 0);
+	cr_assert_gt(gotarget_read_line(&t, line, sizeof(line), LINE_TIMEOUT_MS), 0);
+	cr_assert_eq(sscanf(line, "ready %d", &pid), 1);
+	usleep(300000);
+	for (int i = 0; i < 5; i++) {
+		static struct stacks got;
+		char *out = NULL;
+		size_t outlen;
+		bool churn = false;
+
+		snprintf(cmd, sizeof(cmd), "%s heap --pid %d -o %s", goscope_bin(), pid, gs);
+		cr_assert_eq(run_capture(cmd, 1, &out, &outlen), 0, "%s", out);
+		cr_assert(strstr(out, " inconsistent, 0 unreadable"), "%s", out);
+		load(gs, &got);
+		for (size_t k = 0; k < got.n; k++)
+			churn |= strncmp(got.s[k].key, "main.churn:", 11) == 0 && got.s[k].v[0] > 0;
+		cr_assert(churn, "no main.churn allocations in the profile");
+		unload(&got);
+		free(out);
+	}
+	gotarget_stop(&t, 2000);
+}
+
 /* A target SIGKILLed while goscope walks its 10,000 buckets: an error, never a crash. */
 Test(heap, process_killed_mid_read, .timeout = 120)
 {

@@ -7,6 +7,8 @@
 //	-mode block  SetBlockProfileRate(1), goroutines block on channels; the block profile
 //	-mode mutex  SetMutexProfileFraction(1), contended sync.Mutex; the mutex profile
 //	-mode rate0  runtime.MemProfileRate = 0 before allocating; no profile written
+//	-mode churn  MemProfileRate = 4096, goroutines allocate and drop without end (GC runs):
+//	             the buckets change while goscope reads them
 //	-mode bench  MemProfileRate = 1, -buckets distinct buckets, then a busy loop that
 //	             prints "tick <unix ns> <iterations so far>" every -tick
 package main
@@ -191,6 +193,14 @@ func main() {
 		runtime.MemProfileRate = 0
 		heapMode()
 		profile = ""
+	case "churn":
+		runtime.MemProfileRate = 4096
+		for g := 0; g < 2; g++ {
+			go churn(g)
+		}
+		fmt.Printf("ready %d\n", os.Getpid())
+		io.Copy(io.Discard, bufio.NewReader(os.Stdin))
+		return
 	case "bench":
 		runtime.MemProfileRate = 1
 		benchBuckets(*buckets)
@@ -239,6 +249,25 @@ func spin(tick time.Duration) {
 		if now := time.Now(); now.After(next) {
 			fmt.Printf("tick %d %d\n", now.UnixNano(), ops)
 			next = next.Add(tick)
+		}
+	}
+}
+
+var churnSink [][]byte
+
+// churn allocates at a few call sites (different sizes and depths) and drops most of it.
+func churn(g int) {
+	for i := 0; ; i++ {
+		b := make([]byte, 64+(i%64)*32)
+		if i%16 == 0 {
+			churnSink = append(churnSink, b)
+			if len(churnSink) > 4096 {
+				churnSink = churnSink[:0]
+			}
+		}
+		if i%1000 == 0 {
+			branch(i%4, i, 512+g*64)
+			keep = keep[:0]
 		}
 	}
 }
