@@ -72,7 +72,6 @@ const char *goversion_wait_reason(const struct goversion_facts *f, unsigned n, c
 /* The waitReason number of a string ("chan receive"); -ENOENT. */
 int goversion_wait_reason_number(const struct goversion_facts *f, const char *s);
 
-
 /* ---- the runtime's profile buckets (runtime/mprof.go), read by agent/goruntime/heap*.c ----
  * Layouts of runtime.bucket, runtime.memRecord and runtime.blockRecord, and how
  * runtime/pprof turns them into a profile, per Go version. Measured: the byte sizes of
@@ -86,9 +85,9 @@ struct goversion_mprof {
 	bool measured;	     /* false: inferred (the version is not installed here) */
 	uint32_t bucket_hdr; /* sizeof(runtime.bucket); the stack follows, then the record */
 	uint32_t b_allnext, b_typ, b_size, b_nstk; /* offsets in runtime.bucket */
-	uint32_t cycle_size; /* sizeof(memRecordCycle): {allocs, frees[, alloc_bytes,
+	uint32_t cycle_size;	/* sizeof(memRecordCycle): {allocs, frees[, alloc_bytes,
 				free_bytes]} as uintptr */
-	uint32_t nfuture;    /* len(memRecord.future); memRecord = active + future[] */
+	uint32_t nfuture;	/* len(memRecord.future); memRecord = active + future[] */
 	uint32_t blockrec_size; /* sizeof(blockRecord) = {count float64, cycles int64} */
 	uint32_t max_stack;	/* nstk of a bucket never exceeds it (maxStack /
 				   maxProfStackDepth) */
