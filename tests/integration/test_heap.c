@@ -399,7 +399,8 @@ Test(heap, process_killed_mid_read, .timeout = 120)
 		struct gotarget t;
 		char *out = NULL;
 		size_t outlen;
-		struct timespec delay = {0, (long)(i % 3) * 4000000L};
+		struct timespec delay = {
+			0, (long)i * 5000000L}; /* 0 to 25 ms: before, during and after the read */
 		int pid, rc;
 		pid_t killer;
 
