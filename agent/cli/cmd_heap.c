@@ -91,7 +91,7 @@ int cmd_heap(int argc, char **argv)
 		return err.code == -EACCES || err.code == -EPERM ? 1 : EXIT_USAGE;
 	}
 	if (heap_profile_read(pid, kind, &prof, &st, &err) < 0) {
-		cli_error("heap", "pid %d: %s", pid, err.msg);
+		cli_error("heap", "%s", err.msg);
 		return 1;
 	}
 	if (profile_write_file(prof, output, &err) < 0) {
