@@ -485,6 +485,26 @@ Test(heap, agent_rows_and_api, .timeout = 120)
 	load(file, &got);
 	cr_assert_geq(compare(&want, &got, 4, 0), 6);
 	unload(&got);
+	{
+		/* a process without a heap profile: 404 and the reason */
+		struct gotarget t0g;
+		char *body = NULL;
+		int pid0 = start(&t0g, bin, "rate0", "");
+
+		snprintf(path, sizeof(path), "/pprof/heap?pid=%d", pid0);
+		for (t0 = agentrun_mono_ms(); agentrun_mono_ms() - t0 < 15000;
+		     agentrun_sleep_ms(200)) {
+			free(body);
+			body = NULL;
+			code = agentrun_http(&a, path, NULL, &body, NULL);
+			if (code != 404 || (body && strstr(body, "MemProfileRate")))
+				break;
+		}
+		cr_assert_eq(code, 404, "%d %s", code, body);
+		cr_assert(body && strstr(body, "MemProfileRate is 0"), "%s", body);
+		free(body);
+		gotarget_stop(&t0g, 2000);
+	}
 	/* the store: a row per window */
 	for (t0 = agentrun_mono_ms(); agentrun_mono_ms() - t0 < 15000; agentrun_sleep_ms(200)) {
 		rows = heap_rows(dir, pid);
