@@ -83,6 +83,7 @@ struct api_metrics {
 	uint64_t bpf_targets, bpf_targets_max; /* the CPU target map: entries, size */
 	uint64_t block_sessions;	       /* continuous blocking profiles running */
 	uint64_t captures_total;	       /* on-demand captures answered by the agent */
+	uint64_t heap_failures; /* --heap: heap profile reads that failed (agent_stats) */
 };
 
 struct api_request {
