@@ -3,11 +3,11 @@
 #
 # No registry is reachable here, so the base image is built locally: debootstrap a minimal
 # bookworm (variant minbase; apt sources, dpkg excludes and unsafe-io as in Debian's official
-# slim image) and import it as debian:bookworm-slim. Then `make image` (deploy/Dockerfile) builds goscope's
-# image on it, and the image runs under podman with exactly the DaemonSet's security context
-# (hostPID, capabilities, seccomp profile, no privilege escalation, read-only root: the flags
-# come from deploy/kubernetes/ through manifest_check.py podman-flags), profiling Go programs of
-# the host:
+# slim image) and import it as debian:bookworm-slim. Then `make image` (deploy/Dockerfile)
+# builds goscope's image on it, and the image runs under podman with exactly the DaemonSet's
+# security context (hostPID, capabilities, seccomp profile, no privilege escalation, read-only
+# root: the flags come from deploy/kubernetes/ through manifest_check.py podman-flags),
+# profiling Go programs of the host:
 #   - `goscope cpu` and `goscope block` one-shots; the profiles are decoded with `go tool pprof`
 #     and must show the programs' own functions; block's trap cost must be calibrated (the
 #     calibration uprobe works in the container) and libbpf must print nothing;
