@@ -18,6 +18,7 @@
 #include "goscope/error.h"
 
 struct proc_filter;
+struct kube;
 
 enum agent_log_level {
 	AGENT_LOG_ERROR, /* something the user must know: a dropped window, a store failure */
@@ -48,6 +49,9 @@ struct agent_config {
 	void *log_arg;
 	/* Called once the agent profiles (store open, BPF loaded, first scan done). */
 	void (*on_ready)(void *arg);
+	/* Pod metadata on Kubernetes (agent/kube/kube.h; NULL elsewhere): opened and closed by the
+	 * caller, looked up for every profiled process at discovery and at each window cut. */
+	struct kube *kube;
 };
 
 #define AGENT_MIN_WINDOW_NS 1000000000ULL
