@@ -287,6 +287,9 @@ static void start_block(struct agent *a, struct agent_proc *p)
 		return;
 	}
 	a->st.block_sessions++;
+	if (p->labels->k8s_block)
+		logf_(a, AGENT_LOG_INFO, "pid %d (%s): blocking profiles (pod annotation %s)",
+		      p->pid, p->labels->comm, KUBE_ANNOTATION_BLOCK);
 }
 
 /* A process that may be new (exec: it just exec'd, so the same (pid, start) may run another
