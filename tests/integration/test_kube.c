@@ -16,7 +16,8 @@
  * faked through its proc_root: rows without pod labels while the API server is down, then
  * rows with namespace, pod, container, workload, the chosen pod labels and the service_name
  * from the annotation (else NAMESPACE/WORKLOAD), and blocking profiles turned on by the
- * goscope.io/block annotation. */
+ * goscope.io/block annotation. Also: a real podman container's ID read from its cgroup file, as
+ * the agent reads it. */
 #include <criterion/criterion.h>
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -34,6 +35,7 @@
 
 #include "daemon/agent.h"
 #include "kube/kube.h"
+#include "procs/labels.h"
 #include "tests/helpers/gotarget.h"
 #include "tests/helpers/pprof_decode.h"
 #include "tests/helpers/run.h"
@@ -636,4 +638,64 @@ Test(kube_agent, pod_labels_on_profiles, .timeout = 180)
 	gotarget_stop(&led, 5000);
 	standin_stop(&s);
 	free(a);
+}
+
+/* ---- a real container ----
+ *
+ * A real podman container (from a directory holding a static Go program: no image, no
+ * registry), its container ID read from the container's real /proc/PID/cgroup as the agent
+ * reads it. podman is set up here through its own CONTAINERS_CONF: the runc runtime, the
+ * cgroupfs manager and no default ulimits (crun and raising RLIMIT_NOFILE/NPROC fail on this
+ * machine's hybrid cgroups). Skipped where podman is not installed. */
+Test(container_id, real_podman_container, .timeout = 120)
+{
+	char tmp[256], rootfs[400], conf[400], idle[512], cmd[2048], *out = NULL;
+	char id[128] = "", pidtxt[32];
+	struct gs_error err = {0};
+	struct proc_labels l;
+	struct goproc g = {0};
+	size_t len;
+	FILE *f;
+	int rc;
+
+	if (access("/usr/bin/podman", X_OK) != 0)
+		cr_skip_test("podman not installed");
+	if (geteuid() != 0)
+		cr_skip_test("needs root");
+	GOTARGET_BUILD_OR_SKIP(idle, "idle", "1.27", "static");
+	test_tmpdir(tmp, sizeof(tmp));
+	snprintf(rootfs, sizeof(rootfs), "%s/rootfs", tmp);
+	snprintf(conf, sizeof(conf), "%s/containers.conf", tmp);
+	cr_assert_eq(mkdir(rootfs, 0755), 0);
+	f = fopen(conf, "we");
+	cr_assert_not_null(f);
+	fputs("[containers]\ndefault_ulimits = []\n[engine]\nruntime = \"runc\"\n"
+	      "cgroup_manager = \"cgroupfs\"\n",
+	      f);
+	fclose(f);
+	snprintf(cmd, sizeof(cmd), "cp %s %s/idle", idle, rootfs);
+	cr_assert_eq(run_capture(cmd, 1, &out, &len), 0, "%s", out);
+	free(out);
+	/* -i: the program runs until its stdin ends (podman holds it open). */
+	snprintf(cmd, sizeof(cmd), "CONTAINERS_CONF=%s podman run -d -i --rm --rootfs %s /idle",
+		 conf, rootfs);
+	rc = run_capture(cmd, 0, &out, &len);
+	cr_assert_eq(rc, 0, "%s: %s", cmd, out);
+	sscanf(out, "%127s", id);
+	free(out);
+	cr_assert_eq(strlen(id), 64, "container id '%s'", id);
+	snprintf(cmd, sizeof(cmd), "CONTAINERS_CONF=%s podman inspect -f '{{.State.Pid}}' %s", conf,
+		 id);
+	rc = run_capture(cmd, 0, &out, &len);
+	snprintf(pidtxt, sizeof(pidtxt), "%s", out ? out : "");
+	free(out);
+	g.pid = atoi(pidtxt);
+	if (rc == 0 && g.pid > 0)
+		rc = proc_labels_read("/proc", &g, NODE, &l, &err);
+	snprintf(cmd, sizeof(cmd), "CONTAINERS_CONF=%s podman rm -f -t 0 %s", conf, id);
+	run_capture(cmd, 1, &out, &len);
+	free(out);
+	cr_assert_gt(g.pid, 0, "podman inspect: '%s'", pidtxt);
+	cr_assert_eq(rc, 0, "%s", err.msg);
+	cr_assert_str_eq(l.container_id, id, "cgroup %s", l.cgroup);
 }
