@@ -27,6 +27,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "tests/helpers/agentrun.h"
 #include "tests/helpers/gotarget.h"
 #include "tests/helpers/pprof_decode.h"
 #include "tests/helpers/run.h"
@@ -104,7 +105,7 @@ static void agent_start(struct agent_proc_run *a, const char *dir, const char *e
 	unlink(a->log);
 	snprintf(cmd, sizeof(cmd),
 		 "exec %s agent --data-dir %s --window %ds --rescan 1s --node " NODE
-		 " --retention 0 --max-disk 0 --rollup-after 0 --verbose %s",
+		 " --retention 0 --max-disk 0 --rollup-after 0 --listen 127.0.0.1:0 --verbose %s",
 		 goscope_bin(), dir, WINDOW_S, extra ? extra : "");
 	a->pid = fork();
 	cr_assert_geq(a->pid, 0);
@@ -130,6 +131,18 @@ static void agent_start(struct agent_proc_run *a, const char *dir, const char *e
 		cr_assert_lt(mono_ms() - t0, READY_TIMEOUT_MS, "agent not ready: %s", a->log);
 		sleep_ms(50);
 	}
+}
+
+/* GET path from the agent's API (its port is in its log): the HTTP status, the body. */
+static int agent_http(const struct agent_proc_run *a, const char *path, char **body)
+{
+	struct agentrun ar = {.pid = a->pid};
+	char *text = slurp(a->log), *p = strstr(text, "(port ");
+
+	ar.port = p ? (unsigned)strtoul(p + 6, NULL, 10) : 0;
+	free(text);
+	cr_assert(ar.port, "no API port in the agent's log");
+	return agentrun_http(&ar, path, NULL, body, NULL);
 }
 
 /* Sends sig and waits up to timeout_ms: the exit status (as waitpid's), -1 on timeout (the
@@ -783,6 +796,15 @@ Test(agent, full_disk, .timeout = 180)
 	}
 	cr_assert(log_has(&a, "dropped so far"), "no drop reported on a full disk");
 	cr_assert_eq(kill(a.pid, 0), 0, "the agent died on a full disk");
+	/* /healthz says why profiles are not kept. */
+	{
+		char *body = NULL;
+		int code = agent_http(&a, "/healthz", &body);
+
+		cr_assert_eq(code, 503, "healthz on a full disk: %d %s", code, body);
+		cr_assert(strstr(body, "store unwritable"), "%s", body);
+		free(body);
+	}
 	list_rows(dir, NULL, &r);
 	n_full = count_pid(&r, b.t.pid, "cpu");
 	rows_free(&r);
@@ -793,6 +815,13 @@ Test(agent, full_disk, .timeout = 180)
 	n_after = count_pid(&r, b.t.pid, "cpu");
 	rows_free(&r);
 	cr_assert_gt(n_after, n_full, "no rows after space returned (%zu)", n_full);
+	{
+		char *body = NULL;
+		int code = agent_http(&a, "/healthz", &body);
+
+		cr_assert_eq(code, 200, "healthz once space returned: %d %s", code, body);
+		free(body);
+	}
 	agent_stop_ok(&a);
 	{
 		char *text = slurp(a.log);
@@ -911,7 +940,8 @@ Test(agent, help_and_environment)
 		"GOSCOPE_BLOCK",	 "GOSCOPE_BLOCK_INCLUDE", "GOSCOPE_BLOCK_MAX_OVERHEAD",
 		"GOSCOPE_INCLUDE",	 "GOSCOPE_EXCLUDE",	  "GOSCOPE_RETENTION",
 		"GOSCOPE_MAX_DISK",	 "GOSCOPE_ROLLUP_AFTER",  "GOSCOPE_NODE",
-		"GOSCOPE_VERBOSE"};
+		"GOSCOPE_VERBOSE",	 "GOSCOPE_LISTEN",	  "GOSCOPE_API_TOKEN_FILE",
+		"GOSCOPE_MAX_CAPTURE",	 "GOSCOPE_MAX_CONCURRENT_CAPTURES"};
 	char cmd[1024], *out = NULL;
 	size_t n;
 

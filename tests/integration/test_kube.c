@@ -16,8 +16,9 @@
  * faked through its proc_root: rows without pod labels while the API server is down, then
  * rows with namespace, pod, container, workload, the chosen pod labels and the service_name
  * from the annotation (else NAMESPACE/WORKLOAD), and blocking profiles turned on by the
- * goscope.io/block annotation. Also: a real podman container's ID read from its cgroup file, as
- * the agent reads it. */
+ * goscope.io/block annotation; the HTTP API's /api/processes, namespace=/pod=/container=
+ * selectors and /metrics (promtool-checked) from the same metadata. Also: a real podman
+ * container's ID read from its cgroup file, as the agent reads it. */
 #include <criterion/criterion.h>
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -33,6 +34,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "api/api.h"
 #include "daemon/agent.h"
 #include "kube/kube.h"
 #include "procs/labels.h"
@@ -375,6 +377,7 @@ struct agent_thread {
 	pthread_mutex_t mu;
 	char log[1 << 16];
 	size_t loglen;
+	volatile unsigned port; /* the API's */
 };
 
 static void on_log(void *arg, enum agent_log_level level, const char *msg)
@@ -387,6 +390,13 @@ static void on_log(void *arg, enum agent_log_level level, const char *msg)
 	if (a->loglen >= sizeof(a->log))
 		a->loglen = sizeof(a->log) - 1;
 	pthread_mutex_unlock(&a->mu);
+}
+
+static void on_listen(void *arg, unsigned port)
+{
+	struct agent_thread *a = arg;
+
+	a->port = port;
 }
 
 static void *agent_thread_run(void *arg)
@@ -527,6 +537,53 @@ static void start_burner(struct gotarget *t, const char *path)
 	cr_assert(!strncmp(line, "ready", 5), "%s", line);
 }
 
+/* The HTTP API answers from the same metadata: /api/processes shows it, the namespace=
+ * and pod= selectors capture the pod's process, /metrics has the client's counters. */
+static void api_checks(unsigned port, const char *tmp, pid_t pay)
+{
+	char cmd[1024], file[400], why[256], *out = NULL;
+	struct pprof_doc d;
+	size_t len;
+	bool ours = false;
+
+	cr_assert_gt(port, 0);
+	snprintf(cmd, sizeof(cmd), "curl -sf http://127.0.0.1:%u/api/processes", port);
+	cr_assert_eq(run_capture(cmd, 0, &out, &len), 0, "%s", out);
+	cr_assert(strstr(out, "\"namespace\":\"shop\""), "%s", out);
+	cr_assert(strstr(out, "\"workload\":\"ledger\""), "%s", out);
+	free(out);
+	snprintf(file, sizeof(file), "%s/sel.pb.gz", tmp);
+	snprintf(cmd, sizeof(cmd),
+		 "curl -sf -o %s \"http://127.0.0.1:%u/pprof/cpu?namespace=shop&"
+		 "pod=payments-5d8f9b7c6-k2j4h&container=payments&seconds=1\"",
+		 file, port);
+	cr_assert_eq(run_capture(cmd, 1, &out, &len), 0, "%s: %s", cmd, out);
+	free(out);
+	cr_assert_eq(pprof_decode_file(file, &d, why, sizeof(why)), 0, "%s", why);
+	cr_assert_gt(d.nsamples, 0);
+	for (size_t i = 0; i < d.nsamples; i++)
+		for (size_t j = 0; j < d.samples[i].nlabels; j++) {
+			const char *k = pprof_str(&d, d.samples[i].labels[j].key);
+
+			if (k && !strcmp(k, "pid")) {
+				cr_assert_eq(d.samples[i].labels[j].num, pay, "another process");
+				ours = true;
+			}
+		}
+	cr_assert(ours, "no pid label");
+	pprof_doc_free(&d);
+	snprintf(cmd, sizeof(cmd), "curl -sf http://127.0.0.1:%u/metrics", port);
+	cr_assert_eq(run_capture(cmd, 0, &out, &len), 0, "%s", out);
+	cr_assert(strstr(out, "\ngoscope_kube_pods 2\n"), "%s", out);
+	cr_assert(strstr(out, "\ngoscope_kube_synced 1\n"), "%s", out);
+	cr_assert(strstr(out, "\ngoscope_kube_list_errors_total "), "%s", out);
+	free(out);
+	snprintf(cmd, sizeof(cmd), "curl -sf http://127.0.0.1:%u/metrics | promtool check metrics",
+		 port);
+	cr_assert_eq(run_capture(cmd, 1, &out, &len), 0, "%s", out);
+	free(out);
+}
+
 Test(kube_agent, pod_labels_on_profiles, .timeout = 180)
 {
 	struct standin s;
@@ -536,6 +593,9 @@ Test(kube_agent, pod_labels_on_profiles, .timeout = 180)
 	char tmp[256], root[300], data[300], db[400], burn[512], cg[512], log[1 << 16];
 	long long id = 0;
 	cJSON *l;
+	struct api_config api = {.listen = "127.0.0.1:0",
+				 .max_capture_s = API_DEFAULT_MAX_CAPTURE_S,
+				 .max_concurrent_captures = API_DEFAULT_MAX_CAPTURES};
 
 	cr_assert_not_null(a);
 	if (geteuid() != 0)
@@ -576,7 +636,9 @@ Test(kube_agent, pod_labels_on_profiles, .timeout = 180)
 				       .verbose = true,
 				       .log = on_log,
 				       .log_arg = a,
-				       .kube = k};
+				       .kube = k,
+				       .api = &api,
+				       .on_listen = on_listen};
 	cr_assert_eq(pthread_create(&a->th, NULL, agent_thread_run, a), 0);
 
 	/* The API server is down: profiles go on, without pod labels. */
@@ -613,6 +675,7 @@ Test(kube_agent, pod_labels_on_profiles, .timeout = 180)
 	cr_assert_str_eq(json_label(l, "app"), "ledger");
 	cr_assert_null(json_label(l, "version"), "a label the pod does not have");
 	cJSON_Delete(l);
+	api_checks(a->port, tmp, pay.pid);
 
 	a->stop = 1;
 	pthread_join(a->th, NULL);
