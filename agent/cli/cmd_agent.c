@@ -233,16 +233,32 @@ static int parse_pod_labels(struct agent_opts *o, const char *list)
 	return 0;
 }
 
-/* Kubernetes pod metadata: on with --kubernetes, or when the agent runs in a pod (the kubelet
- * sets KUBERNETES_SERVICE_HOST) unless GOSCOPE_KUBERNETES=false. The API server is --k8s-api,
+/* Kubernetes pod metadata: on with --kubernetes (or --k8s-api), or when the agent runs in a pod
+ * (the kubelet sets KUBERNETES_SERVICE_HOST) unless GOSCOPE_KUBERNETES=false. The API server is --k8s-api,
  * else https://KUBERNETES_SERVICE_HOST:KUBERNETES_SERVICE_PORT. 1 on, 0 off, -1 error. */
 static int kube_setup(struct agent_opts *o)
 {
 	const char *host = getenv("KUBERNETES_SERVICE_HOST");
 	const char *port = getenv("KUBERNETES_SERVICE_PORT");
 
-	if (o->kubernetes == 0 || (o->kubernetes < 0 && (!host || !*host)))
+	const char *node_env = getenv("NODE_NAME");
+	bool asked = o->kubernetes > 0 || o->kube.api_url;
+
+	if (o->kubernetes == 0 || (!asked && (!host || !*host)))
 		return 0;
+	/* The pods are this node's: without its name (the DaemonSet sets NODE_NAME from the
+	 * downward API) the hostname would be the pod's own name and match no pod. */
+	if (!(o->node_flag && *o->node_flag) && !(node_env && *node_env)) {
+		if (asked) {
+			cli_error("agent",
+				  "Kubernetes pod metadata needs the node name: set NODE_NAME "
+				  "or --node");
+			return -1;
+		}
+		fprintf(stderr, "goscope agent: warning: KUBERNETES_SERVICE_HOST is set but "
+				"NODE_NAME is not: no pod metadata (set NODE_NAME or --node)\n");
+		return 0;
+	}
 	if (!o->kube.api_url) {
 		if (!host || !*host) {
 			cli_error("agent", "--kubernetes: KUBERNETES_SERVICE_HOST is not set (or "

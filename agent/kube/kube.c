@@ -34,6 +34,8 @@
 /* A watch that ends cleanly sooner than this is not started again at once. */
 #define WATCH_MIN_MS 1000u
 #define URL_MAX 2048
+/* The service account directory's path (the token and CA paths are made from it). */
+#define SA_DIR_MAX 480
 #define HTTP_OK 200
 #define HTTP_UNAUTHORIZED 401
 #define HTTP_GONE 410
@@ -419,7 +421,7 @@ int kube_open(const struct kube_config *cfg, struct kube **out, struct gs_error 
 		return gs_error_set(err, -EINVAL, "Kubernetes: no node name (set NODE_NAME)");
 	if (cfg->npod_labels > KUBE_MAX_POD_LABELS)
 		return gs_error_set(err, -EINVAL, "at most %d pod labels", KUBE_MAX_POD_LABELS);
-	if (strlen(sa) > 512)
+	if (strlen(sa) > SA_DIR_MAX)
 		return gs_error_set(err, -EINVAL, "service account directory path too long");
 	rc = kube_http_init(err);
 	if (rc < 0)

@@ -38,6 +38,7 @@
 #include "daemon/agent.h"
 #include "kube/kube.h"
 #include "procs/labels.h"
+#include "tests/helpers/agentrun.h"
 #include "tests/helpers/gotarget.h"
 #include "tests/helpers/pprof_decode.h"
 #include "tests/helpers/run.h"
@@ -761,4 +762,90 @@ Test(container_id, real_podman_container, .timeout = 120)
 	cr_assert_gt(g.pid, 0, "podman inspect: '%s'", pidtxt);
 	cr_assert_eq(rc, 0, "%s", err.msg);
 	cr_assert_str_eq(l.container_id, id, "cgroup %s", l.cgroup);
+}
+
+/* ---- the real binary: flags, environment, errors ---- */
+
+static int run_agent_cmd(const char *env, const char *args, char **out)
+{
+	char cmd[2048];
+	size_t len;
+
+	snprintf(cmd, sizeof(cmd), "env -u KUBERNETES_SERVICE_HOST -u NODE_NAME %s %s agent %s",
+		 env, goscope_bin(), args);
+	return run_capture(cmd, 1, out, &len);
+}
+
+/* In a pod (KUBERNETES_SERVICE_HOST, KUBERNETES_SERVICE_PORT and NODE_NAME set, as the kubelet
+ * and the DaemonSet's downward API do) the agent follows the pods of its node on its own; the
+ * flags' environment variables configure it. */
+Test(kube_cli, in_pod_environment, .timeout = 90)
+{
+	struct standin s;
+	struct agentrun a;
+	char env[1024], tmp[256], dir[300], why[2048], *body = NULL, *log;
+	const char *port;
+	uint64_t t0;
+	bool synced = false;
+
+	if (geteuid() != 0)
+		cr_skip_test("needs root (BPF)");
+	standin_start(&s, "podlist.json", "token-1");
+	port = strrchr(s.url, ':') + 1;
+	test_tmpdir(tmp, sizeof(tmp));
+	snprintf(dir, sizeof(dir), "%s/data", tmp);
+	snprintf(env, sizeof(env),
+		 "KUBERNETES_SERVICE_HOST=127.0.0.1 KUBERNETES_SERVICE_PORT=%s NODE_NAME=" NODE
+		 " GOSCOPE_K8S_SERVICE_ACCOUNT=%s GOSCOPE_K8S_POD_LABELS=app,version",
+		 port, s.dir);
+	cr_assert_eq(agentrun_start(&a, env, dir, "--window 1s", false, why, sizeof(why)), 0, "%s",
+		     why);
+	t0 = agentrun_mono_ms();
+	while (!synced && agentrun_mono_ms() - t0 < WAIT_MS) {
+		free(body);
+		body = NULL;
+		agentrun_http(&a, "/metrics", NULL, &body, NULL);
+		synced = body && strstr(body, "\ngoscope_kube_synced 1\n") &&
+			 strstr(body, "\ngoscope_kube_pods 3\n");
+		if (!synced)
+			agentrun_sleep_ms(100);
+	}
+	log = agentrun_log(&a);
+	cr_assert(synced, "not synced: %s\nlog:\n%s", body ? body : "", log);
+	free(log);
+	free(body);
+	cr_assert_eq(agentrun_stop(&a, SIGTERM, 5000), 0);
+	standin_stop(&s);
+}
+
+Test(kube_cli, errors_and_help)
+{
+	char *out = NULL;
+
+	cr_assert_eq(run_agent_cmd("", "--help", &out), 0);
+	cr_assert(strstr(out, "GOSCOPE_KUBERNETES") && strstr(out, "GOSCOPE_K8S_POD_LABELS") &&
+			  strstr(out, "GOSCOPE_K8S_API") &&
+			  strstr(out, "GOSCOPE_K8S_SERVICE_ACCOUNT"),
+		  "%s", out);
+	free(out);
+	cr_assert_eq(run_agent_cmd("", "--kubernetes --data-dir /nonexistent/x", &out), 2, "%s",
+		     out);
+	cr_assert(strstr(out, "KUBERNETES_SERVICE_HOST"), "%s", out);
+	free(out);
+	cr_assert_eq(run_agent_cmd("KUBERNETES_SERVICE_HOST=10.0.0.1",
+				   "--kubernetes --data-dir /nonexistent/x", &out),
+		     2, "%s", out);
+	cr_assert(strstr(out, "NODE_NAME"), "%s", out);
+	free(out);
+	cr_assert_eq(run_agent_cmd("", "--k8s-api http://10.0.0.1 --data-dir /nonexistent/x", &out),
+		     2, "%s", out);
+	cr_assert(strstr(out, "k8s-api"), "%s", out);
+	free(out);
+	cr_assert_eq(run_agent_cmd("GOSCOPE_K8S_POD_LABELS=a,b,c,d,e,f,g,h,i", "", &out), 2, "%s",
+		     out);
+	cr_assert(strstr(out, "at most 8"), "%s", out);
+	free(out);
+	cr_assert_eq(run_agent_cmd("GOSCOPE_KUBERNETES=maybe", "", &out), 2, "%s", out);
+	cr_assert(strstr(out, "GOSCOPE_KUBERNETES"), "%s", out);
+	free(out);
 }
