@@ -234,8 +234,9 @@ static int parse_pod_labels(struct agent_opts *o, const char *list)
 }
 
 /* Kubernetes pod metadata: on with --kubernetes (or --k8s-api), or when the agent runs in a pod
- * (the kubelet sets KUBERNETES_SERVICE_HOST) unless GOSCOPE_KUBERNETES=false. The API server is --k8s-api,
- * else https://KUBERNETES_SERVICE_HOST:KUBERNETES_SERVICE_PORT. 1 on, 0 off, -1 error. */
+ * (the kubelet sets KUBERNETES_SERVICE_HOST) unless GOSCOPE_KUBERNETES=false. The API server is
+ * --k8s-api, else https://KUBERNETES_SERVICE_HOST:KUBERNETES_SERVICE_PORT. 1 on, 0 off, -1
+ * error. */
 static int kube_setup(struct agent_opts *o)
 {
 	const char *host = getenv("KUBERNETES_SERVICE_HOST");
