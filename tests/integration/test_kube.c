@@ -191,6 +191,44 @@ static struct kube_stats stats(struct kube *k)
 	return st;
 }
 
+/* kube_label_proc: what the agent writes into a process's labels. */
+static void label_proc_rules(struct kube *k)
+{
+	struct proc_labels l = {.service_from = SERVICE_FROM_GOSCOPE_ENV};
+
+	snprintf(l.service, sizeof(l.service), "own");
+	snprintf(l.container_id, sizeof(l.container_id), "%s", ID_CHECKOUT);
+	cr_assert(kube_label_proc(k, &l));
+	cr_assert_str_eq(l.service, "own", "the process's own service name wins");
+	cr_assert_str_eq(l.k8s_namespace, "shop");
+	cr_assert_str_eq(l.k8s_pod, "checkout-7d4b9c8f6-x2x9q");
+	cr_assert_str_eq(l.k8s_container, "checkout");
+	cr_assert_str_eq(l.k8s_workload, "checkout");
+	cr_assert_eq(l.k8s_nlabels, 2);
+	cr_assert_str_eq(l.k8s_labels[0].key, "app");
+	cr_assert_str_eq(l.k8s_labels[0].value, "checkout");
+	cr_assert_str_eq(l.k8s_labels[1].key, "version");
+	cr_assert_str_eq(l.k8s_labels[1].value, "v2");
+	cr_assert_not(kube_label_proc(k, &l), "nothing changed");
+	l.service_from = SERVICE_FROM_EXE;
+	cr_assert(kube_label_proc(k, &l));
+	cr_assert_str_eq(l.service, "shop-checkout", "the annotation");
+	cr_assert_eq(l.service_from, SERVICE_FROM_KUBE);
+	/* Another container: NAMESPACE/WORKLOAD, and only the labels its pod has. */
+	snprintf(l.container_id, sizeof(l.container_id), "%s", ID_DB);
+	cr_assert(kube_label_proc(k, &l));
+	cr_assert_str_eq(l.service, "data/db");
+	cr_assert_eq(l.k8s_nlabels, 1);
+	cr_assert_str_eq(l.k8s_labels[0].value, "db");
+	/* An unknown container: nothing changes. */
+	snprintf(l.container_id, sizeof(l.container_id), "%s", ID_ELSEWHERE);
+	cr_assert_not(kube_label_proc(k, &l));
+	cr_assert_str_eq(l.k8s_pod, "db-0");
+	l.container_id[0] = '\0';
+	cr_assert_not(kube_label_proc(k, &l));
+	cr_assert_not(kube_label_proc(NULL, &l));
+}
+
 /* List, watch, a pod added (a CronJob's, annotated for blocking profiles) and deleted. */
 Test(kube, list_watch_add_delete, .timeout = 60)
 {
@@ -220,6 +258,7 @@ Test(kube, list_watch_add_delete, .timeout = 60)
 	st = stats(k);
 	cr_assert_eq(st.pods, 3, "node-a's three pods (one not started yet)");
 	cr_assert(st.synced);
+	label_proc_rules(k);
 
 	standin_cmd(&s, NULL, 0, "add %s/pod-cronjob.json", s.data);
 	cr_assert(wait_known(k, ID_BACKUP, true, WAIT_MS), "added pod not known");
