@@ -227,6 +227,10 @@ static int kube_list(struct kube *k, struct gs_error *err)
 	}
 	snprintf(k->rv, sizeof(k->rv), "%s", rv->valuestring);
 	cJSON_Delete(doc);
+	/* Lists are rare (start, 410, errors): their buffer is not kept between them. */
+	free(k->body);
+	k->body = NULL;
+	k->body_len = k->body_cap = 0;
 	pthread_mutex_lock(&k->mu);
 	old = k->table;
 	k->table = fresh;
