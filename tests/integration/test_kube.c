@@ -149,6 +149,23 @@ static void standin_cmd(struct standin *s, char *out, size_t len, const char *fm
 	}
 }
 
+/* Waits until the stand-in has served n watch requests (the client is watching). */
+static void wait_watches(struct standin *s, int n)
+{
+	uint64_t t0 = mono_ms();
+	char reply[256];
+	const char *w;
+
+	do {
+		standin_cmd(s, reply, sizeof(reply), "stats");
+		w = strstr(reply, "watches=");
+		if (w && atoi(w + 8) >= n)
+			return;
+		sleep_ms(20);
+	} while (mono_ms() - t0 < WAIT_MS);
+	cr_assert_fail("no watch: %s", reply);
+}
+
 static void standin_stop(struct standin *s)
 {
 	gotarget_stop(&s->t, 5000);
@@ -324,6 +341,7 @@ Test(kube, token_rotation, .timeout = 60)
 	standin_start(&s, "podlist.json", "token-1");
 	k = client_open(&s);
 	cr_assert(wait_known(k, ID_CHECKOUT, true, WAIT_MS));
+	wait_watches(&s, 1); /* the token is rotated under a running watch */
 	write_token(&s, "token-2");
 	standin_cmd(&s, NULL, 0, "token token-2"); /* also ends the open watch */
 	standin_cmd(&s, NULL, 0, "add %s/pod-cronjob.json", s.data);
