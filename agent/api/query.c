@@ -178,7 +178,7 @@ int api_parse_duration(const char *s, uint64_t *out_ns, struct gs_error *err)
 	if (strspn(s, "0123456789") == strlen(s)) {
 		uint64_t v;
 
-		if (parse_uint("duration", s, 0, UINT64_MAX / 2, &v, err) < 0)
+		if (parse_uint("duration", s, 0, API_MAX_DURATION_NS, &v, err) < 0)
 			return -EINVAL;
 		*out_ns = v;
 		return 0;
@@ -210,7 +210,7 @@ int api_parse_duration(const char *s, uint64_t *out_ns, struct gs_error *err)
 		total += v * units[bi].ns;
 		p += best;
 	}
-	if (total > 1e18)
+	if (total > (double)API_MAX_DURATION_NS)
 		return gs_error_set(err, -EINVAL, "duration too long");
 	*out_ns = (uint64_t)total;
 	return 0;

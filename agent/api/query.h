@@ -19,6 +19,7 @@
 #define API_MAX_VALUE 1024 /* bytes of one decoded name or value */
 #define API_MAX_LABELS 16  /* label.K=V matchers of a stored-profile query */
 #define API_DEFAULT_SECONDS 30
+#define API_MAX_DURATION_NS 1000000000000000000ULL /* ~31 years: any longer is a mistake */
 
 struct api_param {
 	char *name, *value; /* decoded, NUL-terminated (point into api_query.buf) */
