@@ -16,7 +16,7 @@ LDFLAGS_SAN := -fsanitize=address,undefined
 endif
 CFLAGS ?=
 CFLAGS += $(CFLAGS_BASE)
-LDLIBS := -lbpf -lelf -lz -lsqlite3 -lcjson -lmicrohttpd -lcurl -lpthread
+LDLIBS := -lbpf -lelf -lz -lsqlite3 -lcjson -lmicrohttpd -lcurl -lpthread -lm
 LDFLAGS += $(LDFLAGS_SAN)
 
 SYM_SRCS := $(sort $(wildcard symbolizer/*.c))

@@ -87,6 +87,7 @@ struct api_metrics {
 	/* Kubernetes pod metadata (agent/kube/): shown when kube_enabled. */
 	bool kube_enabled;
 	struct kube_stats kube;
+	uint64_t heap_failures; /* --heap: heap profile reads that failed (agent_stats) */
 };
 
 struct api_request {

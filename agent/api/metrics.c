@@ -177,6 +177,9 @@ int api_metrics_render(const struct api_metrics *m, const struct api_server_coun
 	COUNTER(&b, "goscope_captures_rejected_total",
 		"Captures and merges refused with 429 (too many at once).", sc->captures_rejected);
 	COUNTER(&b, "goscope_captures_total", "On-demand captures answered.", m->captures_total);
+	COUNTER(&b, "goscope_heap_read_failures_total",
+		"Heap profiles that could not be read from a process's memory (--heap).",
+		m->heap_failures);
 	COUNTER(&b, "goscope_symbolizer_cache_hits_total",
 		"Binary lookups that found the binary open in the symbolizer's cache.",
 		m->symbolizer_hits);

@@ -372,6 +372,7 @@ enum route {
 	R_MERGE,
 	R_CPU,
 	R_BLOCK,
+	R_HEAP,
 };
 
 static const struct {
@@ -381,7 +382,7 @@ static const struct {
 	{"/healthz", R_HEALTHZ},	  {"/metrics", R_METRICS},
 	{"/api/processes", R_PROCESSES},  {"/api/profiles", R_PROFILES},
 	{"/api/profiles/merge", R_MERGE}, {"/pprof/cpu", R_CPU},
-	{"/pprof/block", R_BLOCK},
+	{"/pprof/block", R_BLOCK},	  {"/pprof/heap", R_HEAP},
 };
 
 static enum route route_of(const char *path)
@@ -453,6 +454,9 @@ static enum MHD_Result handle_new(struct api *a, struct MHD_Connection *conn, st
 		break;
 	case R_BLOCK:
 		ok = start_capture(a, conn, c, q, API_CAPTURE_BLOCK);
+		break;
+	case R_HEAP:
+		ok = start_capture(a, conn, c, q, API_CAPTURE_HEAP);
 		break;
 	default:
 		ok = api_error(conn, MHD_HTTP_NOT_FOUND, "no such endpoint", NULL);

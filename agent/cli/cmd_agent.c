@@ -53,6 +53,8 @@ enum {
 	OPT_TOKEN_FILE,
 	OPT_MAX_CAPTURE,
 	OPT_MAX_CAPTURES,
+	OPT_HEAP,
+	OPT_NO_HEAP,
 	OPT_HELP,
 };
 
@@ -112,6 +114,9 @@ static const struct agent_flag flags[] = {
 	 "longest on-demand capture; seconds= is capped to it (default 300s)"},
 	{OPT_MAX_CAPTURES, "max-concurrent-captures", required_argument,
 	 "GOSCOPE_MAX_CONCURRENT_CAPTURES", "on-demand captures at once; more get 429 (default 4)"},
+	{OPT_HEAP, "heap", no_argument, "GOSCOPE_HEAP",
+	 "a heap profile per process per window, read from its memory (default on)"},
+	{OPT_NO_HEAP, "no-heap", no_argument, "GOSCOPE_NO_HEAP", "no heap profiles"},
 	{OPT_VERBOSE, "verbose", no_argument, "GOSCOPE_VERBOSE",
 	 "per-window summaries and libbpf's messages on stderr"},
 };
@@ -311,6 +316,8 @@ static int apply(struct agent_opts *o, const struct agent_flag *f, const char *v
 	case OPT_BLOCK:
 	case OPT_NO_EXEC_WATCH:
 	case OPT_VERBOSE:
+	case OPT_HEAP:
+	case OPT_NO_HEAP:
 		if (!from_env)
 			b = true;
 		else if (!parse_bool(v, &b))
@@ -319,6 +326,8 @@ static int apply(struct agent_opts *o, const struct agent_flag *f, const char *v
 			c->block_all = b;
 		else if (f->code == OPT_NO_EXEC_WATCH)
 			c->no_exec_watch = b;
+		else if (f->code == OPT_HEAP || f->code == OPT_NO_HEAP)
+			c->heap = f->code == OPT_HEAP ? b : !b;
 		else
 			o->verbose = b;
 		return 0;
@@ -477,6 +486,7 @@ int cmd_agent(int argc, char **argv)
 				      .window_ns = DEFAULT_WINDOW_NS,
 				      .frequency = DEFAULT_FREQUENCY,
 				      .block_max_overhead_pct = DEFAULT_BLOCK_OVERHEAD,
+				      .heap = true,
 				      .retention_ns = DEFAULT_RETENTION_NS,
 				      .max_disk_bytes = DEFAULT_MAX_DISK,
 				      .rollup_after_ns = DEFAULT_ROLLUP_NS};

@@ -19,6 +19,7 @@
 
 #include "api/api.h"
 #include "capture/block.h"
+#include "goruntime/heap.h"
 #include "capture/core.h"
 #include "capture/cpu_session.h"
 #include "daemon/agent.h"
@@ -503,6 +504,41 @@ static void cut_cpu(struct agent *a, int64_t start, int64_t end)
 	cpu_window_free(&w);
 }
 
+/* --heap: the heap profile of p as of the end of its last GC cycle, read from its memory
+ * (no probe, no trap). A process that has none to read (MemProfileRate 0, Go too old, the
+ * variables not found) is said so once and not read again; other failures are counted and
+ * logged like drops (rate-limited). */
+static void cut_heap_one(struct agent *a, struct agent_proc *p, int64_t start, int64_t end)
+{
+	struct profile *prof = NULL;
+	struct gs_error err = {0};
+	int rc;
+
+	if (p->no_heap || !p->labels)
+		return;
+	rc = heap_reader_read(a->heap, p->pid, HEAP_KIND_HEAP, &prof, NULL, &err);
+	if (rc == 0) {
+		if (profile_sample_count(prof))
+			store_profile(a, "heap", p->labels, prof, start, end);
+		profile_free(prof);
+		return;
+	}
+	if (rc == -ESRCH)
+		return; /* exited: the CPU session sees its end */
+	if (rc == -ENODATA || rc == -ENOENT || rc == -EPROTONOSUPPORT || rc == -ENOEXEC) {
+		p->no_heap = true;
+		logf_(a, AGENT_LOG_INFO, "pid %d (%s): no heap profile: %s", p->pid,
+		      p->labels->comm, err.msg);
+		return;
+	}
+	a->st.heap_failures++;
+	if (capture_monotonic_ns() - a->last_heap_log >= LOG_EVERY_NS || !a->last_heap_log) {
+		a->last_heap_log = capture_monotonic_ns();
+		logf_(a, AGENT_LOG_ERROR, "heap profile of pid %d lost (%llu so far): %s", p->pid,
+		      (unsigned long long)a->st.heap_failures, err.msg);
+	}
+}
+
 /* final: the agent stops (every probe is removed and still-blocked goroutines reported). */
 static void cut_block_one(struct agent *a, struct agent_proc *p, int64_t start, int64_t end,
 			  bool final)
@@ -556,6 +592,8 @@ static void cut_window(struct agent *a, int64_t end, bool final)
 		for (struct agent_proc *p = a->buckets[b]; p; p = p->next) {
 			if (p->block)
 				cut_block_one(a, p, start, end, final);
+			if (a->heap && p->kind == PROC_PROFILED && *a->cfg->stop < 2)
+				cut_heap_one(a, p, start, end);
 		}
 	}
 	a->st.windows++;
@@ -724,6 +762,8 @@ static void close_all(struct agent *a)
 	discover_close(a->disc);
 	cpu_session_close(a->cpu);
 	api_stop(a->api);
+	heap_reader_free(a->heap);
+	a->heap = NULL;
 	if (a->epfd >= 0)
 		close(a->epfd);
 	store_close(a->store);
@@ -750,6 +790,12 @@ int agent_run(const struct agent_config *cfg, struct agent_stats *stats, struct 
 	rc = open_all(a, err);
 	if (rc < 0)
 		goto out;
+	if (cfg->heap) {
+		struct gs_error herr = {0};
+
+		if (heap_reader_new(&a->heap, &herr) < 0)
+			logf_(a, AGENT_LOG_ERROR, "no heap profiles: %s", herr.msg);
+	}
 	a->window_start_wall = wall_ns();
 	next = next_boundary(a->window_start_wall, cfg->window_ns);
 	logf_(a, AGENT_LOG_INFO, "profiling at %u Hz, windows of %.0f s, store %s/%s",

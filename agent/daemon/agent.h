@@ -55,6 +55,9 @@ struct agent_config {
 	struct kube *kube;
 	/* The HTTP API (agent/api/api.h; NULL: none). Its data_dir is the store's. */
 	const struct api_config *api;
+	/* --heap: a heap profile of every profiled process per window, type "heap", read from
+	 * the runtime's memory-profile buckets (agent/goruntime/heap.h); on by default. */
+	bool heap;
 	/* Called once the API listens, with its port (may be NULL). */
 	void (*on_listen)(void *arg, unsigned port);
 };
@@ -81,6 +84,8 @@ struct agent_stats {
 	uint64_t sample_drops;	   /* CPU samples lost (ring buffer full) */
 	uint64_t block_sessions;   /* block sessions open now */
 	uint64_t block_failures;   /* block sessions that could not be opened */
+	uint64_t heap_failures;	   /* heap reads that failed (not those of processes without
+				      heap profiles, e.g. MemProfileRate 0: said once each) */
 };
 
 /* Runs the agent until *cfg->stop. 0 after a clean stop; -errno when it could not start
