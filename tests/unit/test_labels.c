@@ -368,7 +368,7 @@ Test(labels, real_child)
 	struct gs_error err = {0};
 	struct proc_labels l;
 	struct goproc g = {0};
-	char path[64];
+	char path[64], envpath[64];
 	pid_t pid = fork();
 	ssize_t n;
 
@@ -377,12 +377,21 @@ Test(labels, real_child)
 		execve("/bin/sleep", argv, envp);
 		_exit(127);
 	}
-	/* Wait for the exec (the exe link changes from this test binary to sleep). */
+	/* Wait for the exec to complete: the exe link changes from this test binary to sleep
+	 * early in execve, the new environment is in place only at its end (the agent reads
+	 * labels after the exec tracepoint, which fires there). */
 	snprintf(path, sizeof(path), "/proc/%d/exe", pid);
+	snprintf(envpath, sizeof(envpath), "/proc/%d/environ", pid);
 	for (int i = 0; i < 200; i++) {
+		char env[256] = "";
+		int fd = open(envpath, O_RDONLY | O_CLOEXEC);
+		ssize_t e = fd >= 0 ? read(fd, env, sizeof(env) - 1) : -1;
+
+		if (fd >= 0)
+			close(fd);
 		n = readlink(path, g.exe, sizeof(g.exe) - 1);
 		g.exe[n > 0 ? n : 0] = '\0';
-		if (strstr(g.exe, "sleep"))
+		if (strstr(g.exe, "sleep") && e > 0 && memmem(env, (size_t)e, "OTEL", 4))
 			break;
 		usleep(10000);
 	}
