@@ -31,13 +31,14 @@
 /* Threads polling connections (captures wait suspended, not in a thread; a stored-profile
  * merge holds one while it runs, hence more than one). */
 #define API_THREADS 2
-/* Connections at once (suspended ones count). */
-#define API_MAX_CONNECTIONS 256
+/* Connections at once (suspended ones count). libmicrohttpd divides the limit between the
+ * pool's threads, and one thread may accept most of a burst: 256 each. */
+#define API_MAX_CONNECTIONS 512
 /* A client that sends nothing or reads nothing for this long is dropped. */
 #define API_IDLE_TIMEOUT_S 10
 /* Memory for one connection's request line and headers (larger: 431/414 by MHD). */
 #define API_CONN_MEMORY (32 * 1024)
-#define API_LISTEN_BACKLOG 128
+#define API_LISTEN_BACKLOG 512
 /* How long api_stop waits for resumed connections to be answered before stopping. */
 #define API_STOP_WAIT_MS 2000
 

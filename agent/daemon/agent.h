@@ -18,6 +18,7 @@
 #include "goscope/error.h"
 
 struct proc_filter;
+struct kube;
 struct api_config;
 
 enum agent_log_level {
@@ -49,6 +50,9 @@ struct agent_config {
 	void *log_arg;
 	/* Called once the agent profiles (store open, BPF loaded, first scan done). */
 	void (*on_ready)(void *arg);
+	/* Pod metadata on Kubernetes (agent/kube/kube.h; NULL elsewhere): opened and closed by the
+	 * caller, looked up for every profiled process at discovery and at each window cut. */
+	struct kube *kube;
 	/* The HTTP API (agent/api/api.h; NULL: none). Its data_dir is the store's. */
 	const struct api_config *api;
 	/* --heap: a heap profile of every profiled process per window, type "heap", read from

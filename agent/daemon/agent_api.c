@@ -471,6 +471,10 @@ static void answer_metrics(struct agent *a, struct api_request *r)
 	m->windows_dropped = a->st.profiles_dropped;
 	m->block_sessions = a->st.block_sessions;
 	m->captures_total = a->captures_total;
+	if (a->cfg->kube) {
+		m->kube_enabled = true;
+		kube_get_stats(a->cfg->kube, &m->kube);
+	}
 	m->heap_failures = a->st.heap_failures;
 	if (a->store) {
 		store_stats(a->store, &ss);

@@ -56,6 +56,7 @@ struct agent_proc {
 	uint64_t seen_gen;	     /* the last rescan that saw it (ignored entries) */
 	struct proc_labels *labels;  /* profiled and ended */
 	struct block_session *block; /* with --block */
+	bool block_failed;	     /* its block session could not be opened */
 	bool no_heap;		     /* has no heap profile to read (said once) */
 	struct agent_proc *next;
 };
