@@ -39,7 +39,8 @@ INTEG_BIN := $(BUILD)/tests/integration
 SYMLIB := $(BUILD)/libgoscope-symbolizer.a
 
 .SECONDARY:
-.PHONY: all deps test unit integration asan asan-test run clean fuzz bench format fuzz-replay
+.PHONY: all deps test unit integration asan asan-test run clean fuzz bench format fuzz-replay \
+	image image-test deploy-test
 all: $(GOSCOPE)
 
 deps:
@@ -97,12 +98,38 @@ asan-test: asan
 		LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp build/asan/tests/unit --jobs 2
 	$(MAKE) --no-print-directory BUILD=build/asan SANITIZE=1 fuzz-replay
 
-# Every test: dependencies, both builds, unit tests (plain and sanitized), integration tests.
+# Every test: dependencies, both builds, unit tests (plain and sanitized), the image and deploy
+# tests, integration tests. The image test (mostly downloads and a container build) runs in the
+# background while the builds and the unit tests run, and is over before the integration tests,
+# whose timing it would disturb; its log is printed when it ends.
 test: deps
-	$(MAKE) -j2 all $(UNIT_BIN) $(INTEG_BIN)
-	$(MAKE) unit
-	$(MAKE) asan-test
+	@mkdir -p $(BUILD); \
+	$(MAKE) --no-print-directory image-test >$(BUILD)/image-test.log 2>&1 & img=$$!; \
+	rc=0; \
+	{ $(MAKE) -j2 all $(UNIT_BIN) $(INTEG_BIN) && $(MAKE) unit && $(MAKE) asan-test && \
+	  $(MAKE) deploy-test; } || rc=1; \
+	wait $$img || rc=2; \
+	echo "== image-test (ran in the background)"; cat $(BUILD)/image-test.log; \
+	[ $$rc -ne 2 ] || echo "image-test FAILED"; \
+	[ $$rc -eq 0 ]
 	$(MAKE) integration
+
+# ---- container image and Kubernetes (deploy/) ----
+# `make image`: goscope's image (deploy/Dockerfile) with podman; PODMAN_BUILD_FLAGS adds flags
+# (the image test passes --pull=never). `make image-test` builds and runs it as the DaemonSet
+# does (tests/image/image_test.sh); `make deploy-test` checks the manifests and the kubectl
+# plugin (fast, no image).
+IMAGE ?= goscope:latest
+PODMAN_BUILD_FLAGS ?=
+image:
+	podman build $(PODMAN_BUILD_FLAGS) -f deploy/Dockerfile -t $(IMAGE) .
+
+image-test:
+	bash tests/image/image_test.sh
+
+deploy-test: $(GOSCOPE)
+	bash tests/image/manifest_test.sh
+	GOSCOPE_BIN=$(CURDIR)/$(GOSCOPE) GOSCOPE_BUILD_DIR=$(CURDIR)/build bash tests/kubectl/plugin_test.sh
 
 # The agent in the foreground, its store in ./goscope-data; it prints how to read the profiles.
 run: deps all

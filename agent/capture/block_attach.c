@@ -20,8 +20,6 @@
 #include "capture/core.h"
 #include "capture/probe_keeper.h"
 
-#define BPF_TRACE_UPROBE_MULTI_NR 48 /* enum bpf_attach_type, Linux 6.6 */
-
 int block_parse_reasons(const char *list, const struct goversion_facts *f, uint8_t *allowed,
 			bool *io_wait, struct gs_error *err)
 {
@@ -188,7 +186,11 @@ static int open_load(struct block_session *s, bool multi)
 	 * several reasons, so it stays. */
 	s->want[BLOCK_PROBE_NETPOLL] = s->io_wait;
 	for (int k = 0; multi && k < BLOCK_NPROBES; k++)
-		bpf_program__set_expected_attach_type(s->progs[k], BPF_TRACE_UPROBE_MULTI_NR);
+		bpf_program__set_expected_attach_type(s->progs[k], CAPTURE_BPF_TRACE_UPROBE_MULTI);
+	/* The calibration probe is made the same way (block_calibrate). */
+	if (multi)
+		bpf_program__set_expected_attach_type(skel->progs.block_calibrate,
+						      CAPTURE_BPF_TRACE_UPROBE_MULTI);
 	return capture_bpf_load(skel->skeleton, "load BPF program block", s->err);
 }
 
