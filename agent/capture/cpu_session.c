@@ -157,14 +157,16 @@ static int callback_error(struct cpu_session *s, int code)
 	return code;
 }
 
-/* Puts (pid, start) in the in-kernel filter. -errno (-E2BIG when the map is full). */
-static int filter_add(struct cpu_session *s, pid_t pid, uint64_t start)
+/* Puts (pid, start) in the in-kernel filter, with how to read its goroutines' labels (from
+ * its image sp); flags: BPF_ANY, or BPF_EXIST to change an entry BPF still has. -errno (-E2BIG when the map is full). */
+static int filter_add(struct cpu_session *s, pid_t pid, uint64_t start, const struct stack_proc *sp,
+		      __u64 flags)
 {
-	struct cpu_target_value v = {.start_ticks = start};
+	struct cpu_target_value v = {.start_ticks = start, .labels = sp->golabels};
 	__u32 key = (__u32)pid;
 
 	return bpf_map__update_elem(s->skel->maps.targets, &key, sizeof(key), &v, sizeof(v),
-				    BPF_ANY) < 0
+				    flags) < 0
 		       ? -errno
 		       : 0;
 }
@@ -230,8 +232,11 @@ static int on_event(struct cpu_session *s, const struct cpu_event *ev)
 		end_target(s, t, false);
 		stacks_close(&s->stacks, t->sp);
 		t->sp = NULL;
-		if (!new_target(s, (pid_t)ev->pid, ev->start_ticks))
+		t = new_target(s, (pid_t)ev->pid, ev->start_ticks);
+		if (!t)
 			return callback_error(s, -ENOMEM);
+		/* BPF stopped reading labels at the exec: the new image's layout. */
+		filter_add(s, t->pid, t->start_ticks, t->sp, BPF_EXIST);
 	}
 	return 0;
 }
@@ -241,14 +246,15 @@ static int on_sample(void *ctx, void *data, size_t size)
 	struct cpu_session *s = ctx;
 	const struct cpu_sample *cs = data;
 	uint64_t user[CPU_MAX_USER_FRAMES];
-	struct profile_label labels[2];
+	struct profile_label labels[2 + GS_LABELS_MAX];
+	struct golabels_strs strs;
 	struct leaf_regs regs;
 	enum leaf_result leaf;
 	struct cpu_target *t;
 	struct stack_proc *sp;
 	struct profile **pp;
 	int64_t values[2];
-	size_t nu, nk, nl = 0;
+	size_t nu, nk, nl = 0, nlab;
 
 	if (size == sizeof(struct cpu_event))
 		return on_event(s, data);
@@ -295,7 +301,8 @@ static int on_sample(void *ctx, void *data, size_t size)
 	values[1] = s->period_ns;
 	labels[0] = (struct profile_label){.key = "pid", .num = cs->pid};
 	labels[1] = (struct profile_label){.key = "comm", .str = t->comm};
-	if (profile_add_sample(*pp, s->locs, nl, values, labels, 2, &s->cb_err) < 0)
+	nlab = 2 + golabels_to_profile(&cs->labels, &strs, labels + 2, GS_LABELS_MAX);
+	if (profile_add_sample(*pp, s->locs, nl, values, labels, nlab, &s->cb_err) < 0)
 		return callback_error(s, s->cb_err.code);
 	t->samples++;
 	return 0;
@@ -377,6 +384,7 @@ int cpu_session_open(const struct cpu_session_config *cfg, struct cpu_session **
 		goto fail;
 	}
 	s->skel->rodata->capture_kernel = cfg->kernel;
+	s->skel->rodata->read_labels = !cfg->no_labels;
 	rc = bpf_map__set_max_entries(s->skel->maps.targets, s->cfg.max_targets);
 	if (rc < 0) {
 		rc = gs_error_set(err, rc, "target map size %u: %s", s->cfg.max_targets,
@@ -454,7 +462,7 @@ int cpu_session_add_target(struct cpu_session *s, pid_t pid, struct gs_error *er
 	t = new_target(s, pid, st.start_ticks);
 	if (!t)
 		return gs_error_set(err, -ENOMEM, "out of memory");
-	rc = filter_add(s, pid, st.start_ticks);
+	rc = filter_add(s, pid, st.start_ticks, t->sp, BPF_ANY);
 	if (rc < 0) {
 		end_target(s, t, false);
 		if (rc == -E2BIG || rc == -ENOSPC || rc == -ENOMEM) {
@@ -572,6 +580,9 @@ static void read_bpf_stats(struct cpu_session *s)
 	s->win.no_user_regs = d[CPU_STAT_NO_USER_REGS];
 	s->win.reused = d[CPU_STAT_REUSED];
 	s->win.event_drops = d[CPU_STAT_EVENT_DROPS];
+	s->win.labelled = d[CPU_STAT_LABELLED];
+	s->win.labels_truncated = d[CPU_STAT_LABELS_TRUNCATED];
+	s->win.labels_unread = d[CPU_STAT_LABELS_UNREAD];
 }
 
 /* Whether an entry goes into the window's process list. */
