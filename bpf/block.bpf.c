@@ -40,6 +40,7 @@
 
 #define GS_STAT_COUNT BLOCK_STAT_COUNT
 #include "common.bpf.h"
+#include "golabels.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -54,6 +55,10 @@ const volatile __u32 g_schedlink_offset = 0; /* offset of runtime.g.schedlink */
 const volatile __u32 pd_rg_offset = 0;	     /* offsets of runtime.pollDesc.rg / .wg */
 const volatile __u32 pd_wg_offset = 0;
 const volatile __u32 g_tracking_seq_offset = 0; /* offset of runtime.g.trackingSeq, 0 = unknown */
+/* The parking goroutine's pprof labels: offset of runtime.g.labels and the label set's
+ * layout (enum gs_labels_layout; GS_LABELS_NONE: not read, the code is removed at load). */
+const volatile __u32 g_labels_offset = 0;
+const volatile __u8 labels_layout = GS_LABELS_NONE;
 /* Bit (1 << enum block_probe) set: that function is probed on its stack-check branch. */
 const volatile __u32 probe_on_branch = 0;
 
@@ -112,6 +117,69 @@ struct {
 	__type(key, __u32);
 	__type(value, struct block_stack);
 } scratch SEC(".maps");
+
+/* Label sets by a hash of their contents (a set's address may be reused for another after
+ * the Go GC frees it): few distinct ones, each stored once. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, BLOCK_MAX_LABELSETS);
+	__type(key, __u64);
+	__type(value, struct gs_labels);
+} labelsets SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct gs_labels);
+} labels_scratch SEC(".maps");
+
+/* Words of a label set that hold its n labels (the header, then 13 words each). */
+#define LABELS_HEADER_WORDS (offsetof(struct gs_labels, v) / sizeof(__u64))
+#define LABEL_WORDS (sizeof(struct gs_label) / sizeof(__u64))
+#define LABELS_MAX_WORDS (sizeof(struct gs_labels) / sizeof(__u64))
+
+/* The id of the label set at set (g.labels of the parking g, non-nil), stored in labelsets;
+ * 0 when it cannot be kept. The scratch copy is zeroed first: its hash covers every byte of
+ * the labels it holds. */
+static __always_inline __u64 labels_id_of(__u64 set)
+{
+	struct gs_labels *l;
+	__u64 h = FNV_OFFSET, *w;
+	__u32 zero = 0, nw;
+
+	l = bpf_map_lookup_elem(&labels_scratch, &zero);
+	if (!l)
+		return 0;
+	w = (__u64 *)l;
+	for (__u32 i = 0; i < LABELS_MAX_WORDS; i++) {
+		w[i] = 0;
+		barrier(); /* a loop, not a call to memset (BPF has none this large) */
+	}
+	go_labels_read(set, labels_layout, l);
+	stat_inc(BLOCK_STAT_LABELLED);
+	if (l->flags & (GS_LABELS_MORE | GS_LABELS_KEY_CUT | GS_LABELS_VALUE_CUT))
+		stat_inc(BLOCK_STAT_LABELS_TRUNCATED);
+	if (l->flags & GS_LABELS_UNREAD)
+		stat_inc(BLOCK_STAT_LABELS_UNREAD);
+	nw = LABELS_HEADER_WORDS + (l->n <= GS_LABELS_MAX ? l->n : GS_LABELS_MAX) * LABEL_WORDS;
+	for (__u32 i = 0; i < LABELS_MAX_WORDS; i++) {
+		if (i >= nw)
+			break;
+		h = (h ^ w[i]) * FNV_PRIME;
+	}
+	h ^= h >> 29;
+	if (h == 0)
+		h = 1;
+	if (!bpf_map_lookup_elem(&labelsets, &h) &&
+	    bpf_map_update_elem(&labelsets, &h, l, BPF_NOEXIST) < 0 &&
+	    !bpf_map_lookup_elem(&labelsets, &h)) {
+		stat_inc(BLOCK_STAT_LABELSETS_FULL);
+		return 0;
+	}
+	return h;
+}
 
 static __always_inline bool is_target(void)
 {
@@ -193,6 +261,12 @@ int block_gopark(struct pt_regs *ctx)
 	}
 	if (capture_goid)
 		bpf_probe_read_user(&goid, sizeof(goid), (void *)(g + goid_offset));
+	if (labels_layout != GS_LABELS_NONE) {
+		__u64 set = go_labels_ptr(g, g_labels_offset);
+
+		if (set)
+			p.labels_id = labels_id_of(set);
+	}
 	p.park_ns = bpf_ktime_get_ns();
 	p.stack_id = h;
 	p.goid = goid;
@@ -223,7 +297,8 @@ static __always_inline void account(__u64 g, struct block_pending *p, __u64 now)
 			      .goid = p->goid,
 			      .reason = p->reason,
 			      .window = p->window,
-			      .epoch = cut_epoch};
+			      .epoch = cut_epoch,
+			      .labels_id = p->labels_id};
 	__u64 delay = now > p->park_ns ? now - p->park_ns : 0;
 	struct block_value *v, nv = {.count = 1, .delay_ns = delay};
 

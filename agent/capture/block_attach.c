@@ -169,6 +169,11 @@ static int open_load(struct block_session *s, bool multi)
 	skel->rodata->pd_rg_offset = s->facts.pd_rg;
 	skel->rodata->pd_wg_offset = s->facts.pd_wg;
 	skel->rodata->g_tracking_seq_offset = s->facts.g_tracking_seq;
+	if (s->facts.g_labels) {
+		skel->rodata->g_labels_offset = s->facts.g_labels;
+		skel->rodata->labels_layout =
+			s->facts.labels_slice ? GS_LABELS_SLICE : GS_LABELS_MAP;
+	}
 	if (s->filter_reasons) {
 		memcpy((uint8_t *)skel->rodata->reason_allowed, s->reason_allowed,
 		       sizeof(s->reason_allowed));

@@ -158,7 +158,8 @@ static int callback_error(struct cpu_session *s, int code)
 }
 
 /* Puts (pid, start) in the in-kernel filter, with how to read its goroutines' labels (from
- * its image sp); flags: BPF_ANY, or BPF_EXIST to change an entry BPF still has. -errno (-E2BIG when the map is full). */
+ * its image sp); flags: BPF_ANY, or BPF_EXIST to change an entry BPF still has. -errno
+ * (-E2BIG when the map is full). */
 static int filter_add(struct cpu_session *s, pid_t pid, uint64_t start, const struct stack_proc *sp,
 		      __u64 flags)
 {
