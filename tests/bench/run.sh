@@ -90,3 +90,4 @@ run_bench agent_overhead
 run_bench agent_storage
 run_bench goroutines_100k
 run_bench agent_discovery
+run_bench labels_overhead

@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# labels_overhead — what reading pprof labels in BPF costs per CPU sample (run by
+# tests/bench/run.sh).
+#
+# Target: tests/go/labels with 2 worker goroutines (both cores busy), every one of them under
+# pprof.Do labels all the time (1 to 11 labels per set, one set with a key and value longer
+# than goscope keeps); built with Go 1.27 (label sets are slices) and Go 1.23 (maps). For
+# each, captures alternate between
+#   labels:    `goscope cpu --pid PID --frequency F`
+#   no labels: the same with --no-labels: the same build and BPF object, with the rodata flag
+#              read_labels false, so the verifier removes the label code at load (dead code:
+#              it is not in the program that runs), the sample record unchanged.
+# BPF run time per sample = run_time_ns / run_cnt of the capture's perf_event program, read
+# from goscope's own program fd (/proc/PID/fdinfo, prog_type 7) near the end of each capture,
+# with the sysctl kernel.bpf_stats_enabled set to 1 during this benchmark (restored after).
+# run_cnt counts every sample of the CPUs, the target's and (few, filtered out first) other
+# processes': the target's share is printed.
+#
+#   ratio = median(ns per sample, labels) / median(ns per sample, no labels), per Go version.
+#     Goal: <= 1.2.
+#
+# Environment: BENCH_LABELS_REPS (captures of each kind per version, default 5),
+# BENCH_LABELS_SECONDS (per capture, default 4), BENCH_LABELS_FREQUENCY (default 999).
+set -euo pipefail
+
+REPO=${GOSCOPE_REPO:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd -P)}
+cd "$REPO"
+# shellcheck source=tests/bench/lib.sh
+. tests/bench/lib.sh
+REPS=${BENCH_LABELS_REPS:-5}
+SECONDS_PER=${BENCH_LABELS_SECONDS:-4}
+FREQ=${BENCH_LABELS_FREQUENCY:-999}
+GOSCOPE=$REPO/build/goscope
+TMP=$(mktemp -d /tmp/goscope-bench-labels.XXXXXX)
+PERF_EVENT_PROG_TYPE=7
+
+[ -x "$GOSCOPE" ] || { echo "build/goscope missing: run make all" >&2; exit 1; }
+
+old_stats=$(sysctl -n kernel.bpf_stats_enabled)
+TPID=
+cleanup() {
+	[ -z "$TPID" ] || kill "$TPID" 2>/dev/null || true
+	sysctl -q kernel.bpf_stats_enabled="$old_stats" || true
+	rm -rf "$TMP"
+}
+trap cleanup EXIT
+trap "exit 130" INT TERM
+sysctl -q kernel.bpf_stats_enabled=1
+
+# prog_stats PID: "run_time_ns run_cnt" of the perf_event program PID holds.
+prog_stats() {
+	local f
+	for f in /proc/"$1"/fdinfo/*; do
+		awk -v t="$PERF_EVENT_PROG_TYPE" '
+			$1 == "prog_type:" { pt = $2 } $1 == "run_time_ns:" { rt = $2 }
+			$1 == "run_cnt:" { rc = $2 }
+			END { if (pt == t && rc > 0) print rt, rc }' "$f" 2>/dev/null
+	done | head -1
+}
+
+# capture FLAG...: one capture of the target; prints "ns_per_sample target_share".
+capture() {
+	local gs stats samples
+	"$GOSCOPE" cpu --pid "$TPID" --duration "$((SECONDS_PER + 1))s" --frequency "$FREQ" \
+		-o "$TMP/p.pb.gz" "$@" 2>"$TMP/err" &
+	gs=$!
+	sleep "$SECONDS_PER"
+	stats=$(prog_stats "$gs")
+	wait "$gs"
+	samples=$(awk '/samples from/ {print $3; exit}' "$TMP/err")
+	# shellcheck disable=SC2086
+	set -- $stats
+	awk -v rt="$1" -v rc="$2" -v s="$samples" 'BEGIN { printf "%.1f %.3f\n", rt / rc, s / rc }'
+}
+
+echo "load: $(cut -d' ' -f1-3 /proc/loadavg)"
+for v in ${BENCH_LABELS_VERSIONS:-1.27 1.23}; do
+	TARGET=$(bash tests/gobuild.sh labels "$v" default)
+	"$TARGET" -workers 2 -duration "$((2 * REPS * (SECONDS_PER + 2) + 10))s" >"$TMP/out" &
+	TPID=$!
+	sleep 0.5
+	on=() off=()
+	for ((r = 0; r < REPS; r++)); do
+		# Alternate which kind goes first, so a drift favours neither.
+		for kind in $([ $((r % 2)) -eq 0 ] && echo "on off" || echo "off on"); do
+			if [ "$kind" = on ]; then
+				read -r ns share < <(capture)
+				on+=("$ns")
+			else
+				read -r ns share < <(capture --no-labels)
+				off+=("$ns")
+			fi
+			echo "go$v rep $r labels=$kind: $ns ns per sample (target's share of the runs $share)"
+		done
+	done
+	kill "$TPID" 2>/dev/null || true
+	wait "$TPID" 2>/dev/null || true
+	TPID=
+	mon=$(median "${on[@]}")
+	moff=$(median "${off[@]}")
+	ratio=$(awk -v a="$mon" -v b="$moff" 'BEGIN { printf "%.3f\n", a / b }')
+	echo "go$v: median $mon ns per sample with labels, $moff without"
+	result "labels_bpf_ratio_go$v" "$ratio" "<=" 1.2
+done
