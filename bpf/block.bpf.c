@@ -118,68 +118,6 @@ struct {
 	__type(value, struct block_stack);
 } scratch SEC(".maps");
 
-/* Label sets by a hash of their contents (a set's address may be reused for another after
- * the Go GC frees it): few distinct ones, each stored once. */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__uint(max_entries, BLOCK_MAX_LABELSETS);
-	__type(key, __u64);
-	__type(value, struct gs_labels);
-} labelsets SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct gs_labels);
-} labels_scratch SEC(".maps");
-
-/* Words of a label set that hold its n labels (the header, then 13 words each). */
-#define LABELS_HEADER_WORDS (offsetof(struct gs_labels, v) / sizeof(__u64))
-#define LABEL_WORDS (sizeof(struct gs_label) / sizeof(__u64))
-#define LABELS_MAX_WORDS (sizeof(struct gs_labels) / sizeof(__u64))
-
-/* The id of the label set at set (g.labels of the parking g, non-nil), stored in labelsets;
- * 0 when it cannot be kept. The scratch copy is zeroed first: its hash covers every byte of
- * the labels it holds. */
-static __always_inline __u64 labels_id_of(__u64 set)
-{
-	struct gs_labels *l;
-	__u64 h = FNV_OFFSET, *w;
-	__u32 zero = 0, nw;
-
-	l = bpf_map_lookup_elem(&labels_scratch, &zero);
-	if (!l)
-		return 0;
-	w = (__u64 *)l;
-	for (__u32 i = 0; i < LABELS_MAX_WORDS; i++) {
-		w[i] = 0;
-		barrier(); /* a loop, not a call to memset (BPF has none this large) */
-	}
-	go_labels_read(set, labels_layout, l);
-	stat_inc(BLOCK_STAT_LABELLED);
-	if (l->flags & (GS_LABELS_MORE | GS_LABELS_KEY_CUT | GS_LABELS_VALUE_CUT))
-		stat_inc(BLOCK_STAT_LABELS_TRUNCATED);
-	if (l->flags & GS_LABELS_UNREAD)
-		stat_inc(BLOCK_STAT_LABELS_UNREAD);
-	nw = LABELS_HEADER_WORDS + (l->n <= GS_LABELS_MAX ? l->n : GS_LABELS_MAX) * LABEL_WORDS;
-	for (__u32 i = 0; i < LABELS_MAX_WORDS; i++) {
-		if (i >= nw)
-			break;
-		h = (h ^ w[i]) * FNV_PRIME;
-	}
-	h ^= h >> 29;
-	if (h == 0)
-		h = 1;
-	if (!bpf_map_lookup_elem(&labelsets, &h) &&
-	    bpf_map_update_elem(&labelsets, &h, l, BPF_NOEXIST) < 0 &&
-	    !bpf_map_lookup_elem(&labelsets, &h)) {
-		stat_inc(BLOCK_STAT_LABELSETS_FULL);
-		return 0;
-	}
-	return h;
-}
 
 static __always_inline bool is_target(void)
 {
@@ -265,7 +203,7 @@ int block_gopark(struct pt_regs *ctx)
 		__u64 set = go_labels_ptr(g, g_labels_offset);
 
 		if (set)
-			p.labels_id = labels_id_of(set);
+			p.labels_id = go_labels_id(set, labels_layout, target_tgid, BLOCK_STAT_LABELLED);
 	}
 	p.park_ns = bpf_ktime_get_ns();
 	p.stack_id = h;

@@ -112,17 +112,6 @@ int BPF_PROG(cpu_exit, struct task_struct *p)
 	return 0;
 }
 
-/* The sampled goroutine's labels (set: its non-nil g.labels), counted. */
-static __always_inline void read_sample_labels(__u64 set, __u8 layout, struct gs_labels *out)
-{
-	go_labels_read(set, layout, out);
-	stat_inc(CPU_STAT_LABELLED);
-	if (out->flags & (GS_LABELS_MORE | GS_LABELS_KEY_CUT | GS_LABELS_VALUE_CUT))
-		stat_inc(CPU_STAT_LABELS_TRUNCATED);
-	if (out->flags & GS_LABELS_UNREAD)
-		stat_inc(CPU_STAT_LABELS_UNREAD);
-}
-
 SEC("perf_event")
 int cpu_sample(struct bpf_perf_event_data *ctx)
 {
@@ -157,8 +146,7 @@ int cpu_sample(struct bpf_perf_event_data *ctx)
 	s->flags = 0;
 	s->n_user = 0;
 	s->n_kernel = 0;
-	s->labels.n = 0;
-	s->labels.flags = 0;
+	s->labels_id = 0;
 
 	in_kernel = ctx->regs.ip >= KERNEL_ADDR_MIN;
 	if (in_kernel) {
@@ -195,7 +183,7 @@ int cpu_sample(struct bpf_perf_event_data *ctx)
 	if (read_labels && v->labels.layout != GS_LABELS_NONE) {
 		set = go_labels_ptr(go_current_g(&v->labels, ip, r14), v->labels.g_labels);
 		if (set)
-			read_sample_labels(set, v->labels.layout, &s->labels);
+			s->labels_id = go_labels_id(set, v->labels.layout, tgid, CPU_STAT_LABELLED);
 	}
 
 	if (bpf_probe_read_user(s->window, sizeof(s->window), (void *)sp) != 0) {

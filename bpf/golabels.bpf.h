@@ -60,13 +60,37 @@ struct go_map_bucket {
 	__u64 overflow;
 };
 
-/* Scratch space for one label read (per CPU): the slice's elements or one map bucket. */
+/* Scratch space for one label read (per CPU): the slice's elements or the map's buckets, and
+ * the set being built on a miss. */
 struct go_labels_scratch {
 	union {
 		struct go_str pairs[2 * GS_LABELS_MAX];
-		struct go_map_bucket bucket;
+		struct go_map_bucket buckets[GO_MAP_MAX_BUCKETS];
+		__u64 words[GO_MAP_MAX_BUCKETS * sizeof(struct go_map_bucket) / sizeof(__u64)];
 	};
+	struct gs_labels out;
 };
+
+/* Label sets read so far, by id (see go_labels_id); userspace reads them by the id a sample
+ * carries (agent/stacks/golabels.c). Least recently used sets go first. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, GS_LABELSETS_MAX);
+	__type(key, __u64);
+	__type(value, struct gs_labels);
+} labelsets SEC(".maps");
+
+/* Counters after the family's "labelled" one (cpu.h, block.h keep this order). */
+#define GO_LABELS_STAT_TRUNCATED 1
+#define GO_LABELS_STAT_UNREAD 2
+
+#define GO_LABELS_FNV_OFFSET 0xcbf29ce484222325ULL
+#define GO_LABELS_FNV_PRIME 0x100000001b3ULL
+
+static __always_inline __u64 go_labels_mix(__u64 h, __u64 v)
+{
+	return (h ^ v) * GO_LABELS_FNV_PRIME;
+}
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -145,92 +169,158 @@ static __always_inline void go_add_label(struct gs_labels *out, const struct go_
 	out->n = i + 1;
 }
 
-/* Go >= 1.24: the sorted slice of {key, value}. */
-static __always_inline void go_labels_slice(__u64 set, struct gs_labels *out,
-					    struct go_labels_scratch *sc)
+/* Stores the set built in sc->out under id; the id, or 0 when it could not be stored. */
+static __always_inline __u64 go_labels_store(__u64 id, struct go_labels_scratch *sc, __u8 *flags)
 {
+	*flags = sc->out.flags;
+	if (bpf_map_update_elem(&labelsets, &id, &sc->out, BPF_ANY) < 0) {
+		*flags |= GS_LABELS_UNREAD;
+		return 0;
+	}
+	return id;
+}
+
+/* Go >= 1.24: the sorted slice of {key, value}. */
+static __always_inline __u64 go_labels_slice(__u64 set, __u64 h, struct go_labels_scratch *sc,
+					     __u8 *flags)
+{
+	struct gs_labels *known;
 	struct go_slice sl;
 	__u32 n;
 
 	if (bpf_probe_read_user(&sl, sizeof(sl), (void *)set) != 0 || sl.len < 0 ||
 	    sl.len > sl.cap || (sl.len && !sl.ptr)) {
-		out->flags |= GS_LABELS_UNREAD;
-		return;
+		*flags = GS_LABELS_UNREAD;
+		return 0;
 	}
 	n = sl.len > GS_LABELS_MAX ? GS_LABELS_MAX : (__u32)sl.len;
-	if (sl.len > GS_LABELS_MAX)
-		out->flags |= GS_LABELS_MORE;
 	if (n == 0 || n > GS_LABELS_MAX)
-		return;
+		return 0;
 	if (bpf_probe_read_user(sc->pairs, n * 2 * sizeof(struct go_str), (void *)sl.ptr) != 0) {
-		out->flags |= GS_LABELS_UNREAD;
-		return;
+		*flags = GS_LABELS_UNREAD;
+		return 0;
 	}
+	h = go_labels_mix(h, (__u64)sl.len);
+	for (__u32 i = 0; i < 2 * GS_LABELS_MAX; i++) {
+		if (i >= 2 * n)
+			break;
+		h = go_labels_mix(go_labels_mix(h, sc->pairs[i].ptr), (__u64)sc->pairs[i].len);
+	}
+	known = bpf_map_lookup_elem(&labelsets, &h);
+	if (known) {
+		*flags = known->flags;
+		return h;
+	}
+	sc->out.n = 0;
+	sc->out.flags = sl.len > GS_LABELS_MAX ? GS_LABELS_MORE : 0;
 	for (__u32 i = 0; i < GS_LABELS_MAX; i++) {
 		if (i >= n)
 			break;
-		go_add_label(out, &sc->pairs[2 * i], &sc->pairs[2 * i + 1]);
+		go_add_label(&sc->out, &sc->pairs[2 * i], &sc->pairs[2 * i + 1]);
 	}
+	return go_labels_store(h, sc, flags);
 }
 
 /* Go <= 1.23: the buckets of the map[string]string (see the top of this file). */
-static __always_inline void go_labels_map(__u64 set, struct gs_labels *out,
-					  struct go_labels_scratch *sc)
+static __always_inline __u64 go_labels_map(__u64 set, __u64 h, struct go_labels_scratch *sc,
+					   __u8 *flags)
 {
-	struct go_hmap h;
+	const __u32 bucket_words = sizeof(struct go_map_bucket) / sizeof(__u64);
+	struct gs_labels *known;
+	struct go_hmap m;
+	__u8 cut = 0;
 	__u64 hp = 0;
 	__u32 nb;
 
 	if (bpf_probe_read_user(&hp, sizeof(hp), (void *)set) != 0 || hp == 0 ||
-	    bpf_probe_read_user(&h, sizeof(h), (void *)hp) != 0) {
-		out->flags |= GS_LABELS_UNREAD;
-		return;
+	    bpf_probe_read_user(&m, sizeof(m), (void *)hp) != 0) {
+		*flags = GS_LABELS_UNREAD;
+		return 0;
 	}
-	if (h.count <= 0 || h.buckets == 0)
-		return;
-	if (h.B > GO_MAP_MAX_B || h.oldbuckets != 0)
-		out->flags |= GS_LABELS_UNREAD;
-	if (h.oldbuckets != 0)
-		return;
-	nb = h.B > GO_MAP_MAX_B ? GO_MAP_MAX_BUCKETS : 1u << h.B;
+	if (m.count <= 0 || m.buckets == 0)
+		return 0;
+	if (m.B > GO_MAP_MAX_B || m.oldbuckets != 0)
+		cut = GS_LABELS_UNREAD;
+	if (m.oldbuckets != 0) {
+		*flags = cut;
+		return 0;
+	}
+	nb = m.B > GO_MAP_MAX_B ? GO_MAP_MAX_BUCKETS : 1u << m.B;
+	if (nb > GO_MAP_MAX_BUCKETS)
+		return 0;
+	/* One bucket or two (GO_MAP_MAX_B = 1), as constants for the verifier. */
+	if (bpf_probe_read_user(sc->buckets, nb > 1 ? sizeof(sc->buckets) : sizeof(sc->buckets[0]),
+				(void *)m.buckets) != 0) {
+		*flags = GS_LABELS_UNREAD;
+		return 0;
+	}
+	/* The buckets as they are (never-used slots are zero) identify the set. */
+	h = go_labels_mix(h, (__u64)m.count);
+	for (__u32 i = 0; i < GO_MAP_MAX_BUCKETS * bucket_words; i++) {
+		if (i >= nb * bucket_words)
+			break;
+		h = go_labels_mix(h, sc->words[i]);
+	}
+	known = bpf_map_lookup_elem(&labelsets, &h);
+	if (known) {
+		*flags = known->flags;
+		return h;
+	}
+	sc->out.n = 0;
+	sc->out.flags = cut;
 	for (__u32 b = 0; b < GO_MAP_MAX_BUCKETS; b++) {
 		if (b >= nb)
 			break;
-		if (bpf_probe_read_user(&sc->bucket, sizeof(sc->bucket),
-					(void *)(h.buckets + b * sizeof(sc->bucket))) != 0) {
-			out->flags |= GS_LABELS_UNREAD;
-			return;
-		}
-		if (sc->bucket.overflow)
-			out->flags |= GS_LABELS_UNREAD;
+		if (sc->buckets[b].overflow)
+			sc->out.flags |= GS_LABELS_UNREAD;
 		for (__u32 i = 0; i < GO_MAP_BUCKET_SLOTS; i++) {
-			if (sc->bucket.tophash[i] < GO_MAP_MIN_TOP_HASH)
+			if (sc->buckets[b].tophash[i] < GO_MAP_MIN_TOP_HASH)
 				continue;
-			go_add_label(out, &sc->bucket.keys[i], &sc->bucket.values[i]);
+			go_add_label(&sc->out, &sc->buckets[b].keys[i], &sc->buckets[b].values[i]);
 		}
 	}
+	return go_labels_store(h, sc, flags);
 }
 
-/* Reads the label set at set (non-nil) laid out as layout into out (n and flags set here;
- * out's labels are written up to n only). */
-static __always_inline void go_labels_read(__u64 set, __u8 layout, struct gs_labels *out)
+/* The id of the label set at set (a goroutine's non-nil g.labels) laid out as layout, in
+ * process tgid: the set is in `labelsets` under it. 0 when the set is empty or could not be
+ * read or stored. Counted in the family's stats: stat_labelled, and the two counters after
+ * it (GO_LABELS_STAT_TRUNCATED, _UNREAD) when the set was cut or not (fully) read. A global
+ * function: the verifier checks it once, not at each call site and path of the caller (the
+ * sampling program's paths times these loops exceed its complexity limit).
+ *
+ * The id is a hash of the set as it is in memory: the process, the slice's length and its
+ * elements (the strings' addresses and lengths), or the map's buckets. So a set read once
+ * costs 2 or 3 reads afterwards instead of 2 more per label (the strings), and goroutines
+ * sharing a set (pprof.Do passes it on) share an entry. A set whose memory was reused for
+ * another (the GC frees them) gets another id unless the new one has the same strings at the
+ * same addresses with the same lengths: strings a program builds at run time and frees
+ * could in principle leave an older text under a new set; constant strings (the common
+ * labels: routes, job names) cannot. */
+__noinline __u64 go_labels_id(__u64 set, __u32 layout, __u32 tgid, __u32 stat_labelled)
 {
 	struct go_labels_scratch *sc;
+	__u64 h = go_labels_mix(GO_LABELS_FNV_OFFSET, tgid);
 	__u32 zero = 0;
+	__u8 flags = 0;
 
-	out->n = 0;
-	out->flags = 0;
-	if (set & PTR_ALIGN_MASK) {
-		out->flags |= GS_LABELS_UNREAD;
-		return;
-	}
+	stat_inc(stat_labelled);
 	sc = bpf_map_lookup_elem(&go_labels_scratch, &zero);
 	if (!sc)
-		return;
-	if (layout == GS_LABELS_SLICE)
-		go_labels_slice(set, out, sc);
+		return 0;
+	if (set & PTR_ALIGN_MASK)
+		flags = GS_LABELS_UNREAD, h = 0;
+	else if (layout == GS_LABELS_SLICE)
+		h = go_labels_slice(set, h, sc, &flags);
 	else if (layout == GS_LABELS_MAP)
-		go_labels_map(set, out, sc);
+		h = go_labels_map(set, h, sc, &flags);
+	else
+		h = 0;
+	if (flags & (GS_LABELS_MORE | GS_LABELS_KEY_CUT | GS_LABELS_VALUE_CUT))
+		stat_inc(stat_labelled + GO_LABELS_STAT_TRUNCATED);
+	if (flags & GS_LABELS_UNREAD)
+		stat_inc(stat_labelled + GO_LABELS_STAT_UNREAD);
+	return h;
 }
 
 #endif

@@ -243,7 +243,7 @@ static void cut_stats(struct block_session *s, struct block_stats *st)
 	st->restarts = d[BLOCK_STAT_RESTARTS];
 	st->labelled = d[BLOCK_STAT_LABELLED];
 	st->labels_truncated = d[BLOCK_STAT_LABELS_TRUNCATED];
-	st->labels_unread = d[BLOCK_STAT_LABELS_UNREAD] + d[BLOCK_STAT_LABELSETS_FULL];
+	st->labels_unread = d[BLOCK_STAT_LABELS_UNREAD];
 	st->lost = d[BLOCK_STAT_PENDING_FULL] + d[BLOCK_STAT_STACKS_FULL] + d[BLOCK_STAT_AGG_FULL] +
 		   s->polled_lost - s->polled_lost_at_cut;
 	st->polled = s->polled - s->polled_at_cut;

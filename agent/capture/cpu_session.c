@@ -51,6 +51,7 @@ struct cpu_session {
 	int nlinks;
 	struct bpf_link *exec_link, *exit_link;
 	struct stacks stacks; /* symbolizer, processes, kernel symbols: the session's life */
+	struct golabels_cache labels; /* label sets of the samples, from BPF's labelsets map */
 
 	/* Live targets and ended ones whose image may still get samples (searched per sample);
 	 * ended images, closed, wait in done for the cut. */
@@ -67,6 +68,7 @@ struct cpu_session {
 	unsigned bpf_loads, perf_events;
 	size_t windows;
 
+	uint64_t labels_lost; /* samples whose label set was gone from BPF (this window) */
 	int error; /* first error inside the ring buffer callback, reported by poll/cut */
 	struct gs_error cb_err;
 	uint64_t locs[CPU_MAX_KERNEL_FRAMES + CPU_MAX_USER_FRAMES + 1];
@@ -248,14 +250,15 @@ static int on_sample(void *ctx, void *data, size_t size)
 	const struct cpu_sample *cs = data;
 	uint64_t user[CPU_MAX_USER_FRAMES];
 	struct profile_label labels[2 + GS_LABELS_MAX];
-	struct golabels_strs strs;
+	const struct profile_label *pl;
 	struct leaf_regs regs;
 	enum leaf_result leaf;
 	struct cpu_target *t;
 	struct stack_proc *sp;
 	struct profile **pp;
 	int64_t values[2];
-	size_t nu, nk, nl = 0, nlab;
+	size_t nu, nk, nl = 0, nlab = 2;
+	int nset;
 
 	if (size == sizeof(struct cpu_event))
 		return on_event(s, data);
@@ -302,7 +305,13 @@ static int on_sample(void *ctx, void *data, size_t size)
 	values[1] = s->period_ns;
 	labels[0] = (struct profile_label){.key = "pid", .num = cs->pid};
 	labels[1] = (struct profile_label){.key = "comm", .str = t->comm};
-	nlab = 2 + golabels_to_profile(&cs->labels, &strs, labels + 2, GS_LABELS_MAX);
+	nset = cs->labels_id ? golabels_cache_get(&s->labels, cs->labels_id, &pl) : 0;
+	if (nset > 0) {
+		memcpy(labels + 2, pl, (size_t)nset * sizeof(*pl));
+		nlab += (size_t)nset;
+	} else if (nset < 0) {
+		s->labels_lost++; /* evicted from BPF before it was read */
+	}
 	if (profile_add_sample(*pp, s->locs, nl, values, labels, nlab, &s->cb_err) < 0)
 		return callback_error(s, s->cb_err.code);
 	t->samples++;
@@ -396,6 +405,7 @@ int cpu_session_open(const struct cpu_session_config *cfg, struct cpu_session **
 	if (rc < 0)
 		goto fail;
 	s->bpf_loads++;
+	golabels_cache_init(&s->labels, bpf_map__fd(s->skel->maps.labelsets));
 	s->rb = ring_buffer__new(bpf_map__fd(s->skel->maps.samples), on_sample, s, NULL);
 	if (!s->rb) {
 		rc = gs_error_set(err, -errno, "ring buffer: %s", strerror(errno));
@@ -583,7 +593,8 @@ static void read_bpf_stats(struct cpu_session *s)
 	s->win.event_drops = d[CPU_STAT_EVENT_DROPS];
 	s->win.labelled = d[CPU_STAT_LABELLED];
 	s->win.labels_truncated = d[CPU_STAT_LABELS_TRUNCATED];
-	s->win.labels_unread = d[CPU_STAT_LABELS_UNREAD];
+	s->win.labels_unread = d[CPU_STAT_LABELS_UNREAD] + s->labels_lost;
+	s->labels_lost = 0;
 }
 
 /* Whether an entry goes into the window's process list. */
@@ -721,6 +732,7 @@ void cpu_session_close(struct cpu_session *s)
 	list_free(&s->targets);
 	list_free(&s->done);
 	profile_free(s->merged);
+	golabels_cache_free(&s->labels);
 	stacks_free(&s->stacks);
 	free(s);
 }

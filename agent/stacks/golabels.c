@@ -1,6 +1,10 @@
 /* golabels.c — what BPF needs to read a target's pprof labels, and the label sets it reads
  * turned into profile labels (see golabels.h and bpf/golabels.bpf.h). */
+#include <errno.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include <bpf/bpf.h>
 
 #include "goruntime/goversion_table.h"
 #include "stacks/golabels.h"
@@ -81,4 +85,47 @@ size_t golabels_to_profile(const struct gs_labels *in, struct golabels_strs *str
 		out[i] = (struct profile_label){.key = strs->key[order[i]],
 						.str = strs->value[order[i]]};
 	return n;
+}
+
+void golabels_cache_init(struct golabels_cache *c, int map_fd)
+{
+	memset(c, 0, sizeof(*c));
+	c->map_fd = map_fd;
+}
+
+void golabels_cache_free(struct golabels_cache *c)
+{
+	free(c->v);
+	c->v = NULL;
+	c->n = 0;
+}
+
+int golabels_cache_get(struct golabels_cache *c, uint64_t id, const struct profile_label **out)
+{
+	struct golabels_entry *e;
+	struct gs_labels ls;
+	size_t i;
+
+	if (!c->v && !(c->v = calloc(GOLABELS_CACHE_SLOTS, sizeof(*c->v))))
+		return -ENOMEM;
+	for (i = id & (GOLABELS_CACHE_SLOTS - 1); c->v[i].id;
+	     i = (i + 1) & (GOLABELS_CACHE_SLOTS - 1)) {
+		if (c->v[i].id == id) {
+			*out = c->v[i].labels;
+			return (int)c->v[i].n;
+		}
+	}
+	if (bpf_map_lookup_elem(c->map_fd, &id, &ls) < 0)
+		return -ENOENT;
+	if (c->n + 1 > GOLABELS_CACHE_SLOTS / 2) {
+		memset(c->v, 0, GOLABELS_CACHE_SLOTS * sizeof(*c->v));
+		c->n = 0;
+		i = id & (GOLABELS_CACHE_SLOTS - 1);
+	}
+	e = &c->v[i];
+	e->id = id;
+	e->n = golabels_to_profile(&ls, &e->strs, e->labels, GS_LABELS_MAX);
+	c->n++;
+	*out = e->labels;
+	return (int)e->n;
 }

@@ -6,6 +6,7 @@
 #define GOSCOPE_AGENT_GOLABELS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "goscope/golabels.h"
 #include "goscope/symbolizer.h"
@@ -29,3 +30,27 @@ size_t golabels_to_profile(const struct gs_labels *in, struct golabels_strs *str
 			   struct profile_label *out, size_t max);
 
 #endif
+
+/* Label sets by the id BPF gives a sample (bpf/golabels.bpf.h), read once from BPF's
+ * labelsets map and kept: an id names one set for good (it is a hash of the set). Bounded:
+ * GOLABELS_CACHE_SLOTS sets, all forgotten when half full. */
+#define GOLABELS_CACHE_SLOTS 1024
+
+struct golabels_entry {
+	uint64_t id; /* 0: free */
+	size_t n;
+	struct golabels_strs strs;
+	struct profile_label labels[GS_LABELS_MAX];
+};
+
+struct golabels_cache {
+	int map_fd;
+	struct golabels_entry *v; /* GOLABELS_CACHE_SLOTS, allocated at the first use */
+	size_t n;
+};
+
+void golabels_cache_init(struct golabels_cache *c, int map_fd);
+void golabels_cache_free(struct golabels_cache *c);
+/* The profile labels of set id (sorted by key) in *out, valid until the next call; returns
+ * how many. -ENOENT when BPF no longer has the set (evicted before it was read), -ENOMEM. */
+int golabels_cache_get(struct golabels_cache *c, uint64_t id, const struct profile_label **out);

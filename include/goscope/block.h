@@ -17,8 +17,6 @@
 #define BLOCK_MAX_STACKS 16384
 #define BLOCK_MAX_AGG 65536
 #define BLOCK_MAX_PENDING 65536
-/* Distinct pprof label sets of parking goroutines (each kept once, by a hash of it). */
-#define BLOCK_MAX_LABELSETS 4096
 /* Wait-reason numbers are uint8 in every Go version; what each number means depends on the
  * version (agent/goruntime/goversion_table.c). */
 #define BLOCK_MAX_REASONS 256
@@ -60,7 +58,6 @@ enum block_stat {
 	BLOCK_STAT_LABELLED,	     /* recorded parks of goroutines with pprof labels */
 	BLOCK_STAT_LABELS_TRUNCATED, /* of those, label sets cut (see goscope/golabels.h) */
 	BLOCK_STAT_LABELS_UNREAD,    /* of those, label sets (partly) unreadable */
-	BLOCK_STAT_LABELSETS_FULL,   /* of those, recorded without labels: labelsets map full */
 	BLOCK_STAT_COUNT,
 };
 
@@ -74,7 +71,7 @@ struct block_pending {
 	__u8 reason;  /* runtime waitReason number */
 	__u8 seq;     /* g.trackingSeq at gopark (when its offset is known) */
 	__u8 pad[6];
-	__u64 labels_id; /* the parking goroutine's pprof labels in `labelsets`, 0: none */
+	__u64 labels_id; /* the parking goroutine's pprof labels in `labelsets` (0: none) */
 };
 
 /* Aggregation key: in-kernel sums per (stack, reason[, goid]) and pprof label set, apart per sampling window

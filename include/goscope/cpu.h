@@ -81,7 +81,7 @@ struct cpu_sample {
 	__u64 sp;
 	__u64 bp;
 	__u64 window[CPU_STACK_WINDOW_WORDS];
-	struct gs_labels labels; /* the sampled goroutine's pprof labels (n = 0: none) */
+	__u64 labels_id; /* the sampled goroutine's pprof labels in `labelsets` (0: none) */
 	__u64 kernel[CPU_MAX_KERNEL_FRAMES];
 	__u64 user[CPU_MAX_USER_FRAMES]; /* user[0] = ip, then return addresses */
 };

@@ -16,6 +16,8 @@
 #define GS_LABELS_MAX 10
 #define GS_LABEL_KEY_LEN 32
 #define GS_LABEL_VALUE_LEN 64
+/* Label sets kept in BPF at once (an LRU map per program, by id: goscope/golabels.bpf.h). */
+#define GS_LABELSETS_MAX 8192
 
 /* What g.labels points to, by Go version. */
 enum gs_labels_layout {
