@@ -66,7 +66,6 @@ struct go_labels_scratch {
 	union {
 		struct go_str pairs[2 * GS_LABELS_MAX];
 		struct go_map_bucket buckets[GO_MAP_MAX_BUCKETS];
-		__u64 words[GO_MAP_MAX_BUCKETS * sizeof(struct go_map_bucket) / sizeof(__u64)];
 	};
 	struct gs_labels out;
 };
@@ -225,11 +224,11 @@ static __always_inline __u64 go_labels_slice(__u64 set, __u64 h, struct go_label
 static __always_inline __u64 go_labels_map(__u64 set, __u64 h, struct go_labels_scratch *sc,
 					   __u8 *flags)
 {
-	const __u32 bucket_words = sizeof(struct go_map_bucket) / sizeof(__u64);
 	struct gs_labels *known;
 	struct go_hmap m;
 	__u8 cut = 0;
 	__u64 hp = 0;
+	__u64 sum;
 	__u32 nb;
 
 	if (bpf_probe_read_user(&hp, sizeof(hp), (void *)set) != 0 || hp == 0 ||
@@ -254,13 +253,26 @@ static __always_inline __u64 go_labels_map(__u64 set, __u64 h, struct go_labels_
 		*flags = GS_LABELS_UNREAD;
 		return 0;
 	}
-	/* The buckets as they are (never-used slots are zero) identify the set. */
-	h = go_labels_mix(h, (__u64)m.count);
-	for (__u32 i = 0; i < GO_MAP_MAX_BUCKETS * bucket_words; i++) {
-		if (i >= nb * bucket_words)
+	/* The pairs identify the set, in any order: each map has its own hash seed, so the same
+	 * labels sit in other slots in the map the next pprof.Do makes (WithLabels copies the
+	 * parent's into a new map each time): a sum of the pairs' hashes. */
+	sum = go_labels_mix(h, (__u64)m.count);
+	for (__u32 b = 0; b < GO_MAP_MAX_BUCKETS; b++) {
+		if (b >= nb)
 			break;
-		h = go_labels_mix(h, sc->words[i]);
+		for (__u32 i = 0; i < GO_MAP_BUCKET_SLOTS; i++) {
+			const struct go_map_bucket *k = &sc->buckets[b];
+
+			if (k->tophash[i] < GO_MAP_MIN_TOP_HASH)
+				continue;
+			sum += go_labels_mix(
+				go_labels_mix(go_labels_mix(go_labels_mix(h, k->keys[i].ptr),
+							    (__u64)k->keys[i].len),
+					      k->values[i].ptr),
+				(__u64)k->values[i].len);
+		}
 	}
+	h = sum;
 	known = bpf_map_lookup_elem(&labelsets, &h);
 	if (known) {
 		*flags = known->flags;

@@ -13,10 +13,12 @@
 # BPF run time per sample = run_time_ns / run_cnt of the capture's perf_event program, read
 # from goscope's own program fd (/proc/PID/fdinfo, prog_type 7) near the end of each capture,
 # with the sysctl kernel.bpf_stats_enabled set to 1 during this benchmark (restored after).
-# run_cnt counts every sample of the CPUs, the target's and (few, filtered out first) other
-# processes': the target's share is printed.
+# run_cnt counts every sample of the CPUs, the target's and other processes' (filtered out
+# first, cheap): those are taken out at the cost of a run measured on an idle process's
+# capture (every run then is one), so the figure is BPF ns per sample of the target:
+#   (run_time_ns - (run_cnt - target samples) x other) / target samples.
 #
-#   ratio = median(ns per sample, labels) / median(ns per sample, no labels), per Go version.
+#   ratio = median(ns per target sample, labels) / median(ns per sample, no labels), per Go version.
 #     Goal: <= 1.2.
 #
 # Environment: BENCH_LABELS_REPS (captures of each kind per version, default 5),
@@ -58,22 +60,37 @@ prog_stats() {
 	done | head -1
 }
 
-# capture FLAG...: one capture of the target; prints "ns_per_sample target_share".
+# capture PID FLAG...: one capture of PID; prints "run_time_ns run_cnt target_samples".
 capture() {
-	local gs stats samples
-	"$GOSCOPE" cpu --pid "$TPID" --duration "$((SECONDS_PER + 1))s" --frequency "$FREQ" \
+	local gs stats samples pid=$1
+	shift
+	# Ended by SIGINT right after its program's counters are read: its sample count then
+	# covers the same time.
+	"$GOSCOPE" cpu --pid "$pid" --duration 0 --frequency "$FREQ" \
 		-o "$TMP/p.pb.gz" "$@" 2>"$TMP/err" &
 	gs=$!
 	sleep "$SECONDS_PER"
 	stats=$(prog_stats "$gs")
-	wait "$gs"
+	kill -INT "$gs"
+	wait "$gs" || true
 	samples=$(awk '/samples from/ {print $3; exit}' "$TMP/err")
-	# shellcheck disable=SC2086
-	set -- $stats
-	awk -v rt="$1" -v rc="$2" -v s="$samples" 'BEGIN { printf "%.1f %.3f\n", rt / rc, s / rc }'
+	echo "$stats ${samples:-0}"
 }
 
 echo "load: $(cut -d' ' -f1-3 /proc/loadavg)"
+# The cost of a run on another process's sample (the target filter), from a capture of an
+# idle process: every run of it is such a run.
+sleep 600 &
+IDLE=$!
+read -r rt rc _ < <(capture "$IDLE")
+kill "$IDLE" 2>/dev/null || true
+OTHER_NS=$(awk -v rt="$rt" -v rc="$rc" 'BEGIN { printf "%.1f\n", rc ? rt / rc : 0 }')
+echo "a run on a sample of another process: $OTHER_NS ns ($rc runs)"
+# per_sample RT RC S: ns per target sample, the other processes' runs taken out.
+per_sample() {
+	awk -v rt="$1" -v rc="$2" -v s="$3" -v o="$OTHER_NS" \
+		'BEGIN { if (s > 0) printf "%.1f %.3f\n", (rt - (rc - s) * o) / s, s / rc; else print "nan 0" }'
+}
 for v in ${BENCH_LABELS_VERSIONS:-1.27 1.23}; do
 	TARGET=$(bash tests/gobuild.sh labels "$v" default)
 	"$TARGET" -workers 2 -duration "$((2 * REPS * (SECONDS_PER + 2) + 10))s" >"$TMP/out" &
@@ -84,13 +101,15 @@ for v in ${BENCH_LABELS_VERSIONS:-1.27 1.23}; do
 		# Alternate which kind goes first, so a drift favours neither.
 		for kind in $([ $((r % 2)) -eq 0 ] && echo "on off" || echo "off on"); do
 			if [ "$kind" = on ]; then
-				read -r ns share < <(capture)
+				read -r rt rc s < <(capture "$TPID")
+				read -r ns share < <(per_sample "$rt" "$rc" "$s")
 				on+=("$ns")
 			else
-				read -r ns share < <(capture --no-labels)
+				read -r rt rc s < <(capture "$TPID" --no-labels)
+				read -r ns share < <(per_sample "$rt" "$rc" "$s")
 				off+=("$ns")
 			fi
-			echo "go$v rep $r labels=$kind: $ns ns per sample (target's share of the runs $share)"
+			echo "go$v rep $r labels=$kind: $ns ns per target sample (target's share of the runs $share)"
 		done
 	done
 	kill "$TPID" 2>/dev/null || true
