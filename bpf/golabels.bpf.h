@@ -1,6 +1,7 @@
 /* golabels.bpf.h — reads a goroutine's pprof labels (pprof.Do, SetGoroutineLabels) from the Go
- * runtime's memory into a struct gs_labels (include/goscope/golabels.h), for the cpu and block
- * programs. Everything read is the target's memory: untrusted, every length bounded, every
+ * runtime's memory, for the cpu and block programs: each label set once into a struct
+ * gs_labels (include/goscope/golabels.h) kept in the LRU map `labelsets` under an id that
+ * samples and blocks carry (go_labels_id says how the id is made and what it costs). Everything read is the target's memory: untrusted, every length bounded, every
  * loop bounded.
  *
  * g.labels points to the label set of the goroutine, or is nil (most goroutines): reading it

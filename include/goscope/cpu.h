@@ -1,7 +1,7 @@
 /* cpu.h — types shared by bpf/cpu.bpf.c and agent/capture/cpu.c: one CPU sample as the BPF program
  * hands it to userspace through the ring buffer, the exec/exit records it sends through the
  * same ring (so that they are ordered with the samples), and the counters it keeps. Each
- * sample carries the pprof labels of the goroutine it caught (goscope/golabels.h). */
+ * sample carries the id of the pprof label set of the goroutine it caught (goscope/golabels.h). */
 #ifndef GOSCOPE_CPU_H
 #define GOSCOPE_CPU_H
 

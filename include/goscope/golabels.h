@@ -1,8 +1,8 @@
 /* golabels.h — the pprof labels of a goroutine (runtime/pprof's pprof.Do / SetGoroutineLabels),
  * as BPF reads them from the Go runtime and hands them to userspace: the layout facts BPF
  * needs per target (filled in userspace from agent/goruntime/goversion_table.c) and the fixed-
- * size label set it copies out. Shared by bpf/golabels.bpf.h (cpu and block programs) and
- * agent/stacks/golabels.c.
+ * size label set it keeps, once per set, in its `labelsets` map (by id). Shared by
+ * bpf/golabels.bpf.h (cpu and block programs) and agent/stacks/golabels.c.
  *
  * Bounded: at most GS_LABELS_MAX labels per goroutine, keys cut at GS_LABEL_KEY_LEN bytes and
  * values at GS_LABEL_VALUE_LEN; every cut is flagged in the set and counted. */
@@ -47,8 +47,7 @@ enum gs_labels_flags {
 				       * fault, or lengths that make no sense */
 };
 
-/* One label; key and value are not NUL-terminated (their lengths say). Sized in whole words
- * so that a set can be hashed word by word. */
+/* One label; key and value are not NUL-terminated (their lengths say). */
 struct gs_label {
 	__u8 key_len;
 	__u8 value_len;
