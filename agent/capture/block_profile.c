@@ -105,6 +105,7 @@ struct cut {
 	struct block_stats *stats;
 	uint64_t now;
 	const char *fraction_label; /* NULL when unthrottled */
+	uint64_t labels_lost;	    /* blocks whose label set was gone from BPF */
 };
 
 static int add_sample(struct cut *c, const struct block_key *k, uint64_t count, uint64_t delay,
@@ -143,10 +144,13 @@ static int add_sample(struct cut *c, const struct block_key *k, uint64_t count, 
 	if (c->fraction_label)
 		labels[nlab++] =
 			(struct profile_label){.key = "sampled_fraction", .str = c->fraction_label};
-	/* The parking goroutine's pprof labels (a set BPF could not keep: none). */
+	/* The parking goroutine's pprof labels (a set BPF could not keep, or evicted since from
+	 * its LRU map: none, counted). */
 	if (k->labels_id && bpf_map__lookup_elem(s->skel->maps.labelsets, &k->labels_id,
 						 sizeof(k->labels_id), &ls, sizeof(ls), 0) == 0)
 		nlab += golabels_to_profile(&ls, &strs, labels + nlab, GS_LABELS_MAX);
+	else if (k->labels_id)
+		c->labels_lost++;
 	return profile_add_sample(c->prof, locs, nl, values, labels, nlab, s->err);
 }
 
@@ -359,6 +363,7 @@ int block_cut_profile(struct block_session *s, bool still_blocked, uint64_t now,
 		return rc;
 	}
 	cut_stats(s, stats);
+	stats->labels_unread += c.labels_lost;
 	profile_set_time(c.prof, s->cut_wall, (int64_t)stats->duration_ns);
 	add_comments(s, c.prof, stats);
 	s->cut_at = now;
