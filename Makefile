@@ -114,10 +114,11 @@ FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=build/fuzz/%)
 FUZZ_SECONDS ?= 60
 FUZZ_DEPS := tests/fuzz/fuzz_common.h tests/unit/elfbuild.c tests/unit/elfbuild.h \
 	tests/unit/pclnbuild.c tests/unit/pclnbuild.h \
-	$(wildcard agent/goruntime/*.c agent/goruntime/*.h)
-# The profile model and its decoder (for fuzz_pprof_decode) are linked into every target.
+	$(wildcard agent/goruntime/*.c agent/goruntime/*.h) agent/api/query.h
+# The profile model and its decoder (for fuzz_pprof_decode) and the HTTP API's query parser
+# (for fuzz_api_query) are linked into every target.
 FUZZ_PROFILE_SRCS := agent/profile/profile.c agent/profile/pprof.c agent/profile/pprof_decode.c \
-	agent/profile/gzip.c
+	agent/profile/gzip.c agent/api/query.c agent/store/query_time.c
 build/fuzz/%: tests/fuzz/%.c $(SYM_SRCS) $(FUZZ_DEPS) $(FUZZ_PROFILE_SRCS)
 	@mkdir -p $(@D)
 	$(CLANG) -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -std=gnu11 -D_GNU_SOURCE -Iinclude \

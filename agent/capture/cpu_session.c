@@ -36,6 +36,15 @@ struct cpu_target {
 	struct profile *prof; /* this window (per-process mode), created at its first sample */
 };
 
+/* An on-demand capture reading the session's samples (cpu_session.h). */
+struct cpu_tap {
+	pid_t pids[CPU_TAP_MAX_PIDS];
+	size_t npids;
+	struct profile *prof;
+	uint64_t start_ns;     /* monotonic */
+	int64_t start_wall_ns; /* the profile's time_nanos */
+};
+
 /* A growable array of targets. */
 struct target_list {
 	struct cpu_target *v;
@@ -67,6 +76,9 @@ struct cpu_session {
 
 	unsigned bpf_loads, perf_events;
 	size_t windows;
+
+	struct cpu_tap *taps[CPU_SESSION_MAX_TAPS];
+	size_t ntaps;
 
 	uint64_t labels_lost; /* samples whose label set was gone from BPF (this window) */
 	int error; /* first error inside the ring buffer callback, reported by poll/cut */
@@ -244,20 +256,56 @@ static int on_event(struct cpu_session *s, const struct cpu_event *ev)
 	return 0;
 }
 
+/* One sample (its stacks already repaired) into prof: its locations are made in prof (each
+ * profile has its own location table); labels: the goroutine's pprof labels (nset). -errno
+ * with s->cb_err set. */
+static int add_sample(struct cpu_session *s, struct profile *prof, struct stack_proc *sp,
+		      const struct cpu_sample *cs, size_t nk, const uint64_t *user, size_t nu,
+		      const char *comm, const struct profile_label *set, size_t nset)
+{
+	struct profile_label labels[2 + GS_LABELS_MAX];
+	int64_t values[2];
+	size_t nl = 0;
+
+	stacks_set_profile(&s->stacks, prof);
+	for (size_t i = 0; i < nk; i++) {
+		uint64_t id = stacks_kernel_location(&s->stacks, cs->kernel[i]);
+
+		if (id)
+			s->locs[nl++] = id;
+	}
+	nl = stacks_user_stack(&s->stacks, sp, user, nu, s->locs, nl);
+	values[0] = 1;
+	values[1] = s->period_ns;
+	labels[0] = (struct profile_label){.key = "pid", .num = cs->pid};
+	labels[1] = (struct profile_label){.key = "comm", .str = comm};
+	if (nset > GS_LABELS_MAX)
+		nset = GS_LABELS_MAX;
+	if (nset)
+		memcpy(labels + 2, set, nset * sizeof(*set));
+	return profile_add_sample(prof, s->locs, nl, values, labels, 2 + nset, &s->cb_err);
+}
+
+static bool tap_wants(const struct cpu_tap *tap, pid_t pid)
+{
+	for (size_t i = 0; i < tap->npids; i++)
+		if (tap->pids[i] == pid)
+			return true;
+	return false;
+}
+
 static int on_sample(void *ctx, void *data, size_t size)
 {
 	struct cpu_session *s = ctx;
 	const struct cpu_sample *cs = data;
 	uint64_t user[CPU_MAX_USER_FRAMES];
-	struct profile_label labels[2 + GS_LABELS_MAX];
-	const struct profile_label *pl;
+	const struct profile_label *pl = NULL;
 	struct leaf_regs regs;
 	enum leaf_result leaf;
 	struct cpu_target *t;
 	struct stack_proc *sp;
 	struct profile **pp;
-	int64_t values[2];
-	size_t nu, nk, nl = 0, nlab = 2;
+	size_t nu, nk;
 	int nset;
 
 	if (size == sizeof(struct cpu_event))
@@ -274,7 +322,6 @@ static int on_sample(void *ctx, void *data, size_t size)
 	pp = s->cfg.merge ? &s->merged : &t->prof;
 	if (!*pp && !(*pp = new_profile(s)))
 		return callback_error(s, -ENOMEM);
-	stacks_set_profile(&s->stacks, *pp);
 
 	nk = cs->n_kernel <= CPU_MAX_KERNEL_FRAMES ? cs->n_kernel : CPU_MAX_KERNEL_FRAMES;
 	nu = cs->n_user <= CPU_MAX_USER_FRAMES ? cs->n_user : CPU_MAX_USER_FRAMES;
@@ -294,27 +341,20 @@ static int on_sample(void *ctx, void *data, size_t size)
 	else if (leaf == LEAF_UNRECOVERED)
 		s->win.leaf_unrecovered++;
 
-	for (size_t i = 0; i < nk; i++) {
-		uint64_t id = stacks_kernel_location(&s->stacks, cs->kernel[i]);
-
-		if (id)
-			s->locs[nl++] = id;
-	}
-	nl = stacks_user_stack(&s->stacks, sp, user, nu, s->locs, nl);
-	values[0] = 1;
-	values[1] = s->period_ns;
-	labels[0] = (struct profile_label){.key = "pid", .num = cs->pid};
-	labels[1] = (struct profile_label){.key = "comm", .str = t->comm};
 	nset = cs->labels_id ? golabels_cache_get(&s->labels, cs->labels_id, &pl) : 0;
-	if (nset > 0) {
-		memcpy(labels + 2, pl, (size_t)nset * sizeof(*pl));
-		nlab += (size_t)nset;
-	} else if (nset < 0) {
+	if (nset < 0) {
 		s->labels_lost++; /* evicted from BPF before it was read */
+		nset = 0;
 	}
-	if (profile_add_sample(*pp, s->locs, nl, values, labels, nlab, &s->cb_err) < 0)
+	if (add_sample(s, *pp, sp, cs, nk, user, nu, t->comm, pl, (size_t)nset) < 0)
 		return callback_error(s, s->cb_err.code);
 	t->samples++;
+	for (size_t i = 0; i < s->ntaps; i++) {
+		if (tap_wants(s->taps[i], (pid_t)cs->pid) &&
+		    add_sample(s, s->taps[i]->prof, sp, cs, nk, user, nu, t->comm, pl,
+			       (size_t)nset) < 0)
+			return callback_error(s, s->cb_err.code);
+	}
 	return 0;
 }
 
@@ -718,6 +758,68 @@ void cpu_session_counters(const struct cpu_session *s, struct cpu_session_counte
 					     .windows = s->windows};
 }
 
+void cpu_session_symbolizer_stats(const struct cpu_session *s, struct gs_symbolizer_stats *out)
+{
+	gs_symbolizer_stats(s->stacks.sym, out);
+}
+
+int cpu_session_fd(const struct cpu_session *s)
+{
+	return ring_buffer__epoll_fd(s->rb);
+}
+
+int cpu_session_tap_open(struct cpu_session *s, const pid_t *pids, size_t npids,
+			 struct cpu_tap **out, struct gs_error *err)
+{
+	struct cpu_tap *t;
+
+	*out = NULL;
+	if (npids > CPU_TAP_MAX_PIDS)
+		return gs_error_set(err, -E2BIG, "at most %d processes per capture",
+				    CPU_TAP_MAX_PIDS);
+	if (s->ntaps == CPU_SESSION_MAX_TAPS)
+		return gs_error_set(err, -ENOSPC, "too many captures at once");
+	t = calloc(1, sizeof(*t));
+	if (!t || !(t->prof = new_profile(s))) {
+		free(t);
+		return gs_error_set(err, -ENOMEM, "out of memory");
+	}
+	memcpy(t->pids, pids, npids * sizeof(*pids));
+	t->npids = npids;
+	t->start_ns = capture_monotonic_ns();
+	t->start_wall_ns = capture_realtime_ns();
+	/* Samples taken before now but not drained yet belong to the window only. */
+	drain(s, 0, err);
+	gs_error_clear(err);
+	s->taps[s->ntaps++] = t;
+	*out = t;
+	return 0;
+}
+
+int cpu_session_tap_close(struct cpu_session *s, struct cpu_tap *t, struct profile **out,
+			  struct gs_error *err)
+{
+	int rc = drain(s, 0, err);
+
+	for (size_t i = 0; i < s->ntaps; i++) {
+		if (s->taps[i] == t) {
+			s->taps[i] = s->taps[--s->ntaps];
+			break;
+		}
+	}
+	if (out && rc == 0) {
+		profile_set_time(t->prof, t->start_wall_ns,
+				 (int64_t)(capture_monotonic_ns() - t->start_ns));
+		*out = t->prof;
+	} else {
+		profile_free(t->prof);
+		if (out)
+			*out = NULL;
+	}
+	free(t);
+	return rc;
+}
+
 void cpu_session_close(struct cpu_session *s)
 {
 	if (!s)
@@ -732,6 +834,10 @@ void cpu_session_close(struct cpu_session *s)
 	list_free(&s->targets);
 	list_free(&s->done);
 	profile_free(s->merged);
+	for (size_t i = 0; i < s->ntaps; i++) {
+		profile_free(s->taps[i]->prof);
+		free(s->taps[i]);
+	}
 	golabels_cache_free(&s->labels);
 	stacks_free(&s->stacks);
 	free(s);

@@ -41,6 +41,7 @@
 #include <sys/types.h>
 
 #include "goscope/error.h"
+#include "goscope/symbolizer.h"
 #include "profile/profile.h"
 
 struct cpu_session;
@@ -151,6 +152,29 @@ int cpu_session_cut(struct cpu_session *s, struct cpu_window *out, struct gs_err
 /* Frees what a cut handed out (the profiles too), for a window the caller keeps nothing of. */
 void cpu_window_free(struct cpu_window *w);
 void cpu_session_counters(const struct cpu_session *s, struct cpu_session_counters *out);
+/* Symbolizer counters (binary cache hits, misses, binaries open), for the agent's metrics. */
+void cpu_session_symbolizer_stats(const struct cpu_session *s, struct gs_symbolizer_stats *out);
+/* The ring buffer's epoll descriptor: readable when samples wait (for a caller that waits on
+ * several things at once, then calls cpu_session_poll with timeout 0). */
+int cpu_session_fd(const struct cpu_session *s);
+
+/* Taps: on-demand captures read from the running session (the agent's HTTP API), with no
+ * second set of perf events. From cpu_session_tap_open to cpu_session_tap_close, every
+ * sample of the tapped pids also goes into the tap's own profile (labels pid and comm on
+ * each sample, as in the windows). A tapped pid that exits simply stops adding samples.
+ * At most CPU_SESSION_MAX_TAPS at once, each on at most CPU_TAP_MAX_PIDS pids. Costs nothing
+ * while no tap is open. */
+#define CPU_SESSION_MAX_TAPS 16
+#define CPU_TAP_MAX_PIDS 64
+struct cpu_tap;
+/* -ENOSPC when CPU_SESSION_MAX_TAPS are open, -E2BIG for too many pids. */
+int cpu_session_tap_open(struct cpu_session *s, const pid_t *pids, size_t npids,
+			 struct cpu_tap **out, struct gs_error *err);
+/* Ends the tap: the ring buffer is drained first, so the profile holds every sample taken
+ * up to now; *out (caller owns it) has its time and duration set. The tap is freed either
+ * way; out NULL discards the profile. */
+int cpu_session_tap_close(struct cpu_session *s, struct cpu_tap *t, struct profile **out,
+			  struct gs_error *err);
 /* Detaches and closes everything. NULL is fine. */
 void cpu_session_close(struct cpu_session *s);
 

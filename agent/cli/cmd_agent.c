@@ -9,7 +9,9 @@
 #include <strings.h>
 #include <time.h>
 
+#include "api/api.h"
 #include "capture/core.h"
+#include "capture/cpu_session.h"
 #include "cli/cli.h"
 #include "cli/text.h"
 #include "daemon/agent.h"
@@ -41,6 +43,10 @@ enum {
 	OPT_VERBOSE,
 	OPT_RESCAN,
 	OPT_NO_EXEC_WATCH,
+	OPT_LISTEN,
+	OPT_TOKEN_FILE,
+	OPT_MAX_CAPTURE,
+	OPT_MAX_CAPTURES,
 	OPT_HELP,
 };
 
@@ -82,6 +88,14 @@ static const struct agent_flag flags[] = {
 	 "full /proc rescan period beside the exec watcher (default 30s)"},
 	{OPT_NO_EXEC_WATCH, "no-exec-watch", no_argument, "GOSCOPE_NO_EXEC_WATCH",
 	 "find new processes by rescans only (no BPF exec tracepoint)"},
+	{OPT_LISTEN, "listen", required_argument, "GOSCOPE_LISTEN",
+	 "HTTP API address (default " API_DEFAULT_LISTEN "; off = no API; port 0 = any free)"},
+	{OPT_TOKEN_FILE, "api-token-file", required_argument, "GOSCOPE_API_TOKEN_FILE",
+	 "require 'Authorization: Bearer TOKEN' (needed off loopback)"},
+	{OPT_MAX_CAPTURE, "max-capture", required_argument, "GOSCOPE_MAX_CAPTURE",
+	 "longest on-demand capture; seconds= is capped to it (default 300s)"},
+	{OPT_MAX_CAPTURES, "max-concurrent-captures", required_argument,
+	 "GOSCOPE_MAX_CONCURRENT_CAPTURES", "on-demand captures at once; more get 429 (default 4)"},
 	{OPT_VERBOSE, "verbose", no_argument, "GOSCOPE_VERBOSE",
 	 "per-window summaries and libbpf's messages on stderr"},
 };
@@ -93,21 +107,24 @@ void usage_agent(FILE *out)
 		"usage: goscope agent [--data-dir DIR] [--window 10s] [--frequency 99] [--block]\n"
 		"                     [--block-include GLOB]... [--block-max-overhead 1]\n"
 		"                     [--include GLOB]... [--exclude GLOB]... [--retention 24h]\n"
-		"                     [--max-disk 1GiB] [--rollup-after 1h] [--node NAME] "
+		"                     [--max-disk 1GiB] [--rollup-after 1h] [--node NAME]\n"
+		"                     [--listen 127.0.0.1:6061] [--api-token-file FILE]\n"
+		"                     [--max-capture 300s] [--max-concurrent-captures 4] "
 		"[--verbose]\n\n"
 		"Profile every Go process on the node continuously and keep the profiles in an\n"
-		"embedded SQLite store (DIR/" STORE_DB_NAME "); `goscope export` reads them back as\n"
+		"embedded SQLite store (DIR/" STORE_DB_NAME
+		"); `goscope export` reads them back as\n"
 		"pprof. Ctrl-C/SIGTERM stores the current window and exits; a second one exits at\n"
 		"once. Every flag can be set by its environment variable (flags win; repeatable\n"
 		"ones take a comma-separated list there). GLOB: comm=, exe=, module= or cgroup=\n"
-		"followed by an fnmatch(3) pattern.\n\n");
+		"followed by an fnmatch(3) pattern. The HTTP API (--listen) serves on-demand\n"
+		"captures (/pprof/cpu, /pprof/block), the stored profiles (/api/profiles,\n"
+		"/api/profiles/merge), /api/processes, /metrics and /healthz.\n\n");
 	for (size_t i = 0; i < NFLAGS; i++) {
 		char left[64];
 
-		snprintf(left, sizeof(left), "--%s%s", flags[i].name,
-			 flags[i].has_arg ? " X" : "");
-		fprintf(out, "  %-24s %s\n  %-24s env %s\n", left, flags[i].help, "",
-			flags[i].env);
+		snprintf(left, sizeof(left), "--%s%s", flags[i].name, flags[i].has_arg ? " X" : "");
+		fprintf(out, "  %-24s %s\n  %-24s env %s\n", left, flags[i].help, "", flags[i].env);
 	}
 	fprintf(out, "  %-24s %s\n", "-h, --help", "show this help");
 }
@@ -120,6 +137,11 @@ struct agent_opts {
 	char node[256];
 	const char *node_flag;
 	const char *cmd_err; /* the flag or variable being parsed, for messages */
+	struct api_config api;
+	unsigned port; /* the API's, once it listens */
+	bool no_api;
+	const char *token_file;
+	char token[API_MAX_TOKEN];
 };
 
 static bool parse_bool(const char *s, bool *out)
@@ -241,6 +263,36 @@ static int apply(struct agent_opts *o, const struct agent_flag *f, const char *v
 	case OPT_NODE:
 		o->node_flag = v;
 		return 0;
+	case OPT_LISTEN:
+		if (!strcmp(v, "off") || !strcmp(v, "none")) {
+			o->no_api = true;
+			return 0;
+		}
+		if (api_parse_listen_check(v) < 0)
+			goto bad;
+		o->no_api = false;
+		o->api.listen = v;
+		return 0;
+	case OPT_TOKEN_FILE:
+		if (!*v)
+			goto bad;
+		o->token_file = v;
+		return 0;
+	case OPT_MAX_CAPTURE:
+		if (!cli_parse_duration(v, &ns) || ns < 1000000000ULL || ns > 86400000000000ULL)
+			goto bad;
+		o->api.max_capture_s = (unsigned)(ns / 1000000000ULL);
+		return 0;
+	case OPT_MAX_CAPTURES: {
+		unsigned long n;
+
+		errno = 0;
+		n = strtoul(v, &end, 10);
+		if (errno || *end || end == v || n == 0 || n > CPU_SESSION_MAX_TAPS)
+			goto bad;
+		o->api.max_concurrent_captures = (unsigned)n;
+		return 0;
+	}
 	}
 bad:
 	cli_error("agent", "bad %s%s value '%s'", from_env ? "" : "--", what, v);
@@ -269,11 +321,32 @@ static void print_ready(void *arg)
 	fprintf(stderr,
 		"goscope agent: profiling every Go process; profiles go to %s/" STORE_DB_NAME
 		" (one row per process and window).\n"
-		"  list them:        goscope export --data-dir %s --list\n"
-		"  last 15 minutes:  goscope export --data-dir %s --service SERVICE --type cpu "
-		"--from -15m -o cpu.pb.gz && go tool pprof -http=: cpu.pb.gz\n",
-		text_safe(o->cfg.data_dir), text_safe(o->cfg.data_dir),
-		text_safe(o->cfg.data_dir));
+		"  list them:        goscope export --data-dir %s --list\n",
+		text_safe(o->cfg.data_dir), text_safe(o->cfg.data_dir));
+	if (o->port) {
+		char host[128];
+
+		api_url_host(o->api.listen, host, sizeof(host));
+		fprintf(stderr,
+			"  processes:        curl -s http://%s:%u/api/processes\n"
+			"  last hour:        go tool pprof -http=: "
+			"'http://%s:%u/api/profiles/merge?service=SERVICE&type=cpu&from=-1h'\n"
+			"  30 s of CPU now:  go tool pprof -http=: "
+			"'http://%s:%u/pprof/cpu?pid=PID&seconds=30'\n",
+			host, o->port, host, o->port, host, o->port);
+	} else {
+		fprintf(stderr,
+			"  last 15 minutes:  goscope export --data-dir %s --service SERVICE --type "
+			"cpu --from -15m -o cpu.pb.gz && go tool pprof -http=: cpu.pb.gz\n",
+			text_safe(o->cfg.data_dir));
+	}
+}
+
+static void on_listen(void *arg, unsigned port)
+{
+	struct agent_opts *o = arg;
+
+	o->port = port;
 }
 
 int cmd_agent(int argc, char **argv)
@@ -291,6 +364,9 @@ int cmd_agent(int argc, char **argv)
 				      .retention_ns = DEFAULT_RETENTION_NS,
 				      .max_disk_bytes = DEFAULT_MAX_DISK,
 				      .rollup_after_ns = DEFAULT_ROLLUP_NS};
+	o.api = (struct api_config){.listen = API_DEFAULT_LISTEN,
+				    .max_capture_s = API_DEFAULT_MAX_CAPTURE_S,
+				    .max_concurrent_captures = API_DEFAULT_MAX_CAPTURES};
 	for (size_t i = 0; i < NFLAGS; i++) {
 		const char *v = getenv(flags[i].env);
 
@@ -334,6 +410,27 @@ int cmd_agent(int argc, char **argv)
 	o.cfg.log = print_log;
 	o.cfg.log_arg = &o;
 	o.cfg.on_ready = print_ready;
+	o.cfg.on_listen = on_listen;
+	if (!o.no_api) {
+		if (o.token_file) {
+			if (api_read_token_file(o.token_file, o.token, sizeof(o.token), &err) < 0) {
+				cli_error("agent", "%s", err.msg);
+				rc = 1;
+				goto out;
+			}
+			o.api.token = o.token;
+		}
+		if (!o.api.token && !api_listen_is_loopback(o.api.listen)) {
+			cli_error(
+				"agent",
+				"--listen %s is not a loopback address: refusing to serve profiles "
+				"without --api-token-file",
+				o.api.listen);
+			rc = 1;
+			goto out;
+		}
+		o.cfg.api = &o.api;
+	}
 	capture_set_log(o.verbose ? cli_print_libbpf : NULL, (void *)"agent", false);
 	cli_install_signals();
 	rc = agent_run(&o.cfg, &st, &err);

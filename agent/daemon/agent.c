@@ -12,84 +12,22 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "api/api.h"
 #include "capture/block.h"
 #include "capture/core.h"
 #include "capture/cpu_session.h"
 #include "daemon/agent.h"
+#include "daemon/agent_impl.h"
 #include "daemon/discover.h"
 #include "procs/goprocs.h"
 #include "procs/labels.h"
 #include "procs/proc.h"
 #include "store/store.h"
-
-#define PROC_BUCKETS 1024
-/* Poll period while block sessions run (their duty cycle wants a tick every BLOCK_TICK_NS). */
-#define POLL_BLOCK_MS (BLOCK_TICK_NS / 1000000)
-/* Otherwise: new processes are found (exec records read) within this, well inside the 2 s
- * the agent promises; the CPU ring (CPU_RINGBUF_BYTES) holds far more than this much of
- * samples; and each wakeup costs the agent CPU (tests/bench/agent_overhead.sh). */
-#define POLL_IDLE_MS 500
-/* The CPU session's /proc check for exits whose BPF record was lost. */
-#define REAP_MS 10000
-/* Executables known not to be Go, by (device, inode, size, mtime, ctime): an exec storm of
- * shells does not parse /bin/sh each time. Direct-mapped; a collision only costs a parse. */
-#define EXE_CACHE_SLOTS 512
-/* Go executables' build facts, the same way: a service restarting (or a job started every
- * few seconds) is not parsed at each start (tests/bench/agent_overhead.sh: the parse was a
- * fifth of the agent's CPU under churn). */
-#define GO_EXE_CACHE_SLOTS 64
-/* Errors of the same kind logged at most this often (each still counted). */
-#define LOG_EVERY_NS 60000000000ULL
-
-enum proc_kind {
-	PROC_IGNORED,  /* not Go, excluded, unreadable or goscope itself */
-	PROC_PROFILED, /* a CPU target */
-	PROC_ENDED,    /* profiled, exited or exec'd: freed after the cut that stores its last
-			* window */
-};
-
-struct agent_proc {
-	pid_t pid;
-	uint64_t start_ticks;
-	enum proc_kind kind;
-	uint64_t seen_gen; /* the last rescan that saw it (ignored entries) */
-	struct proc_labels *labels;	/* profiled and ended */
-	struct block_session *block;	/* with --block */
-	struct agent_proc *next;
-};
-
-struct exe_slot {
-	dev_t dev;
-	ino_t ino;
-	off_t size;
-	struct timespec mtime, ctime;
-	bool valid;
-};
-
-struct go_exe_slot {
-	struct exe_slot id;
-	struct goproc facts; /* goproc_inspect's result but pid, comm and exe */
-};
-
-struct agent {
-	const struct agent_config *cfg;
-	const char *proc_root;
-	struct store *store;
-	struct cpu_session *cpu;
-	struct discover *disc;
-	struct agent_proc *buckets[PROC_BUCKETS];
-	struct exe_slot not_go[EXE_CACHE_SLOTS];
-	struct go_exe_slot go_exes[GO_EXE_CACHE_SLOTS];
-	uint64_t scan_gen;    /* rescans seen (discover_stats.rescans) */
-	pid_t self;
-	struct agent_stats st;
-	int64_t window_start_wall; /* Unix ns of the current window's start */
-	uint64_t last_drop_log;
-};
 
 static int64_t wall_ns(void)
 {
@@ -99,9 +37,8 @@ static int64_t wall_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
-static void logf_(struct agent *a, enum agent_log_level lvl, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static void logf_(struct agent *a, enum agent_log_level lvl, const char *fmt, ...)
+#define logf_ agent_logf
+void agent_logf(struct agent *a, enum agent_log_level lvl, const char *fmt, ...)
 {
 	char msg[512];
 	va_list ap;
@@ -131,6 +68,11 @@ static struct agent_proc *proc_find(struct agent *a, pid_t pid, uint64_t start)
 			return p;
 	}
 	return NULL;
+}
+
+struct agent_proc *agent_proc_find(struct agent *a, pid_t pid, uint64_t start)
+{
+	return proc_find(a, pid, start);
 }
 
 static void proc_free(struct agent *a, struct agent_proc *p)
@@ -208,16 +150,19 @@ static struct go_exe_slot *go_exe_slot(struct agent *a, const struct stat *st)
 
 static bool exe_same(const struct exe_slot *e, const struct stat *st)
 {
-	return e->valid && e->dev == st->st_dev && e->ino == st->st_ino &&
-	       e->size == st->st_size && e->mtime.tv_sec == st->st_mtim.tv_sec &&
-	       e->mtime.tv_nsec == st->st_mtim.tv_nsec && e->ctime.tv_sec == st->st_ctim.tv_sec &&
-	       e->ctime.tv_nsec == st->st_ctim.tv_nsec;
+	return e->valid && e->dev == st->st_dev && e->ino == st->st_ino && e->size == st->st_size &&
+	       e->mtime.tv_sec == st->st_mtim.tv_sec && e->mtime.tv_nsec == st->st_mtim.tv_nsec &&
+	       e->ctime.tv_sec == st->st_ctim.tv_sec && e->ctime.tv_nsec == st->st_ctim.tv_nsec;
 }
 
 static struct exe_slot exe_id(const struct stat *st)
 {
-	return (struct exe_slot){.dev = st->st_dev, .ino = st->st_ino, .size = st->st_size,
-				 .mtime = st->st_mtim, .ctime = st->st_ctim, .valid = true};
+	return (struct exe_slot){.dev = st->st_dev,
+				 .ino = st->st_ino,
+				 .size = st->st_size,
+				 .mtime = st->st_mtim,
+				 .ctime = st->st_ctim,
+				 .valid = true};
 }
 
 /* goproc_inspect, with the build facts of an executable seen before taken from the cache
@@ -345,8 +290,8 @@ static void consider(struct agent *a, pid_t pid, uint64_t start, bool exec)
 	p->labels = l;
 	a->st.processes_found++;
 	a->st.processes_now++;
-	logf_(a, AGENT_LOG_INFO, "profiling pid %d (%s, service %s, %s)", pid, l->comm,
-	      l->service, l->go_version[0] ? l->go_version : "go version unknown");
+	logf_(a, AGENT_LOG_INFO, "profiling pid %d (%s, service %s, %s)", pid, l->comm, l->service,
+	      l->go_version[0] ? l->go_version : "go version unknown");
 	if (wants_block(a, l))
 		start_block(a, p);
 	return;
@@ -433,14 +378,21 @@ static void store_profile(struct agent *a, const char *type, const struct proc_l
 	if (l->container_id[0])
 		sl[ns++] = (struct store_label){LABEL_CONTAINER, l->container_id};
 	rc = store_put(a->store,
-		       &(struct store_window){.type = type, .service = l->service, .pid = l->pid,
-					      .start_ticks = l->start_ticks, .start_ns = start,
-					      .end_ns = end, .labels = sl, .nlabels = ns},
+		       &(struct store_window){.type = type,
+					      .service = l->service,
+					      .pid = l->pid,
+					      .start_ticks = l->start_ticks,
+					      .start_ns = start,
+					      .end_ns = end,
+					      .labels = sl,
+					      .nlabels = ns},
 		       prof, &err);
 	if (rc == 0) {
 		a->st.profiles_stored++;
+		a->store_error[0] = '\0';
 		return;
 	}
+	snprintf(a->store_error, sizeof(a->store_error), "%s", err.msg);
 drop:
 	a->st.profiles_dropped++;
 	/* Every drop is counted; the message is rate-limited so a full disk does not flood. */
@@ -477,6 +429,8 @@ static void cut_cpu(struct agent *a, int64_t start, int64_t end)
 	struct cpu_window w = {0};
 	struct gs_error err = {0};
 
+	if (!a->cpu)
+		return;
 	if (cpu_session_cut(a->cpu, &w, &err) < 0) {
 		logf_(a, AGENT_LOG_ERROR, "CPU window lost: %s", err.msg);
 		return;
@@ -561,10 +515,9 @@ static void cut_window(struct agent *a, int64_t end, bool final)
 		      "samples; store %llu rows, %llu + %llu WAL bytes, cache %llu bytes",
 		      (unsigned long long)a->st.windows, (unsigned long long)a->st.processes_now,
 		      (unsigned long long)a->st.profiles_stored,
-		      (unsigned long long)a->st.profiles_dropped,
-		      (unsigned long long)a->st.samples, (unsigned long long)ss.rows,
-		      (unsigned long long)ss.db_bytes, (unsigned long long)ss.wal_bytes,
-		      (unsigned long long)ss.cache_bytes);
+		      (unsigned long long)a->st.profiles_dropped, (unsigned long long)a->st.samples,
+		      (unsigned long long)ss.rows, (unsigned long long)ss.db_bytes,
+		      (unsigned long long)ss.wal_bytes, (unsigned long long)ss.cache_bytes);
 	}
 }
 
@@ -597,22 +550,17 @@ static int64_t next_boundary(int64_t now, uint64_t window)
 	return (now / (int64_t)window + 1) * (int64_t)window;
 }
 
-static int open_all(struct agent *a, struct gs_error *err)
+/* The BPF side: the node-wide CPU session and the exec watcher (with rescans only when the
+ * watcher cannot load). */
+static int open_bpf(struct agent *a, struct gs_error *err)
 {
 	const struct agent_config *c = a->cfg;
-	struct store_config sc = {.dir = c->data_dir,
-				  .retention_ns = c->retention_ns,
-				  .max_disk_bytes = c->max_disk_bytes,
-				  .rollup_after_ns = c->rollup_after_ns};
 	struct cpu_session_config cc = {.frequency = c->frequency, .reap_ms = REAP_MS};
 	struct discover_config dc = {.proc_root = a->proc_root,
 				     .rescan_ms = c->rescan_ms,
 				     .no_exec_watch = c->no_exec_watch};
 	int rc;
 
-	rc = store_open(&sc, &a->store, err);
-	if (rc < 0)
-		return gs_error_prefix(err, "store %s", c->data_dir);
 	rc = cpu_session_open(&cc, &a->cpu, err);
 	if (rc < 0)
 		return rc;
@@ -626,7 +574,84 @@ static int open_all(struct agent *a, struct gs_error *err)
 			dc.rescan_ms = 1000;
 		rc = discover_open(&dc, &a->disc, err);
 	}
-	return rc;
+	if (rc < 0) {
+		cpu_session_close(a->cpu);
+		a->cpu = NULL;
+		return rc;
+	}
+	if (a->epfd >= 0) {
+		struct epoll_event ev = {.events = EPOLLIN};
+
+		if (epoll_ctl(a->epfd, EPOLL_CTL_ADD, cpu_session_fd(a->cpu), &ev) < 0)
+			return gs_error_set(err, -errno, "epoll: %s", strerror(errno));
+	}
+	a->bpf_error[0] = '\0';
+	return 0;
+}
+
+/* Loads BPF, or with an API, remembers why it could not (for /healthz) and goes on: the loop
+ * tries again every AGENT_BPF_RETRY_NS. */
+static int try_bpf(struct agent *a, struct gs_error *err)
+{
+	int rc = open_bpf(a, err);
+
+	if (rc == 0 || !a->api)
+		return rc;
+	snprintf(a->bpf_error, sizeof(a->bpf_error), "%s", err->msg);
+	logf_(a, AGENT_LOG_ERROR,
+	      "BPF failed to load: %s (retrying every %llu s; /healthz answers 503)", err->msg,
+	      AGENT_BPF_RETRY_NS / 1000000000ULL);
+	gs_error_clear(err);
+	return 0;
+}
+
+static void api_log(void *arg, const char *msg)
+{
+	logf_(arg, AGENT_LOG_ERROR, "api: %s", msg);
+}
+
+static int open_all(struct agent *a, struct gs_error *err)
+{
+	const struct agent_config *c = a->cfg;
+	struct store_config sc = {.dir = c->data_dir,
+				  .retention_ns = c->retention_ns,
+				  .max_disk_bytes = c->max_disk_bytes,
+				  .rollup_after_ns = c->rollup_after_ns};
+	int rc;
+
+	rc = store_open(&sc, &a->store, err);
+	if (rc < 0)
+		return gs_error_prefix(err, "store %s", c->data_dir);
+	if (c->api) {
+		struct api_config ac = *c->api;
+		struct epoll_event ev = {.events = EPOLLIN};
+
+		ac.data_dir = c->data_dir;
+		ac.log = api_log;
+		ac.log_arg = a;
+		rc = api_start(&ac, &a->api, err);
+		if (rc < 0)
+			return rc;
+		a->epfd = epoll_create1(EPOLL_CLOEXEC);
+		if (a->epfd < 0 || epoll_ctl(a->epfd, EPOLL_CTL_ADD, api_fd(a->api), &ev) < 0)
+			return gs_error_set(err, -errno, "epoll: %s", strerror(errno));
+		logf_(a, AGENT_LOG_INFO, "API on %s (port %u)", c->api->listen, api_port(a->api));
+		if (c->on_listen)
+			c->on_listen(c->log_arg, api_port(a->api));
+	}
+	return try_bpf(a, err);
+}
+
+/* Waits up to timeout_ms for samples or API requests, then drains the CPU ring. */
+static int wait_events(struct agent *a, int timeout_ms, struct gs_error *err)
+{
+	struct epoll_event ev[4];
+
+	if (a->epfd < 0)
+		return cpu_session_poll(a->cpu, timeout_ms, err);
+	if (epoll_wait(a->epfd, ev, 4, timeout_ms) < 0 && errno != EINTR)
+		return gs_error_set(err, -errno, "epoll: %s", strerror(errno));
+	return a->cpu ? cpu_session_poll(a->cpu, 0, err) : 0;
 }
 
 static void close_all(struct agent *a)
@@ -641,6 +666,9 @@ static void close_all(struct agent *a)
 	}
 	discover_close(a->disc);
 	cpu_session_close(a->cpu);
+	api_stop(a->api);
+	if (a->epfd >= 0)
+		close(a->epfd);
 	store_close(a->store);
 }
 
@@ -648,6 +676,7 @@ int agent_run(const struct agent_config *cfg, struct agent_stats *stats, struct 
 {
 	struct agent *a = calloc(1, sizeof(*a));
 	int64_t next;
+	uint64_t bpf_tried = capture_monotonic_ns();
 	bool ready = false;
 	int rc;
 
@@ -658,6 +687,7 @@ int agent_run(const struct agent_config *cfg, struct agent_stats *stats, struct 
 		return gs_error_set(err, -EINVAL, "window must be between 1s and 1h");
 	}
 	a->cfg = cfg;
+	a->epfd = -1;
 	a->proc_root = cfg->proc_root ? cfg->proc_root : "/proc";
 	a->self = getpid();
 	rc = open_all(a, err);
@@ -676,13 +706,25 @@ int agent_run(const struct agent_config *cfg, struct agent_stats *stats, struct 
 			next = next_boundary(now, cfg->window_ns);
 			continue;
 		}
+		if (!a->cpu && capture_monotonic_ns() - bpf_tried >= AGENT_BPF_RETRY_NS) {
+			bpf_tried = capture_monotonic_ns();
+			rc = try_bpf(a, err);
+			if (rc < 0)
+				break;
+		}
 		left_ms = (next - now) / 1000000 + 1;
-		timeout = a->st.block_sessions ? POLL_BLOCK_MS : POLL_IDLE_MS;
+		timeout = a->st.block_sessions || agent_api_has_block(a) ? POLL_BLOCK_MS
+									 : POLL_IDLE_MS;
 		if (left_ms < timeout)
 			timeout = (int)left_ms;
-		rc = cpu_session_poll(a->cpu, timeout, err);
+		timeout = agent_api_timeout_ms(a, timeout);
+		rc = wait_events(a, timeout, err);
 		if (rc < 0)
 			break;
+		agent_api_serve(a);
+		agent_api_tick(a);
+		if (!a->cpu)
+			continue;
 		rc = discover_poll(a->disc, 0, on_known, on_found, a, err);
 		if (rc < 0)
 			break;
@@ -695,6 +737,8 @@ int agent_run(const struct agent_config *cfg, struct agent_stats *stats, struct 
 				cfg->on_ready(cfg->log_arg);
 		}
 	}
+	/* Running captures are answered with what they have; queued requests get a 503. */
+	agent_api_finish_all(a);
 	/* A first stop signal stores the window under way; a second one skips it. */
 	if (rc == 0 && *cfg->stop < 2)
 		cut_window(a, wall_ns(), true);

@@ -18,6 +18,7 @@
 #include "goscope/error.h"
 
 struct proc_filter;
+struct api_config;
 
 enum agent_log_level {
 	AGENT_LOG_ERROR, /* something the user must know: a dropped window, a store failure */
@@ -48,7 +49,15 @@ struct agent_config {
 	void *log_arg;
 	/* Called once the agent profiles (store open, BPF loaded, first scan done). */
 	void (*on_ready)(void *arg);
+	/* The HTTP API (agent/api/api.h; NULL: none). Its data_dir is the store's. */
+	const struct api_config *api;
+	/* Called once the API listens, with its port (may be NULL). */
+	void (*on_listen)(void *arg, unsigned port);
 };
+
+/* While the BPF programs cannot be loaded the agent keeps serving its API (/healthz says
+ * why) and tries again this often. */
+#define AGENT_BPF_RETRY_NS 30000000000ULL
 
 #define AGENT_MIN_WINDOW_NS 1000000000ULL
 #define AGENT_MAX_WINDOW_NS 3600000000000ULL

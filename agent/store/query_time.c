@@ -41,8 +41,11 @@ static int parse_relative(const char *s, int64_t now, int64_t *out)
 		static const struct {
 			const char *u;
 			int64_t ns;
-		} units[] = {{"ms", 1000000LL}, {"s", NS_PER_S},	  {"m", 60 * NS_PER_S},
-			     {"h", 3600 * NS_PER_S}, {"d", 86400 * NS_PER_S}};
+		} units[] = {{"ms", 1000000LL},
+			     {"s", NS_PER_S},
+			     {"m", 60 * NS_PER_S},
+			     {"h", 3600 * NS_PER_S},
+			     {"d", 86400 * NS_PER_S}};
 		char *end;
 		double v;
 		size_t i;
@@ -100,8 +103,7 @@ static int parse_rfc3339(const char *p, int64_t *out)
 		p++;
 	} else if (*p == '+' || *p == '-') {
 		sign = *p++ == '+' ? 1 : -1;
-		if (!digits(&p, 2, &oh) || *p++ != ':' || !digits(&p, 2, &om) || oh > 23 ||
-		    om > 59)
+		if (!digits(&p, 2, &oh) || *p++ != ':' || !digits(&p, 2, &om) || oh > 23 || om > 59)
 			return -EINVAL;
 	} else {
 		return -EINVAL;
@@ -115,7 +117,11 @@ static int parse_rfc3339(const char *p, int64_t *out)
 	tm.tm_min = m;
 	tm.tm_sec = sec;
 	t = timegm(&tm);
-	*out = ((int64_t)t - sign * (oh * 3600 + om * 60)) * NS_PER_S + frac;
+	t -= sign * (oh * 3600 + om * 60);
+	/* Only times int64 nanoseconds can hold (1970 to 2262). */
+	if (t < 0 || (int64_t)t >= INT64_MAX / NS_PER_S)
+		return -EINVAL;
+	*out = (int64_t)t * NS_PER_S + frac;
 	return 0;
 }
 
@@ -139,8 +145,8 @@ int query_time_parse(const char *s, int64_t now_ns, int64_t *out, struct gs_erro
 
 		errno = 0;
 		v = strtoll(s, &end, 10);
-		/* Unix seconds up to the year 2500. */
-		if (!errno && !*end && v >= 0 && v < 16725225600LL) {
+		/* Unix seconds that fit int64 nanoseconds (to the year 2262). */
+		if (!errno && !*end && v >= 0 && v <= INT64_MAX / NS_PER_S) {
 			*out = v * NS_PER_S;
 			rc = 0;
 		}

@@ -36,9 +36,13 @@
 #include "tests/fuzz/fuzz_core.c"
 #undef LLVMFuzzerTestOneInput
 
+#define LLVMFuzzerTestOneInput fuzz_api_query_one
+#include "tests/fuzz/fuzz_api_query.c"
+#undef LLVMFuzzerTestOneInput
+
 static int (*const targets[])(const uint8_t *, size_t) = {
-	fuzz_elf_one,	 fuzz_pclntab_one,	fuzz_buildinfo_one,
-	fuzz_inline_one, fuzz_pprof_decode_one, fuzz_core_one,
+	fuzz_elf_one,	       fuzz_pclntab_one, fuzz_buildinfo_one, fuzz_inline_one,
+	fuzz_pprof_decode_one, fuzz_core_one,	 fuzz_api_query_one,
 };
 #define NTARGETS (sizeof(targets) / sizeof(targets[0]))
 

@@ -27,19 +27,20 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "tests/helpers/agentrun.h"
 #include "tests/helpers/gotarget.h"
 #include "tests/helpers/pprof_decode.h"
 #include "tests/helpers/run.h"
 
 #define WINDOW_S 1
-#define READY_TIMEOUT_MS 30000
 #define NODE "test-node-7"
 
-struct agent_proc_run {
-	pid_t pid;
-	char dir[256];
-	char log[300];
-};
+/* An agent run: tests/helpers/agentrun.h. */
+#define agent_proc_run agentrun
+#define mono_ms agentrun_mono_ms
+#define sleep_ms agentrun_sleep_ms
+#define slurp agentrun_slurp
+#define log_has agentrun_log_has
 
 static int64_t now_ns(void)
 {
@@ -49,87 +50,24 @@ static int64_t now_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
-static uint64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(int ms)
-{
-	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-
-	nanosleep(&ts, NULL);
-}
-
-static char *slurp(const char *path)
-{
-	FILE *f = fopen(path, "re");
-	char *buf;
-	long n;
-
-	if (!f)
-		return strdup("");
-	fseek(f, 0, SEEK_END);
-	n = ftell(f);
-	fseek(f, 0, SEEK_SET);
-	buf = calloc(1, (size_t)n + 1);
-	cr_assert(buf);
-	if (n > 0 && fread(buf, 1, (size_t)n, f) != (size_t)n)
-		buf[0] = '\0';
-	fclose(f);
-	return buf;
-}
-
-static bool log_has(const struct agent_proc_run *a, const char *needle)
-{
-	char *text = slurp(a->log);
-	bool found = strstr(text, needle) != NULL;
-
-	free(text);
-	return found;
-}
-
-/* Starts `goscope agent --data-dir DIR --window 1s ... EXTRA` with stderr in a log file and
- * waits until it says it profiles. */
+/* Starts `goscope agent --data-dir DIR --window 1s ... EXTRA` (tests/helpers/agentrun.c: stderr
+ * in DIR.log, the API on a free port) and waits until it profiles. */
 static void agent_start(struct agent_proc_run *a, const char *dir, const char *extra)
 {
-	char cmd[2048];
-	uint64_t t0;
+	char args[1024], why[8192];
 
-	snprintf(a->dir, sizeof(a->dir), "%s", dir);
-	snprintf(a->log, sizeof(a->log), "%s.log", dir);
-	unlink(a->log);
-	snprintf(cmd, sizeof(cmd),
-		 "exec %s agent --data-dir %s --window %ds --rescan 1s --node " NODE
+	snprintf(args, sizeof(args),
+		 "--window %ds --rescan 1s --node " NODE
 		 " --retention 0 --max-disk 0 --rollup-after 0 --verbose %s",
-		 goscope_bin(), dir, WINDOW_S, extra ? extra : "");
-	a->pid = fork();
-	cr_assert_geq(a->pid, 0);
-	if (a->pid == 0) {
-		int fd = open(a->log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-		int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+		 WINDOW_S, extra ? extra : "");
+	cr_assert_eq(agentrun_start(a, NULL, dir, args, true, why, sizeof(why)), 0, "%s", why);
+}
 
-		dup2(fd, 2);
-		dup2(null, 1);
-		dup2(null, 0);
-		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
-		_exit(127);
-	}
-	t0 = mono_ms();
-	while (!log_has(a, "profiling every Go process")) {
-		int st;
-
-		if (waitpid(a->pid, &st, WNOHANG) == a->pid) {
-			char *text = slurp(a->log);
-
-			cr_assert_fail("agent exited before it was ready: %s", text);
-		}
-		cr_assert_lt(mono_ms() - t0, READY_TIMEOUT_MS, "agent not ready: %s", a->log);
-		sleep_ms(50);
-	}
+/* GET path from the agent's API: the HTTP status, the body. */
+static int agent_http(const struct agent_proc_run *a, const char *path, char **body)
+{
+	cr_assert(a->port, "no API port in the agent's log");
+	return agentrun_http(a, path, NULL, body, NULL);
 }
 
 /* Sends sig and waits up to timeout_ms: the exit status (as waitpid's), -1 on timeout (the
@@ -213,11 +151,13 @@ static void list_rows(const char *dir, const char *filter, struct rows *r)
 		w = &r->v[r->n++];
 		memset(w, 0, sizeof(*w));
 		w->id = (long long)cJSON_GetObjectItem(j, "id")->valuedouble;
-		snprintf(w->type, sizeof(w->type), "%s", cJSON_GetObjectItem(j, "type")->valuestring);
+		snprintf(w->type, sizeof(w->type), "%s",
+			 cJSON_GetObjectItem(j, "type")->valuestring);
 		snprintf(w->service, sizeof(w->service), "%s",
 			 cJSON_GetObjectItem(j, "service")->valuestring);
 		w->pid = cJSON_GetObjectItem(j, "pid")->valueint;
-		w->start_ticks = (unsigned long long)cJSON_GetObjectItem(j, "start_ticks")->valuedouble;
+		w->start_ticks =
+			(unsigned long long)cJSON_GetObjectItem(j, "start_ticks")->valuedouble;
 		w->start_ns = (long long)cJSON_GetObjectItem(j, "start_ns")->valuedouble;
 		w->end_ns = (long long)cJSON_GetObjectItem(j, "end_ns")->valuedouble;
 		w->rolled_up = cJSON_IsTrue(cJSON_GetObjectItem(j, "rolled_up"));
@@ -399,7 +339,8 @@ static void check_labels(const char *dir, const struct burner *b, const char *se
 		/* Windows end at wall-clock multiples of the window, but the last one, cut when
 		 * the agent stopped. */
 		if (w->end_ns != last_end)
-			cr_assert_eq(w->end_ns % (WINDOW_S * 1000000000LL), 0, "end %lld", w->end_ns);
+			cr_assert_eq(w->end_ns % (WINDOW_S * 1000000000LL), 0, "end %lld",
+				     w->end_ns);
 	}
 	rows_free(&r);
 	cr_assert_gt(cpu, 0, "no cpu rows of pid %d (%s)", b->t.pid, b->exe);
@@ -581,8 +522,9 @@ Test(agent, exit_and_pid_reuse, .timeout = 180)
 				t1 = w->start_ticks;
 				/* No window of the first process after its exit (+ the window it
 				 * exited in). */
-				cr_assert_leq(w->start_ns, exited, "row of the exited process after "
-								   "its exit");
+				cr_assert_leq(w->start_ns, exited,
+					      "row of the exited process after "
+					      "its exit");
 				cr_assert_str_eq(w->service, "first");
 			} else {
 				cr_assert_str_eq(label(w, "comm"), "second");
@@ -783,6 +725,15 @@ Test(agent, full_disk, .timeout = 180)
 	}
 	cr_assert(log_has(&a, "dropped so far"), "no drop reported on a full disk");
 	cr_assert_eq(kill(a.pid, 0), 0, "the agent died on a full disk");
+	/* /healthz says why profiles are not kept. */
+	{
+		char *body = NULL;
+		int code = agent_http(&a, "/healthz", &body);
+
+		cr_assert_eq(code, 503, "healthz on a full disk: %d %s", code, body);
+		cr_assert(strstr(body, "store unwritable"), "%s", body);
+		free(body);
+	}
 	list_rows(dir, NULL, &r);
 	n_full = count_pid(&r, b.t.pid, "cpu");
 	rows_free(&r);
@@ -793,6 +744,13 @@ Test(agent, full_disk, .timeout = 180)
 	n_after = count_pid(&r, b.t.pid, "cpu");
 	rows_free(&r);
 	cr_assert_gt(n_after, n_full, "no rows after space returned (%zu)", n_full);
+	{
+		char *body = NULL;
+		int code = agent_http(&a, "/healthz", &body);
+
+		cr_assert_eq(code, 200, "healthz once space returned: %d %s", code, body);
+		free(body);
+	}
 	agent_stop_ok(&a);
 	{
 		char *text = slurp(a.log);
@@ -894,8 +852,7 @@ Test(agent, retention_by_age, .timeout = 120)
 	for (size_t i = 0; i < r.n; i++) {
 		/* Deleted at the first window boundary after they aged out. */
 		cr_assert_geq(r.v[i].end_ns, now - (3 + 2 * WINDOW_S) * 1000000000LL - 500000000LL,
-			      "row %lld ended %.1f s ago", r.v[i].id,
-			      (now - r.v[i].end_ns) / 1e9);
+			      "row %lld ended %.1f s ago", r.v[i].id, (now - r.v[i].end_ns) / 1e9);
 	}
 	rows_free(&r);
 	agent_stop_ok(&a);
@@ -906,12 +863,23 @@ Test(agent, retention_by_age, .timeout = 120)
  * is a usage error naming the variable; a flag overrides its variable. */
 Test(agent, help_and_environment)
 {
-	static const char *const vars[] = {
-		"GOSCOPE_DATA_DIR",	 "GOSCOPE_WINDOW",	  "GOSCOPE_FREQUENCY",
-		"GOSCOPE_BLOCK",	 "GOSCOPE_BLOCK_INCLUDE", "GOSCOPE_BLOCK_MAX_OVERHEAD",
-		"GOSCOPE_INCLUDE",	 "GOSCOPE_EXCLUDE",	  "GOSCOPE_RETENTION",
-		"GOSCOPE_MAX_DISK",	 "GOSCOPE_ROLLUP_AFTER",  "GOSCOPE_NODE",
-		"GOSCOPE_VERBOSE"};
+	static const char *const vars[] = {"GOSCOPE_DATA_DIR",
+					   "GOSCOPE_WINDOW",
+					   "GOSCOPE_FREQUENCY",
+					   "GOSCOPE_BLOCK",
+					   "GOSCOPE_BLOCK_INCLUDE",
+					   "GOSCOPE_BLOCK_MAX_OVERHEAD",
+					   "GOSCOPE_INCLUDE",
+					   "GOSCOPE_EXCLUDE",
+					   "GOSCOPE_RETENTION",
+					   "GOSCOPE_MAX_DISK",
+					   "GOSCOPE_ROLLUP_AFTER",
+					   "GOSCOPE_NODE",
+					   "GOSCOPE_VERBOSE",
+					   "GOSCOPE_LISTEN",
+					   "GOSCOPE_API_TOKEN_FILE",
+					   "GOSCOPE_MAX_CAPTURE",
+					   "GOSCOPE_MAX_CONCURRENT_CAPTURES"};
 	char cmd[1024], *out = NULL;
 	size_t n;
 
@@ -934,7 +902,8 @@ Test(agent, help_and_environment)
 	free(out);
 	/* A flag overrides its variable: the store that fails to open is the flag's. */
 	snprintf(cmd, sizeof(cmd),
-		 "GOSCOPE_DATA_DIR=/proc/not-writable %s agent --data-dir /proc/also-not --window 1s",
+		 "GOSCOPE_DATA_DIR=/proc/not-writable %s agent --data-dir /proc/also-not --window "
+		 "1s",
 		 goscope_bin());
 	cr_assert_eq(run_capture(cmd, 1, &out, &n), 1, "%s", out);
 	cr_assert(strstr(out, "/proc/also-not"), "the flag did not override: %s", out);
