@@ -5,7 +5,8 @@
 # Target: tests/go/labels with 2 worker goroutines (both cores busy), every one of them under
 # pprof.Do labels all the time (1 to 11 labels per set, one set with a key and value longer
 # than goscope keeps); built with Go 1.27 (label sets are slices) and Go 1.23 (maps). For
-# each, captures alternate between
+# each, with the work at the top of the stack (-depth 0: about 8 frames) and 40 frames deeper
+# (-depth 40: the stack depth of a real service's handlers), captures alternate between
 #   labels:    `goscope cpu --pid PID --frequency F`
 #   no labels: the same with --no-labels: the same build and BPF object, with the rodata flag
 #              read_labels false, so the verifier removes the label code at load (dead code:
@@ -18,11 +19,18 @@
 # capture (every run then is one), so the figure is BPF ns per sample of the target:
 #   (run_time_ns - (run_cnt - target samples) x other) / target samples.
 #
-#   ratio = median(ns per target sample, labels) / median(ns per sample, no labels), per Go version.
-#     Goal: <= 1.2.
+#   ratio = median(ns per target sample, labels) / median(ns per sample, no labels), per Go
+#     version and depth. Goal: <= 1.2.
+#
+# What the ratio is made of: BPF's cost per sample is mostly its reads of the target's memory
+# (bpf_probe_read_user, a few hundred ns each on this VM): the frame-pointer walk reads one
+# frame per stack frame, the labels add 3 reads for a label set read before (g.labels, the
+# set's header, its list of string addresses; 4 for a map) and 2 per label for a new one.
+# So the ratio depends on the stack depth, which the two depths show.
 #
 # Environment: BENCH_LABELS_REPS (captures of each kind per version, default 5),
-# BENCH_LABELS_SECONDS (per capture, default 4), BENCH_LABELS_FREQUENCY (default 999).
+# BENCH_LABELS_SECONDS (per capture, default 4), BENCH_LABELS_FREQUENCY (default 999),
+# BENCH_LABELS_CONFIGS (GO_VERSION/DEPTH list, default "1.27/0 1.23/0 1.27/40 1.23/40").
 set -euo pipefail
 
 REPO=${GOSCOPE_REPO:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd -P)}
@@ -91,9 +99,10 @@ per_sample() {
 	awk -v rt="$1" -v rc="$2" -v s="$3" -v o="$OTHER_NS" \
 		'BEGIN { if (s > 0) printf "%.1f %.3f\n", (rt - (rc - s) * o) / s, s / rc; else print "nan 0" }'
 }
-for v in ${BENCH_LABELS_VERSIONS:-1.27 1.23}; do
+for cfg in ${BENCH_LABELS_CONFIGS:-1.27/0 1.23/0 1.27/40 1.23/40}; do
+	v=${cfg%/*} depth=${cfg#*/}
 	TARGET=$(bash tests/gobuild.sh labels "$v" default)
-	"$TARGET" -workers 2 -duration "$((2 * REPS * (SECONDS_PER + 2) + 10))s" >"$TMP/out" &
+	"$TARGET" -workers 2 -depth "$depth" -duration "$((2 * REPS * (SECONDS_PER + 2) + 10))s" >"$TMP/out" &
 	TPID=$!
 	sleep 0.5
 	on=() off=()
@@ -109,7 +118,7 @@ for v in ${BENCH_LABELS_VERSIONS:-1.27 1.23}; do
 				read -r ns share < <(per_sample "$rt" "$rc" "$s")
 				off+=("$ns")
 			fi
-			echo "go$v rep $r labels=$kind: $ns ns per target sample (target's share of the runs $share)"
+			echo "go$v depth $depth rep $r labels=$kind: $ns ns per target sample (target's share of the runs $share)"
 		done
 	done
 	kill "$TPID" 2>/dev/null || true
@@ -118,6 +127,6 @@ for v in ${BENCH_LABELS_VERSIONS:-1.27 1.23}; do
 	mon=$(median "${on[@]}")
 	moff=$(median "${off[@]}")
 	ratio=$(awk -v a="$mon" -v b="$moff" 'BEGIN { printf "%.3f\n", a / b }')
-	echo "go$v: median $mon ns per sample with labels, $moff without"
-	result "labels_bpf_ratio_go$v" "$ratio" "<=" 1.2
+	echo "go$v depth $depth: median $mon ns per sample with labels, $moff without"
+	result "labels_bpf_ratio_go${v}_depth$depth" "$ratio" "<=" 1.2
 done

@@ -12,7 +12,8 @@
 //	work=many + 10 more labels x00..x09 (11: more than goscope keeps) 1 unit
 //
 // (a unit is the same arithmetic everywhere), so every label set's share of the CPU is known.
-// With -block, one more goroutine under work=blocker sleeps in a loop (block profiles).
+// With -depth N the work runs N frames deeper. With -block, one more goroutine under
+// work=blocker sleeps in a loop (block profiles).
 // With -cpuprofile FILE the program profiles itself with runtime/pprof at -hz.
 //
 // Output: "ready <pid>", then (with -gate, after a line on stdin) the work runs for
@@ -75,14 +76,26 @@ func groups() []group {
 	}
 }
 
-func worker(wg *sync.WaitGroup) {
+// deep burns w units at the bottom of a recursion depth frames deep (stacks of a real
+// service's depth, for tests/bench/labels_overhead.sh).
+//
+//go:noinline
+func deep(depth, w int) {
+	if depth <= 0 {
+		burn(w)
+		return
+	}
+	deep(depth-1, w)
+}
+
+func worker(wg *sync.WaitGroup, depth int) {
 	defer wg.Done()
 	gs := groups()
 	ctx := context.Background()
 	for atomic.LoadInt32(&stop) == 0 {
 		for _, g := range gs {
 			w := g.weight
-			pprof.Do(ctx, g.labels, func(context.Context) { burn(w) })
+			pprof.Do(ctx, g.labels, func(context.Context) { deep(depth, w) })
 		}
 	}
 }
@@ -104,6 +117,7 @@ func main() {
 	hz := flag.Int("hz", 100, "runtime/pprof sampling rate")
 	block := flag.Bool("block", false, "also run a blocking goroutine under labels")
 	gate := flag.Bool("gate", false, "wait for a line on stdin before working")
+	depth := flag.Int("depth", 0, "extra stack frames above the work")
 	flag.Parse()
 
 	fmt.Printf("ready %d\n", os.Getpid())
@@ -126,7 +140,7 @@ func main() {
 	var wg sync.WaitGroup
 	for i := 0; i < *workers; i++ {
 		wg.Add(1)
-		go worker(&wg)
+		go worker(&wg, *depth)
 	}
 	if *block {
 		wg.Add(1)
