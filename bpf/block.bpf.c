@@ -3,8 +3,8 @@
  * register ABI, Go >= 1.17). Never a uretprobe: Go moves stacks and goroutines migrate
  * between threads, so return probes crash Go programs.
  *
- *  - block_gopark, on runtime.gopark: records g (R14) -> {now, reason (CL), stack} in
- *    `pending`.
+ *  - block_gopark, on runtime.gopark: records g (R14) -> {now, reason (CL), stack, pprof label
+ *    set (golabels.bpf.h)} in `pending`.
  *  - block_ready on runtime.ready(gp=RAX): the goroutine is runnable again; the delay is
  *    park -> ready, summed in the kernel per (stack, reason[, goid]) in `agg`.
  *  - block_netpollready on runtime.netpollready(toRun=RAX, pd=RBX, mode=ECX): the network
@@ -118,7 +118,6 @@ struct {
 	__type(value, struct block_stack);
 } scratch SEC(".maps");
 
-
 static __always_inline bool is_target(void)
 {
 	return (bpf_get_current_pid_tgid() >> 32) == target_tgid;
@@ -203,7 +202,8 @@ int block_gopark(struct pt_regs *ctx)
 		__u64 set = go_labels_ptr(g, g_labels_offset);
 
 		if (set)
-			p.labels_id = go_labels_id(set, labels_layout, target_tgid, BLOCK_STAT_LABELLED);
+			p.labels_id =
+				go_labels_id(set, labels_layout, target_tgid, BLOCK_STAT_LABELLED);
 	}
 	p.park_ns = bpf_ktime_get_ns();
 	p.stack_id = h;
