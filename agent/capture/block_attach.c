@@ -161,6 +161,10 @@ static int open_load(struct block_session *s, bool multi)
 		return capture_bpf_error(s->err, -errno, "open BPF object block");
 	s->skel = skel;
 	s->multi = multi;
+	/* One process's label sets: a smaller LRU map than the node-wide CPU session's (LRU maps
+	 * are preallocated, and the agent runs one block session per process). */
+	if (bpf_map__set_max_entries(skel->maps.labelsets, BLOCK_MAX_LABELSETS) < 0)
+		return gs_error_set(s->err, -EINVAL, "labelsets map size");
 	skel->rodata->target_tgid = (__u32)s->cfg.pid;
 	skel->rodata->capture_goid = s->cfg.goroutine_ids;
 	skel->rodata->goid_offset = s->facts.g_goid;

@@ -17,6 +17,8 @@
 #define BLOCK_MAX_STACKS 16384
 #define BLOCK_MAX_AGG 65536
 #define BLOCK_MAX_PENDING 65536
+/* pprof label sets kept per block session (an LRU map, preallocated: 1 KiB each). */
+#define BLOCK_MAX_LABELSETS 1024
 /* Wait-reason numbers are uint8 in every Go version; what each number means depends on the
  * version (agent/goruntime/goversion_table.c). */
 #define BLOCK_MAX_REASONS 256
