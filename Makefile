@@ -51,7 +51,7 @@ $(BUILD)/vmlinux.h:
 	@mkdir -p $(@D)
 	$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > $@.tmp && mv $@.tmp $@
 
-$(BUILD)/bpf/%.bpf.o: bpf/%.bpf.c bpf/common.bpf.h $(BUILD)/vmlinux.h $(wildcard include/goscope/*.h)
+$(BUILD)/bpf/%.bpf.o: bpf/%.bpf.c $(wildcard bpf/*.bpf.h) $(BUILD)/vmlinux.h $(wildcard include/goscope/*.h)
 	@mkdir -p $(@D)
 	$(CLANG) -target bpf -g -O2 -D__TARGET_ARCH_$(ARCH) -Wall -Werror -Iinclude -I$(BUILD) \
 		-c $< -o $(@:.bpf.o=.tmp.bpf.o)

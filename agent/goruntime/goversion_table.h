@@ -57,7 +57,8 @@ struct goversion_facts {
 	uint32_t m_procid, m_curg; /* runtime.m.procid (OS thread id) / .curg */
 	/* The label set g.labels points to: a struct whose first field is a []{Key, Value string}
 	 * (1.24+: pprof.labelMap{LabelSet}, 1.26+: label.Set{List}); before 1.24 a
-	 * map[string]string, which goscope does not read. */
+	 * map[string]string, which `goscope goroutines` does not read (BPF does, for CPU and block
+	 * samples: bpf/golabels.bpf.h). */
 	bool labels_slice;
 };
 

@@ -91,3 +91,4 @@ run_bench agent_storage
 run_bench goroutines_100k
 run_bench heap_read
 run_bench agent_discovery
+run_bench labels_overhead
