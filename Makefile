@@ -16,7 +16,7 @@ LDFLAGS_SAN := -fsanitize=address,undefined
 endif
 CFLAGS ?=
 CFLAGS += $(CFLAGS_BASE)
-LDLIBS := -lbpf -lelf -lz -lsqlite3 -lcjson -lmicrohttpd -lcurl -lpthread
+LDLIBS := -lbpf -lelf -lz -lsqlite3 -lcjson -lmicrohttpd -lcurl -lpthread -lm
 LDFLAGS += $(LDFLAGS_SAN)
 
 SYM_SRCS := $(sort $(wildcard symbolizer/*.c))
@@ -39,7 +39,8 @@ INTEG_BIN := $(BUILD)/tests/integration
 SYMLIB := $(BUILD)/libgoscope-symbolizer.a
 
 .SECONDARY:
-.PHONY: all deps test unit integration asan asan-test run clean fuzz bench format fuzz-replay
+.PHONY: all deps test unit integration asan asan-test run clean fuzz bench format fuzz-replay \
+	image image-test deploy-test
 all: $(GOSCOPE)
 
 deps:
@@ -50,7 +51,7 @@ $(BUILD)/vmlinux.h:
 	@mkdir -p $(@D)
 	$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > $@.tmp && mv $@.tmp $@
 
-$(BUILD)/bpf/%.bpf.o: bpf/%.bpf.c bpf/common.bpf.h $(BUILD)/vmlinux.h $(wildcard include/goscope/*.h)
+$(BUILD)/bpf/%.bpf.o: bpf/%.bpf.c $(wildcard bpf/*.bpf.h) $(BUILD)/vmlinux.h $(wildcard include/goscope/*.h)
 	@mkdir -p $(@D)
 	$(CLANG) -target bpf -g -O2 -D__TARGET_ARCH_$(ARCH) -Wall -Werror -Iinclude -I$(BUILD) \
 		-c $< -o $(@:.bpf.o=.tmp.bpf.o)
@@ -97,12 +98,38 @@ asan-test: asan
 		LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp build/asan/tests/unit --jobs 2
 	$(MAKE) --no-print-directory BUILD=build/asan SANITIZE=1 fuzz-replay
 
-# Every test: dependencies, both builds, unit tests (plain and sanitized), integration tests.
+# Every test: dependencies, both builds, unit tests (plain and sanitized), the image and deploy
+# tests, integration tests. The image test (mostly downloads and a container build) runs in the
+# background while the builds and the unit tests run, and is over before the integration tests,
+# whose timing it would disturb; its log is printed when it ends.
 test: deps
-	$(MAKE) -j2 all $(UNIT_BIN) $(INTEG_BIN)
-	$(MAKE) unit
-	$(MAKE) asan-test
+	@mkdir -p $(BUILD); \
+	$(MAKE) --no-print-directory image-test >$(BUILD)/image-test.log 2>&1 & img=$$!; \
+	rc=0; \
+	{ $(MAKE) -j2 all $(UNIT_BIN) $(INTEG_BIN) && $(MAKE) unit && $(MAKE) asan-test && \
+	  $(MAKE) deploy-test; } || rc=1; \
+	wait $$img || rc=2; \
+	echo "== image-test (ran in the background)"; cat $(BUILD)/image-test.log; \
+	[ $$rc -ne 2 ] || echo "image-test FAILED"; \
+	[ $$rc -eq 0 ]
 	$(MAKE) integration
+
+# ---- container image and Kubernetes (deploy/) ----
+# `make image`: goscope's image (deploy/Dockerfile) with podman; PODMAN_BUILD_FLAGS adds flags
+# (the image test passes --pull=never). `make image-test` builds and runs it as the DaemonSet
+# does (tests/image/image_test.sh); `make deploy-test` checks the manifests and the kubectl
+# plugin (fast, no image).
+IMAGE ?= goscope:latest
+PODMAN_BUILD_FLAGS ?=
+image:
+	podman build $(PODMAN_BUILD_FLAGS) -f deploy/Dockerfile -t $(IMAGE) .
+
+image-test:
+	bash tests/image/image_test.sh
+
+deploy-test: $(GOSCOPE)
+	bash tests/image/manifest_test.sh
+	GOSCOPE_BIN=$(CURDIR)/$(GOSCOPE) GOSCOPE_BUILD_DIR=$(CURDIR)/build bash tests/kubectl/plugin_test.sh
 
 # The agent in the foreground, its store in ./goscope-data; it prints how to read the profiles.
 run: deps all
@@ -114,15 +141,18 @@ FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=build/fuzz/%)
 FUZZ_SECONDS ?= 60
 FUZZ_DEPS := tests/fuzz/fuzz_common.h tests/unit/elfbuild.c tests/unit/elfbuild.h \
 	tests/unit/pclnbuild.c tests/unit/pclnbuild.h \
-	$(wildcard agent/goruntime/*.c agent/goruntime/*.h) agent/api/query.h
+	$(wildcard agent/goruntime/*.c agent/goruntime/*.h) agent/api/query.h \
+	agent/kube/kube_impl.h agent/kube/kube.h
 # The profile model and its decoder (for fuzz_pprof_decode) and the HTTP API's query parser
-# (for fuzz_api_query) are linked into every target.
+# (for fuzz_api_query) and the Kubernetes client's pod parsing (for fuzz_kube_watch) are linked
+# into every target.
 FUZZ_PROFILE_SRCS := agent/profile/profile.c agent/profile/pprof.c agent/profile/pprof_decode.c \
-	agent/profile/gzip.c agent/api/query.c agent/store/query_time.c
+	agent/profile/gzip.c agent/api/query.c agent/store/query_time.c \
+	agent/kube/kube_pod.c agent/kube/kube_table.c agent/kube/kube_lines.c
 build/fuzz/%: tests/fuzz/%.c $(SYM_SRCS) $(FUZZ_DEPS) $(FUZZ_PROFILE_SRCS)
 	@mkdir -p $(@D)
 	$(CLANG) -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -std=gnu11 -D_GNU_SOURCE -Iinclude \
-		-I. -Iagent $< $(SYM_SRCS) $(FUZZ_PROFILE_SRCS) -o $@ -lpthread -lz
+		-I. -Iagent $< $(SYM_SRCS) $(FUZZ_PROFILE_SRCS) -o $@ -lpthread -lz -lcjson
 
 fuzz: $(FUZZ_BINS)
 	@for f in $(FUZZ_BINS); do n=$$(basename $$f); mkdir -p build/fuzz/corpus-$$n; \

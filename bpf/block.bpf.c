@@ -3,8 +3,8 @@
  * register ABI, Go >= 1.17). Never a uretprobe: Go moves stacks and goroutines migrate
  * between threads, so return probes crash Go programs.
  *
- *  - block_gopark, on runtime.gopark: records g (R14) -> {now, reason (CL), stack} in
- *    `pending`.
+ *  - block_gopark, on runtime.gopark: records g (R14) -> {now, reason (CL), stack, pprof label
+ *    set (golabels.bpf.h)} in `pending`.
  *  - block_ready on runtime.ready(gp=RAX): the goroutine is runnable again; the delay is
  *    park -> ready, summed in the kernel per (stack, reason[, goid]) in `agg`.
  *  - block_netpollready on runtime.netpollready(toRun=RAX, pd=RBX, mode=ECX): the network
@@ -40,6 +40,7 @@
 
 #define GS_STAT_COUNT BLOCK_STAT_COUNT
 #include "common.bpf.h"
+#include "golabels.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -54,6 +55,10 @@ const volatile __u32 g_schedlink_offset = 0; /* offset of runtime.g.schedlink */
 const volatile __u32 pd_rg_offset = 0;	     /* offsets of runtime.pollDesc.rg / .wg */
 const volatile __u32 pd_wg_offset = 0;
 const volatile __u32 g_tracking_seq_offset = 0; /* offset of runtime.g.trackingSeq, 0 = unknown */
+/* The parking goroutine's pprof labels: offset of runtime.g.labels and the label set's
+ * layout (enum gs_labels_layout; GS_LABELS_NONE: not read, the code is removed at load). */
+const volatile __u32 g_labels_offset = 0;
+const volatile __u8 labels_layout = GS_LABELS_NONE;
 /* Bit (1 << enum block_probe) set: that function is probed on its stack-check branch. */
 const volatile __u32 probe_on_branch = 0;
 
@@ -193,6 +198,13 @@ int block_gopark(struct pt_regs *ctx)
 	}
 	if (capture_goid)
 		bpf_probe_read_user(&goid, sizeof(goid), (void *)(g + goid_offset));
+	if (labels_layout != GS_LABELS_NONE) {
+		__u64 set = go_labels_ptr(g, g_labels_offset);
+
+		if (set)
+			p.labels_id =
+				go_labels_id(set, labels_layout, target_tgid, BLOCK_STAT_LABELLED);
+	}
 	p.park_ns = bpf_ktime_get_ns();
 	p.stack_id = h;
 	p.goid = goid;
@@ -223,7 +235,8 @@ static __always_inline void account(__u64 g, struct block_pending *p, __u64 now)
 			      .goid = p->goid,
 			      .reason = p->reason,
 			      .window = p->window,
-			      .epoch = cut_epoch};
+			      .epoch = cut_epoch,
+			      .labels_id = p->labels_id};
 	__u64 delay = now > p->park_ns ? now - p->park_ns : 0;
 	struct block_value *v, nv = {.count = 1, .delay_ns = delay};
 

@@ -17,11 +17,15 @@
 
 #define GS_STAT_COUNT CPU_STAT_COUNT
 #include "common.bpf.h"
+#include "golabels.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
 /* Set before load by userspace. */
 const volatile bool capture_kernel = false;
+/* false: the label-reading code is dead and the verifier removes it at load (goscope cpu
+ * --no-labels; tests/bench/labels_overhead.sh compares both). */
+const volatile bool read_labels = true;
 
 /* x86-64: kernel addresses are in the upper half of the address space. */
 #define KERNEL_ADDR_MIN 0xffff800000000000ULL
@@ -75,8 +79,12 @@ int BPF_PROG(cpu_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm
 	if (!v)
 		return 0;
 	start = start_ticks(task);
-	if (v->start_ticks == start)
-		send_event(tgid, CPU_EVENT_EXEC, start);
+	if (v->start_ticks != start)
+		return 0;
+	/* The old image's Go layout is not the new one's: no labels are read until userspace
+	 * sets the new image's (cpu_session.c, at the exec record). */
+	v->labels.layout = GS_LABELS_NONE;
+	send_event(tgid, CPU_EVENT_EXEC, start);
 	return 0;
 }
 
@@ -112,6 +120,7 @@ int cpu_sample(struct bpf_perf_event_data *ctx)
 	struct cpu_target_value *v;
 	struct cpu_sample *s;
 	__u64 ip, sp, bp, fp, start;
+	__u64 r14, set;
 	bool in_kernel;
 	__u32 n = 0;
 
@@ -137,6 +146,7 @@ int cpu_sample(struct bpf_perf_event_data *ctx)
 	s->flags = 0;
 	s->n_user = 0;
 	s->n_kernel = 0;
+	s->labels_id = 0;
 
 	in_kernel = ctx->regs.ip >= KERNEL_ADDR_MIN;
 	if (in_kernel) {
@@ -147,6 +157,7 @@ int cpu_sample(struct bpf_perf_event_data *ctx)
 		ip = BPF_CORE_READ(uregs, ip);
 		sp = BPF_CORE_READ(uregs, sp);
 		bp = BPF_CORE_READ(uregs, bp);
+		r14 = BPF_CORE_READ(uregs, r14);
 		if (capture_kernel) {
 			long len = bpf_get_stack(ctx, s->kernel, sizeof(s->kernel), 0);
 
@@ -159,6 +170,7 @@ int cpu_sample(struct bpf_perf_event_data *ctx)
 		ip = ctx->regs.ip;
 		sp = ctx->regs.sp;
 		bp = ctx->regs.bp;
+		r14 = ctx->regs.r14;
 	}
 	s->ip = ip;
 	s->sp = sp;
@@ -167,6 +179,11 @@ int cpu_sample(struct bpf_perf_event_data *ctx)
 		stat_inc(CPU_STAT_NO_USER_REGS);
 		submit(s);
 		return 0;
+	}
+	if (read_labels && v->labels.layout != GS_LABELS_NONE) {
+		set = go_labels_ptr(go_current_g(&v->labels, ip, r14), v->labels.g_labels);
+		if (set)
+			s->labels_id = go_labels_id(set, v->labels.layout, tgid, CPU_STAT_LABELLED);
 	}
 
 	if (bpf_probe_read_user(s->window, sizeof(s->window), (void *)sp) != 0) {

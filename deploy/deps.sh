@@ -12,8 +12,10 @@ set -euo pipefail
 RUNTIME_PKGS=(libbpf1 libelf1 zlib1g libsqlite3-0 libcjson1 libmicrohttpd12 libcurl4)
 BUILD_PKGS=(make gcc clang llvm pkg-config bpftool libbpf-dev libelf-dev zlib1g-dev
             linux-libc-dev libsqlite3-dev libcjson-dev libmicrohttpd-dev libcurl4-openssl-dev)
+# python3-yaml: Debian's /usr/bin/python3 with YAML, for the manifest test; jq: the seccomp profile.
 TEST_PKGS=(libcriterion-dev libclang-rt-14-dev binutils procps iproute2 util-linux sqlite3
-           panicparse curl openssl prometheus yamllint podman runc debootstrap)
+           panicparse curl openssl prometheus yamllint podman runc debootstrap
+           python3-yaml jq)
 # Go toolchains used to build the test programs (Debian's golang-1.NN-go, see debian-go.sh).
 GO_VERSIONS=(1.19 1.21 1.22 1.23 1.24 1.26 1.27)
 

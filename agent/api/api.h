@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "api/query.h"
+#include "kube/kube.h"
 #include "goscope/error.h"
 
 struct api;
@@ -83,6 +84,10 @@ struct api_metrics {
 	uint64_t bpf_targets, bpf_targets_max; /* the CPU target map: entries, size */
 	uint64_t block_sessions;	       /* continuous blocking profiles running */
 	uint64_t captures_total;	       /* on-demand captures answered by the agent */
+	/* Kubernetes pod metadata (agent/kube/): shown when kube_enabled. */
+	bool kube_enabled;
+	struct kube_stats kube;
+	uint64_t heap_failures; /* --heap: heap profile reads that failed (agent_stats) */
 	/* Push to Pyroscope (agent/push/push.h), when --push-url is set. */
 	bool push;
 	uint64_t push_pushed, push_retried, push_dropped, push_lost, push_requests;

@@ -118,6 +118,29 @@ static void process_metrics(struct mbuf *b)
 	      boot + (double)start / (double)tck);
 }
 
+/* The Kubernetes metadata client's counters (agent/kube/kube.h), when it runs. */
+static void kube_metrics(struct mbuf *b, const struct kube_stats *k)
+{
+	GAUGE(b, "goscope_kube_pods", "Pods of this node known from the Kubernetes API server.",
+	      k->pods);
+	GAUGE(b, "goscope_kube_synced",
+	      "1 while the pod list and watch are up to date (0: the API server is unreachable).",
+	      k->synced ? 1 : 0);
+	COUNTER(b, "goscope_kube_lists_total", "Successful lists of this node's pods.", k->lists);
+	COUNTER(b, "goscope_kube_relists_total", "Lists after the first (410 Gone, watch errors).",
+		k->relists);
+	COUNTER(b, "goscope_kube_list_errors_total", "Pod lists that failed.", k->list_errors);
+	COUNTER(b, "goscope_kube_watch_errors_total", "Pod watches that ended in an error.",
+		k->watch_errors);
+	COUNTER(b, "goscope_kube_gone_total", "410 Gone answers (an expired resourceVersion).",
+		k->gone);
+	COUNTER(b, "goscope_kube_watch_events_total", "Pod watch events applied.", k->events);
+	COUNTER(b, "goscope_kube_pods_dropped_total",
+		"Pods not tracked because the table was full.", k->pods_dropped);
+	COUNTER(b, "goscope_kube_token_reloads_total",
+		"Service account token reads after the first (rotation, 401).", k->token_reloads);
+}
+
 int api_metrics_render(const struct api_metrics *m, const struct api_server_counters *sc,
 		       char **out, size_t *len)
 {
@@ -154,6 +177,9 @@ int api_metrics_render(const struct api_metrics *m, const struct api_server_coun
 	COUNTER(&b, "goscope_captures_rejected_total",
 		"Captures and merges refused with 429 (too many at once).", sc->captures_rejected);
 	COUNTER(&b, "goscope_captures_total", "On-demand captures answered.", m->captures_total);
+	COUNTER(&b, "goscope_heap_read_failures_total",
+		"Heap profiles that could not be read from a process's memory (--heap).",
+		m->heap_failures);
 	COUNTER(&b, "goscope_symbolizer_cache_hits_total",
 		"Binary lookups that found the binary open in the symbolizer's cache.",
 		m->symbolizer_hits);
@@ -170,6 +196,8 @@ int api_metrics_render(const struct api_metrics *m, const struct api_server_coun
 	      m->bpf_targets_max ? (double)m->bpf_targets / (double)m->bpf_targets_max : 0.0);
 	GAUGE(&b, "goscope_block_sessions", "Continuous blocking-profile sessions running.",
 	      m->block_sessions);
+	if (m->kube_enabled)
+		kube_metrics(&b, &m->kube);
 	if (m->push) {
 		COUNTER(&b, "goscope_push_windows_pushed_total",
 			"Stored windows delivered to the push remote (2xx).", m->push_pushed);

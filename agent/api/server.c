@@ -31,13 +31,14 @@
 /* Threads polling connections (captures wait suspended, not in a thread; a stored-profile
  * merge holds one while it runs, hence more than one). */
 #define API_THREADS 2
-/* Connections at once (suspended ones count). */
-#define API_MAX_CONNECTIONS 256
+/* Connections at once (suspended ones count). libmicrohttpd divides the limit between the
+ * pool's threads, and one thread may accept most of a burst: 256 each. */
+#define API_MAX_CONNECTIONS 512
 /* A client that sends nothing or reads nothing for this long is dropped. */
 #define API_IDLE_TIMEOUT_S 10
 /* Memory for one connection's request line and headers (larger: 431/414 by MHD). */
 #define API_CONN_MEMORY (32 * 1024)
-#define API_LISTEN_BACKLOG 128
+#define API_LISTEN_BACKLOG 512
 /* How long api_stop waits for resumed connections to be answered before stopping. */
 #define API_STOP_WAIT_MS 2000
 
@@ -372,6 +373,7 @@ enum route {
 	R_MERGE,
 	R_CPU,
 	R_BLOCK,
+	R_HEAP,
 };
 
 static const struct {
@@ -381,7 +383,7 @@ static const struct {
 	{"/healthz", R_HEALTHZ},	  {"/metrics", R_METRICS},
 	{"/api/processes", R_PROCESSES},  {"/api/profiles", R_PROFILES},
 	{"/api/profiles/merge", R_MERGE}, {"/pprof/cpu", R_CPU},
-	{"/pprof/block", R_BLOCK},
+	{"/pprof/block", R_BLOCK},	  {"/pprof/heap", R_HEAP},
 };
 
 static enum route route_of(const char *path)
@@ -453,6 +455,9 @@ static enum MHD_Result handle_new(struct api *a, struct MHD_Connection *conn, st
 		break;
 	case R_BLOCK:
 		ok = start_capture(a, conn, c, q, API_CAPTURE_BLOCK);
+		break;
+	case R_HEAP:
+		ok = start_capture(a, conn, c, q, API_CAPTURE_HEAP);
 		break;
 	default:
 		ok = api_error(conn, MHD_HTTP_NOT_FOUND, "no such endpoint", NULL);

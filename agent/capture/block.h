@@ -42,10 +42,13 @@ struct block_stats {
 				     * by an unprobed path), dropped */
 	uint64_t still_blocked;		/* goroutines still blocked at the end */
 	uint64_t lost;			/* pending/stack/aggregation maps full */
-	uint64_t polled;	 /* throttled: blocks that outlived their drain, timed by polling */
-	uint64_t short_blocks;	 /* below --min-delay */
-	uint64_t restarts;	 /* probe hits skipped: headed for morestack (re-run) */
-	double trap_cost_ns;	 /* calibrated cost of one uprobe hit (throttled captures) */
+	uint64_t polled;       /* throttled: blocks that outlived their drain, timed by polling */
+	uint64_t short_blocks; /* below --min-delay */
+	uint64_t restarts;     /* probe hits skipped: headed for morestack (re-run) */
+	uint64_t labelled;     /* parks of goroutines with pprof labels */
+	uint64_t labels_truncated; /* of those, label sets cut (goscope/golabels.h limits) */
+	uint64_t labels_unread;	   /* of those, label sets not (fully) read or not kept */
+	double trap_cost_ns;	   /* calibrated cost of one uprobe hit (throttled captures) */
 	double bpf_cost_ns;	 /* BPF run time per hit, measured in the first cycle (throttled) */
 	double sampled_fraction; /* 1 when unthrottled */
 	unsigned windows;	 /* sampling windows (throttled) */

@@ -20,8 +20,6 @@
 #include "capture/core.h"
 #include "capture/probe_keeper.h"
 
-#define BPF_TRACE_UPROBE_MULTI_NR 48 /* enum bpf_attach_type, Linux 6.6 */
-
 int block_parse_reasons(const char *list, const struct goversion_facts *f, uint8_t *allowed,
 			bool *io_wait, struct gs_error *err)
 {
@@ -161,6 +159,10 @@ static int open_load(struct block_session *s, bool multi)
 		return capture_bpf_error(s->err, -errno, "open BPF object block");
 	s->skel = skel;
 	s->multi = multi;
+	/* One process's label sets: a smaller LRU map than the node-wide CPU session's (LRU maps
+	 * are preallocated, and the agent runs one block session per process). */
+	if (bpf_map__set_max_entries(skel->maps.labelsets, BLOCK_MAX_LABELSETS) < 0)
+		return gs_error_set(s->err, -EINVAL, "labelsets map size");
 	skel->rodata->target_tgid = (__u32)s->cfg.pid;
 	skel->rodata->capture_goid = s->cfg.goroutine_ids;
 	skel->rodata->goid_offset = s->facts.g_goid;
@@ -169,6 +171,11 @@ static int open_load(struct block_session *s, bool multi)
 	skel->rodata->pd_rg_offset = s->facts.pd_rg;
 	skel->rodata->pd_wg_offset = s->facts.pd_wg;
 	skel->rodata->g_tracking_seq_offset = s->facts.g_tracking_seq;
+	if (s->facts.g_labels) {
+		skel->rodata->g_labels_offset = s->facts.g_labels;
+		skel->rodata->labels_layout =
+			s->facts.labels_slice ? GS_LABELS_SLICE : GS_LABELS_MAP;
+	}
 	if (s->filter_reasons) {
 		memcpy((uint8_t *)skel->rodata->reason_allowed, s->reason_allowed,
 		       sizeof(s->reason_allowed));
@@ -188,7 +195,11 @@ static int open_load(struct block_session *s, bool multi)
 	 * several reasons, so it stays. */
 	s->want[BLOCK_PROBE_NETPOLL] = s->io_wait;
 	for (int k = 0; multi && k < BLOCK_NPROBES; k++)
-		bpf_program__set_expected_attach_type(s->progs[k], BPF_TRACE_UPROBE_MULTI_NR);
+		bpf_program__set_expected_attach_type(s->progs[k], CAPTURE_BPF_TRACE_UPROBE_MULTI);
+	/* The calibration probe is made the same way (block_calibrate). */
+	if (multi)
+		bpf_program__set_expected_attach_type(skel->progs.block_calibrate,
+						      CAPTURE_BPF_TRACE_UPROBE_MULTI);
 	return capture_bpf_load(skel->skeleton, "load BPF program block", s->err);
 }
 

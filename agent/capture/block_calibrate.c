@@ -4,6 +4,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -75,21 +76,31 @@ static double time_calls(unsigned n)
 /* Cost of one uprobe hit on this machine: an empty probe on a function of goscope, timed
  * with and without. Falls back to DEFAULT_TRAP_COST_NS. This probe is attached by goscope
  * itself, not through the session's probe keeper (probe_keeper.h): it sits in goscope's own
- * code, so a uprobe leaked here by a SIGKILL mid-(un)registration harms no other process. */
+ * code, so a uprobe leaked here by a SIGKILL mid-(un)registration harms no other process.
+ * It is the same kind of link as the session's probes: a uprobe_multi link when the session
+ * has those, which needs no CAP_SYS_ADMIN (a perf-event uprobe does: inside a container with
+ * goscope's capabilities it fails with EACCES, and the cost would stay uncalibrated). */
 double block_calibrate(struct block_session *s)
 {
 	LIBBPF_OPTS(bpf_uprobe_opts, opts);
 	uint64_t off = self_file_offset((uintptr_t)block_calibrate_branch);
-	struct bpf_link *l;
+	struct bpf_link *l = NULL;
 	double base, with;
+	int fd = -1;
 
 	if (!off)
 		return DEFAULT_TRAP_COST_NS;
-	l = bpf_program__attach_uprobe_opts(s->skel->progs.block_calibrate, 0, "/proc/self/exe",
-					    off, &opts);
-	if (!l)
+	if (s->multi)
+		fd = capture_uprobe_multi_link(bpf_program__fd(s->skel->progs.block_calibrate),
+					       "/proc/self/exe", off, getpid());
+	else
+		l = bpf_program__attach_uprobe_opts(s->skel->progs.block_calibrate, 0,
+						    "/proc/self/exe", off, &opts);
+	if (fd < 0 && !l)
 		return DEFAULT_TRAP_COST_NS;
 	with = time_calls(CALIBRATE_CALLS);
+	if (fd >= 0)
+		close(fd);
 	bpf_link__destroy(l);
 	base = time_calls(CALIBRATE_CALLS);
 	return with > base ? with - base : DEFAULT_TRAP_COST_NS;

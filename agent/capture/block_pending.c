@@ -113,7 +113,8 @@ static bool visit_long_block(struct block_session *s, __u64 g, const struct bloc
 			       .goid = p->goid,
 			       .reason = p->reason,
 			       .window = p->window,
-			       .epoch = s->epoch};
+			       .epoch = s->epoch,
+			       .labels_id = p->labels_id};
 	bpf_map_lookup_elem(afd, &k, &v);
 	v.count++;
 	v.delay_ns += delay;

@@ -105,6 +105,7 @@ struct cut {
 	struct block_stats *stats;
 	uint64_t now;
 	const char *fraction_label; /* NULL when unthrottled */
+	uint64_t labels_lost;	    /* blocks whose label set was gone from BPF */
 };
 
 static int add_sample(struct cut *c, const struct block_key *k, uint64_t count, uint64_t delay,
@@ -112,7 +113,9 @@ static int add_sample(struct cut *c, const struct block_key *k, uint64_t count, 
 {
 	struct block_session *s = c->s;
 	uint64_t locs[BLOCK_MAX_FRAMES + 1];
-	struct profile_label labels[4];
+	struct profile_label labels[4 + GS_LABELS_MAX];
+	struct golabels_strs strs;
+	struct gs_labels ls;
 	double f = window_fraction(s, k->window, c->now);
 	struct block_stack st;
 	struct stack_proc *sp;
@@ -141,6 +144,13 @@ static int add_sample(struct cut *c, const struct block_key *k, uint64_t count, 
 	if (c->fraction_label)
 		labels[nlab++] =
 			(struct profile_label){.key = "sampled_fraction", .str = c->fraction_label};
+	/* The parking goroutine's pprof labels (a set BPF could not keep, or evicted since from
+	 * its LRU map: none, counted). */
+	if (k->labels_id && bpf_map__lookup_elem(s->skel->maps.labelsets, &k->labels_id,
+						 sizeof(k->labels_id), &ls, sizeof(ls), 0) == 0)
+		nlab += golabels_to_profile(&ls, &strs, labels + nlab, GS_LABELS_MAX);
+	else if (k->labels_id)
+		c->labels_lost++;
 	return profile_add_sample(c->prof, locs, nl, values, labels, nlab, s->err);
 }
 
@@ -210,7 +220,8 @@ static int add_still_blocked(struct cut *c)
 		key = (struct block_key){.stack_id = p.stack_id,
 					 .goid = p.goid,
 					 .reason = p.reason,
-					 .window = p.window};
+					 .window = p.window,
+					 .labels_id = p.labels_id};
 		c->stats->still_blocked++;
 		rc = add_sample(c, &key, 1, c->now > p.park_ns ? c->now - p.park_ns : 0, true);
 		if (rc < 0)
@@ -234,6 +245,9 @@ static void cut_stats(struct block_session *s, struct block_stats *st)
 	st->cancelled = s->cancelled - s->cancelled_at_cut + d[BLOCK_STAT_OVERWRITTEN];
 	st->short_blocks = d[BLOCK_STAT_SHORT] + s->polled_short - s->polled_short_at_cut;
 	st->restarts = d[BLOCK_STAT_RESTARTS];
+	st->labelled = d[BLOCK_STAT_LABELLED];
+	st->labels_truncated = d[BLOCK_STAT_LABELS_TRUNCATED];
+	st->labels_unread = d[BLOCK_STAT_LABELS_UNREAD];
 	st->lost = d[BLOCK_STAT_PENDING_FULL] + d[BLOCK_STAT_STACKS_FULL] + d[BLOCK_STAT_AGG_FULL] +
 		   s->polled_lost - s->polled_lost_at_cut;
 	st->polled = s->polled - s->polled_at_cut;
@@ -271,6 +285,16 @@ static void add_comments(struct block_session *s, struct profile *prof,
 			 s->cfg.max_overhead_pct, st->sampled_fraction * 100, st->windows,
 			 st->trap_cost_ns, st->bpf_cost_ns, st->sampled_fraction, st->polled,
 			 BLOCK_TICK_NS / 1e6);
+		profile_add_comment(prof, text);
+	}
+	if (st->labelled) {
+		snprintf(text, sizeof(text),
+			 "goscope block: %" PRIu64
+			 " parks of goroutines with pprof labels, %" PRIu64
+			 " label sets truncated (more than %d labels, keys over %d bytes or values "
+			 "over %d bytes), %" PRIu64 " not readable or not kept",
+			 st->labelled, st->labels_truncated, GS_LABELS_MAX, GS_LABEL_KEY_LEN,
+			 GS_LABEL_VALUE_LEN, st->labels_unread);
 		profile_add_comment(prof, text);
 	}
 	if (st->repaired_breakpoints) {
@@ -339,6 +363,7 @@ int block_cut_profile(struct block_session *s, bool still_blocked, uint64_t now,
 		return rc;
 	}
 	cut_stats(s, stats);
+	stats->labels_unread += c.labels_lost;
 	profile_set_time(c.prof, s->cut_wall, (int64_t)stats->duration_ns);
 	add_comments(s, c.prof, stats);
 	s->cut_at = now;

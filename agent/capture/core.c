@@ -10,6 +10,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <linux/perf_event.h>
+
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
@@ -21,6 +23,7 @@
 #define LOG_MSG_MAX 16384 /* one libbpf message; the verifier log comes as one */
 #define ERROR_LOG_LINES 4 /* verifier lines quoted in an error */
 #define LOCKDOWN_PATH "/sys/kernel/security/lockdown"
+#define UPROBE_MULTI_ATTR_TAIL 64 /* zeroes after link_create.uprobe_multi */
 
 /* libbpf's print callback is process-wide and takes no argument: its state is global,
  * guarded by a mutex because sessions may load programs from several threads. */
@@ -121,6 +124,25 @@ static bool seccomp_blocks_bpf(void)
 	return errno == EPERM || errno == ENOSYS;
 }
 
+/* Whether a seccomp filter refuses perf_event_open() (a profile that allows bpf() alone): a
+ * call with no attr, which the kernel answers with EFAULT once the call reaches it. */
+static bool seccomp_blocks_perf(void)
+{
+	if (syscall(__NR_perf_event_open, NULL, -1, 0, -1, 0) >= 0)
+		return false; /* cannot happen without an attr; be safe */
+	return errno == EPERM || errno == ENOSYS;
+}
+
+/* The call this process's seccomp filter refuses among those goscope needs, or NULL. */
+static const char *seccomp_refused_call(void)
+{
+	if (seccomp_blocks_bpf())
+		return "bpf()";
+	if (seccomp_blocks_perf())
+		return "perf_event_open()";
+	return NULL;
+}
+
 /* Kernel lockdown in confidentiality mode forbids BPF reads of kernel memory. */
 static bool lockdown_confidentiality(void)
 {
@@ -139,6 +161,7 @@ int capture_bpf_error(struct gs_error *err, int code, const char *what)
 {
 	struct proc_self_status st;
 	bool denied = code == -EPERM || code == -EACCES, privileged, verbose, verifier;
+	const char *refused = NULL;
 	char tail[LOG_KEEP_LINES * 64];
 
 	proc_self_status(&st);
@@ -150,14 +173,17 @@ int capture_bpf_error(struct gs_error *err, int code, const char *what)
 				    "%s: permission denied: goscope needs root or CAP_BPF, "
 				    "CAP_PERFMON and CAP_SYS_PTRACE (see 'goscope version')",
 				    what);
-	if (denied && st.seccomp == 2 && seccomp_blocks_bpf())
+	if (denied && st.seccomp == 2)
+		refused = seccomp_refused_call();
+	if (refused)
 		return gs_error_set(
 			err, code,
-			"%s: bpf() is refused by this process's seccomp filter "
+			"%s: %s is refused by this process's seccomp filter "
 			"(Seccomp: 2 in /proc/self/status; a container runtime's default "
 			"seccomp profile blocks bpf()): run goscope with a seccomp profile that "
-			"allows bpf() and perf_event_open(), or unconfined",
-			what);
+			"allows bpf() and perf_event_open() (goscope's image ships one: "
+			"deploy/kubernetes/seccomp-goscope.json), or unconfined",
+			what, refused);
 	if (denied && lockdown_confidentiality())
 		return gs_error_set(err, code,
 				    "%s: refused by kernel lockdown (confidentiality mode, %s)",
@@ -178,6 +204,31 @@ int capture_bpf_error(struct gs_error *err, int code, const char *what)
 				    tail[0] ? tail : strerror(-code));
 	}
 	return gs_error_set(err, code, "%s: %s", what, strerror(-code));
+}
+
+/* The kernel's link_create attr for uprobe_multi, laid out by hand (see core.h). */
+struct uprobe_multi_attr {
+	__u32 prog_fd, target_fd, attach_type, flags;
+	__aligned_u64 path, offsets, ref_ctr_offsets, cookies;
+	__u32 cnt, multi_flags, pid;
+	__u8 rest[UPROBE_MULTI_ATTR_TAIL];
+};
+
+int capture_uprobe_multi_link(int prog_fd, const char *path, uint64_t offset, int pid)
+{
+	struct uprobe_multi_attr a;
+	__u64 off = offset;
+	int fd;
+
+	memset(&a, 0, sizeof(a));
+	a.prog_fd = (__u32)prog_fd;
+	a.attach_type = CAPTURE_BPF_TRACE_UPROBE_MULTI;
+	a.path = (__u64)(uintptr_t)path;
+	a.offsets = (__u64)(uintptr_t)&off;
+	a.cnt = 1;
+	a.pid = (__u32)pid;
+	fd = (int)syscall(__NR_bpf, BPF_LINK_CREATE, &a, sizeof(a));
+	return fd < 0 ? -errno : fd;
 }
 
 int capture_bpf_load(struct bpf_object_skeleton *skeleton, const char *what, struct gs_error *err)

@@ -43,6 +43,16 @@ int capture_bpf_load(struct bpf_object_skeleton *skeleton, const char *what, str
  * libbpf's messages. Returns code. */
 int capture_bpf_error(struct gs_error *err, int code, const char *what);
 
+/* enum bpf_attach_type's BPF_TRACE_UPROBE_MULTI (Linux 6.6): Debian's libbpf (1.1) and its uapi
+ * header predate it. */
+#define CAPTURE_BPF_TRACE_UPROBE_MULTI 48
+
+/* A uprobe_multi BPF link (Linux 6.6) of prog_fd at one file offset of path, for pid (0: every
+ * process), created by hand for the reason above. Needs CAP_BPF and CAP_PERFMON only, where a
+ * perf-event uprobe needs CAP_SYS_ADMIN (a container without it can make these, not those).
+ * No heap, no stdio (the probe keeper calls it). Returns the link's fd, or -errno. */
+int capture_uprobe_multi_link(int prog_fd, const char *path, uint64_t offset, int pid);
+
 /* Sums each of the first nkeys entries of a BPF_MAP_TYPE_PERCPU_ARRAY of __u64 over every
  * possible CPU into sums[0..nkeys). Unreadable entries sum to 0. -errno. */
 int capture_percpu_sums(const struct bpf_map *map, uint32_t nkeys, uint64_t *sums);

@@ -1,7 +1,7 @@
 /* cpu.c — the one-shot CPU capture behind `goscope cpu`: a thin user of cpu_session (see
  * cpu_session.h). Opens a session, adds the targets (rescanning for new Go processes with
  * --all-go), polls until the capture ends (capture_check_end), and cuts once into one profile
- * whose samples carry pid and comm labels. */
+ * whose samples carry pid and comm labels (and the pprof labels of the goroutine sampled). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +11,7 @@
 #include "capture/core.h"
 #include "capture/cpu.h"
 #include "capture/cpu_session.h"
+#include "goscope/golabels.h"
 #include "procs/goprocs.h"
 #include "procs/proc.h"
 
@@ -128,6 +129,17 @@ static void add_comments(struct profile *prof, const struct cpu_stats *st)
 		 (unsigned long long)st->counts.leaf_fixed,
 		 (unsigned long long)st->counts.leaf_unrecovered);
 	profile_add_comment(prof, text);
+	if (st->counts.labelled) {
+		snprintf(text, sizeof(text),
+			 "goscope cpu: %llu samples with pprof labels, %llu label sets truncated "
+			 "(more than %d labels, keys over %d bytes or values over %d bytes), %llu "
+			 "not readable",
+			 (unsigned long long)st->counts.labelled,
+			 (unsigned long long)st->counts.labels_truncated, GS_LABELS_MAX,
+			 GS_LABEL_KEY_LEN, GS_LABEL_VALUE_LEN,
+			 (unsigned long long)st->counts.labels_unread);
+		profile_add_comment(prof, text);
+	}
 }
 
 static void copy_stats(struct cpu_stats *st, const struct cpu_window *w)
@@ -145,7 +157,8 @@ int cpu_capture(const struct cpu_config *cfg, struct profile **out, struct cpu_s
 					  .merge = true,
 					  .pids = cfg->all_go ? NULL : cfg->pids,
 					  .npids = cfg->all_go ? 0 : cfg->npids,
-					  .max_targets = cfg->max_targets};
+					  .max_targets = cfg->max_targets,
+					  .no_labels = cfg->no_labels};
 	struct all_go all = {0};
 	enum capture_end end = CAPTURE_RUNNING;
 	struct capture_clock clock;

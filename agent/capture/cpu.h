@@ -18,6 +18,7 @@ struct cpu_config {
 	uint64_t duration_ns;	  /* 0 = until stopped */
 	unsigned frequency;	  /* samples per second per CPU */
 	bool kernel;		  /* also capture kernel stacks */
+	bool no_labels;		  /* read no pprof labels (cpu_session_config.no_labels) */
 	volatile const int *stop; /* polled; nonzero ends the capture (may be NULL) */
 	unsigned max_targets;	  /* processes profiled at once (target map); 0: CPU_MAX_TARGETS */
 };

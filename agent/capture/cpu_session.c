@@ -60,6 +60,7 @@ struct cpu_session {
 	int nlinks;
 	struct bpf_link *exec_link, *exit_link;
 	struct stacks stacks; /* symbolizer, processes, kernel symbols: the session's life */
+	struct golabels_cache labels; /* label sets of the samples, from BPF's labelsets map */
 
 	/* Live targets and ended ones whose image may still get samples (searched per sample);
 	 * ended images, closed, wait in done for the cut. */
@@ -79,6 +80,7 @@ struct cpu_session {
 	struct cpu_tap *taps[CPU_SESSION_MAX_TAPS];
 	size_t ntaps;
 
+	uint64_t labels_lost; /* samples whose label set was gone from BPF (this window) */
 	int error; /* first error inside the ring buffer callback, reported by poll/cut */
 	struct gs_error cb_err;
 	uint64_t locs[CPU_MAX_KERNEL_FRAMES + CPU_MAX_USER_FRAMES + 1];
@@ -169,14 +171,17 @@ static int callback_error(struct cpu_session *s, int code)
 	return code;
 }
 
-/* Puts (pid, start) in the in-kernel filter. -errno (-E2BIG when the map is full). */
-static int filter_add(struct cpu_session *s, pid_t pid, uint64_t start)
+/* Puts (pid, start) in the in-kernel filter, with how to read its goroutines' labels (from
+ * its image sp); flags: BPF_ANY, or BPF_EXIST to change an entry BPF still has. -errno
+ * (-E2BIG when the map is full). */
+static int filter_add(struct cpu_session *s, pid_t pid, uint64_t start, const struct stack_proc *sp,
+		      __u64 flags)
 {
-	struct cpu_target_value v = {.start_ticks = start};
+	struct cpu_target_value v = {.start_ticks = start, .labels = sp->golabels};
 	__u32 key = (__u32)pid;
 
 	return bpf_map__update_elem(s->skel->maps.targets, &key, sizeof(key), &v, sizeof(v),
-				    BPF_ANY) < 0
+				    flags) < 0
 		       ? -errno
 		       : 0;
 }
@@ -242,19 +247,23 @@ static int on_event(struct cpu_session *s, const struct cpu_event *ev)
 		end_target(s, t, false);
 		stacks_close(&s->stacks, t->sp);
 		t->sp = NULL;
-		if (!new_target(s, (pid_t)ev->pid, ev->start_ticks))
+		t = new_target(s, (pid_t)ev->pid, ev->start_ticks);
+		if (!t)
 			return callback_error(s, -ENOMEM);
+		/* BPF stopped reading labels at the exec: the new image's layout. */
+		filter_add(s, t->pid, t->start_ticks, t->sp, BPF_EXIST);
 	}
 	return 0;
 }
 
 /* One sample (its stacks already repaired) into prof: its locations are made in prof (each
- * profile has its own location table). -errno with s->cb_err set. */
+ * profile has its own location table); labels: the goroutine's pprof labels (nset). -errno
+ * with s->cb_err set. */
 static int add_sample(struct cpu_session *s, struct profile *prof, struct stack_proc *sp,
 		      const struct cpu_sample *cs, size_t nk, const uint64_t *user, size_t nu,
-		      const char *comm)
+		      const char *comm, const struct profile_label *set, size_t nset)
 {
-	struct profile_label labels[2];
+	struct profile_label labels[2 + GS_LABELS_MAX];
 	int64_t values[2];
 	size_t nl = 0;
 
@@ -270,7 +279,11 @@ static int add_sample(struct cpu_session *s, struct profile *prof, struct stack_
 	values[1] = s->period_ns;
 	labels[0] = (struct profile_label){.key = "pid", .num = cs->pid};
 	labels[1] = (struct profile_label){.key = "comm", .str = comm};
-	return profile_add_sample(prof, s->locs, nl, values, labels, 2, &s->cb_err);
+	if (nset > GS_LABELS_MAX)
+		nset = GS_LABELS_MAX;
+	if (nset)
+		memcpy(labels + 2, set, nset * sizeof(*set));
+	return profile_add_sample(prof, s->locs, nl, values, labels, 2 + nset, &s->cb_err);
 }
 
 static bool tap_wants(const struct cpu_tap *tap, pid_t pid)
@@ -286,12 +299,14 @@ static int on_sample(void *ctx, void *data, size_t size)
 	struct cpu_session *s = ctx;
 	const struct cpu_sample *cs = data;
 	uint64_t user[CPU_MAX_USER_FRAMES];
+	const struct profile_label *pl = NULL;
 	struct leaf_regs regs;
 	enum leaf_result leaf;
 	struct cpu_target *t;
 	struct stack_proc *sp;
 	struct profile **pp;
 	size_t nu, nk;
+	int nset;
 
 	if (size == sizeof(struct cpu_event))
 		return on_event(s, data);
@@ -326,12 +341,18 @@ static int on_sample(void *ctx, void *data, size_t size)
 	else if (leaf == LEAF_UNRECOVERED)
 		s->win.leaf_unrecovered++;
 
-	if (add_sample(s, *pp, sp, cs, nk, user, nu, t->comm) < 0)
+	nset = cs->labels_id ? golabels_cache_get(&s->labels, cs->labels_id, &pl) : 0;
+	if (nset < 0) {
+		s->labels_lost++; /* evicted from BPF before it was read */
+		nset = 0;
+	}
+	if (add_sample(s, *pp, sp, cs, nk, user, nu, t->comm, pl, (size_t)nset) < 0)
 		return callback_error(s, s->cb_err.code);
 	t->samples++;
 	for (size_t i = 0; i < s->ntaps; i++) {
 		if (tap_wants(s->taps[i], (pid_t)cs->pid) &&
-		    add_sample(s, s->taps[i]->prof, sp, cs, nk, user, nu, t->comm) < 0)
+		    add_sample(s, s->taps[i]->prof, sp, cs, nk, user, nu, t->comm, pl,
+			       (size_t)nset) < 0)
 			return callback_error(s, s->cb_err.code);
 	}
 	return 0;
@@ -413,6 +434,7 @@ int cpu_session_open(const struct cpu_session_config *cfg, struct cpu_session **
 		goto fail;
 	}
 	s->skel->rodata->capture_kernel = cfg->kernel;
+	s->skel->rodata->read_labels = !cfg->no_labels;
 	rc = bpf_map__set_max_entries(s->skel->maps.targets, s->cfg.max_targets);
 	if (rc < 0) {
 		rc = gs_error_set(err, rc, "target map size %u: %s", s->cfg.max_targets,
@@ -423,6 +445,7 @@ int cpu_session_open(const struct cpu_session_config *cfg, struct cpu_session **
 	if (rc < 0)
 		goto fail;
 	s->bpf_loads++;
+	golabels_cache_init(&s->labels, bpf_map__fd(s->skel->maps.labelsets));
 	s->rb = ring_buffer__new(bpf_map__fd(s->skel->maps.samples), on_sample, s, NULL);
 	if (!s->rb) {
 		rc = gs_error_set(err, -errno, "ring buffer: %s", strerror(errno));
@@ -490,7 +513,7 @@ int cpu_session_add_target(struct cpu_session *s, pid_t pid, struct gs_error *er
 	t = new_target(s, pid, st.start_ticks);
 	if (!t)
 		return gs_error_set(err, -ENOMEM, "out of memory");
-	rc = filter_add(s, pid, st.start_ticks);
+	rc = filter_add(s, pid, st.start_ticks, t->sp, BPF_ANY);
 	if (rc < 0) {
 		end_target(s, t, false);
 		if (rc == -E2BIG || rc == -ENOSPC || rc == -ENOMEM) {
@@ -608,6 +631,10 @@ static void read_bpf_stats(struct cpu_session *s)
 	s->win.no_user_regs = d[CPU_STAT_NO_USER_REGS];
 	s->win.reused = d[CPU_STAT_REUSED];
 	s->win.event_drops = d[CPU_STAT_EVENT_DROPS];
+	s->win.labelled = d[CPU_STAT_LABELLED];
+	s->win.labels_truncated = d[CPU_STAT_LABELS_TRUNCATED];
+	s->win.labels_unread = d[CPU_STAT_LABELS_UNREAD] + s->labels_lost;
+	s->labels_lost = 0;
 }
 
 /* Whether an entry goes into the window's process list. */
@@ -811,6 +838,7 @@ void cpu_session_close(struct cpu_session *s)
 		profile_free(s->taps[i]->prof);
 		free(s->taps[i]);
 	}
+	golabels_cache_free(&s->labels);
 	stacks_free(&s->stacks);
 	free(s);
 }

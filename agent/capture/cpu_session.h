@@ -50,7 +50,8 @@ struct cpu_session_config {
 	unsigned frequency; /* samples per second per CPU, 1..1e9 */
 	bool kernel;	    /* also kernel stacks (symbols from /proc/kallsyms) */
 	/* Cut into one profile for all processes (cpu_window.merged) instead of one per
-	 * process. Either way every sample has the labels pid (number) and comm. */
+	 * process. Either way every sample has the labels pid (number) and comm. Samples of a
+	 * goroutine with pprof labels also have those (golabels.h). */
 	bool merge;
 	/* Targets added before the perf events are attached, so that their sampling starts
 	 * with the first window (cpu_session_add_target adds more later). */
@@ -62,6 +63,9 @@ struct cpu_session_config {
 	 * target's stat file is read); 0: CPU_SESSION_REAP_MS. A long-running agent with many
 	 * targets reads less often: the BPF exit record is the normal way exits are seen. */
 	unsigned reap_ms;
+	/* Read no pprof labels: the BPF label code is dead and removed by the verifier at load
+	 * (for overhead comparisons: tests/bench/labels_overhead.sh). */
+	bool no_labels;
 };
 
 /* How often poll reads /proc for targets that exited without an exit record. */
@@ -95,6 +99,10 @@ struct cpu_window_stats {
 	uint64_t execs;		   /* targets that exec'd (each went on as a new entry) */
 	uint64_t exits;		   /* targets that exited */
 	uint64_t map_full;	   /* adds refused because the target map was full */
+	uint64_t labelled;	   /* samples of goroutines with pprof labels (BPF) */
+	uint64_t labels_truncated; /* of those, label sets cut: more than GS_LABELS_MAX labels, or
+				    * a key or value longer than GS_LABEL_KEY_LEN / _VALUE_LEN */
+	uint64_t labels_unread;	   /* of those, label sets (partly) unreadable */
 	uint64_t start_ns;	   /* monotonic start of the window (the previous cut) */
 	int64_t start_wall_ns;	   /* the same, realtime (the profiles' time_nanos) */
 	uint64_t duration_ns;	   /* start to this cut (the profiles' duration_nanos) */

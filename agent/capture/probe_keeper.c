@@ -29,8 +29,6 @@
 #include "capture/probe_keeper.h"
 
 #define KEEPER_PATH_MAX 256
-#define BPF_TRACE_UPROBE_MULTI_NR 48 /* enum bpf_attach_type, Linux 6.6 */
-#define UPROBE_MULTI_ATTR_TAIL 64    /* zeroes after link_create.uprobe_multi */
 #define UPROBE_PMU_TYPE_PATH "/sys/bus/event_source/devices/uprobe/type"
 #define KEEPER_STOP_WAIT_MS 5000 /* the keeper closes its links, then exits */
 #define X86_INT3 0xcc
@@ -60,30 +58,9 @@ struct probe_keeper {
 
 /* ---- the keeper process (no heap, no stdio: see probe_keeper.h) ---- */
 
-/* link_create of union bpf_attr for uprobe_multi, laid out by hand: Debian's libbpf (1.1) and
- * its uapi header predate it. */
-struct uprobe_multi_attr {
-	__u32 prog_fd, target_fd, attach_type, flags;
-	__aligned_u64 path, offsets, ref_ctr_offsets, cookies;
-	__u32 cnt, multi_flags, pid;
-	__u8 rest[UPROBE_MULTI_ATTR_TAIL];
-};
-
 static int attach_multi(int prog_fd, const struct keeper_cmd *c)
 {
-	struct uprobe_multi_attr a;
-	__u64 off = c->offset;
-	int fd;
-
-	memset(&a, 0, sizeof(a));
-	a.prog_fd = (__u32)prog_fd;
-	a.attach_type = BPF_TRACE_UPROBE_MULTI_NR;
-	a.path = (__u64)(uintptr_t)c->path;
-	a.offsets = (__u64)(uintptr_t)&off;
-	a.cnt = 1;
-	a.pid = (__u32)c->pid;
-	fd = (int)syscall(__NR_bpf, BPF_LINK_CREATE, &a, sizeof(a));
-	return fd < 0 ? -errno : fd;
+	return capture_uprobe_multi_link(prog_fd, c->path, c->offset, c->pid);
 }
 
 static int attach_perf(int prog_fd, const struct keeper_cmd *c)
@@ -444,7 +421,7 @@ static int noop_prog(struct probe_keeper *k, bool multi)
 	if (k->noop_prog[multi] >= 0)
 		return k->noop_prog[multi];
 	if (multi)
-		opts.expected_attach_type = (enum bpf_attach_type)BPF_TRACE_UPROBE_MULTI_NR;
+		opts.expected_attach_type = (enum bpf_attach_type)CAPTURE_BPF_TRACE_UPROBE_MULTI;
 	k->noop_prog[multi] = bpf_prog_load(BPF_PROG_TYPE_KPROBE, "goscope_noop", "GPL", insns,
 					    sizeof(insns) / sizeof(insns[0]), &opts);
 	return k->noop_prog[multi];

@@ -37,6 +37,8 @@ int cmd_cpu(int argc, char **argv);
 void usage_cpu(FILE *out);
 int cmd_block(int argc, char **argv);
 void usage_block(FILE *out);
+int cmd_heap(int argc, char **argv);
+void usage_heap(FILE *out);
 int cmd_goroutines(int argc, char **argv);
 void usage_goroutines(FILE *out);
 void usage_info(FILE *out);

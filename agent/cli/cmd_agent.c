@@ -15,6 +15,7 @@
 #include "cli/cli.h"
 #include "cli/text.h"
 #include "daemon/agent.h"
+#include "kube/kube.h"
 #include "procs/labels.h"
 #include "push/push_backoff.h"
 #include "store/store.h"
@@ -27,6 +28,7 @@
 #define DEFAULT_MAX_DISK (1ULL << 30)
 #define DEFAULT_ROLLUP_NS (3600LL * 1000000000LL)
 #define MAX_PATTERNS 64
+#define DEFAULT_K8S_PORT "443"
 /* --push-header at most this many times. */
 #define MAX_PUSH_HEADERS 32
 #define MAX_PUSH_TIMEOUT_NS (3600ULL * 1000000000ULL)
@@ -47,10 +49,16 @@ enum {
 	OPT_VERBOSE,
 	OPT_RESCAN,
 	OPT_NO_EXEC_WATCH,
+	OPT_KUBERNETES,
+	OPT_K8S_POD_LABELS,
+	OPT_K8S_API,
+	OPT_K8S_SERVICE_ACCOUNT,
 	OPT_LISTEN,
 	OPT_TOKEN_FILE,
 	OPT_MAX_CAPTURE,
 	OPT_MAX_CAPTURES,
+	OPT_HEAP,
+	OPT_NO_HEAP,
 	OPT_PUSH_URL,
 	OPT_PUSH_TENANT,
 	OPT_PUSH_BASIC_AUTH_FILE,
@@ -102,6 +110,16 @@ static const struct agent_flag flags[] = {
 	 "full /proc rescan period beside the exec watcher (default 30s)"},
 	{OPT_NO_EXEC_WATCH, "no-exec-watch", no_argument, "GOSCOPE_NO_EXEC_WATCH",
 	 "find new processes by rescans only (no BPF exec tracepoint)"},
+	{OPT_KUBERNETES, "kubernetes", no_argument, "GOSCOPE_KUBERNETES",
+	 "pod metadata from the Kubernetes API server (default: on when "
+	 "KUBERNETES_SERVICE_HOST is set)"},
+	{OPT_K8S_POD_LABELS, "k8s-pod-labels", required_argument, "GOSCOPE_K8S_POD_LABELS",
+	 "pod labels copied into every profile, comma-separated (e.g. app,version)"},
+	{OPT_K8S_API, "k8s-api", required_argument, "GOSCOPE_K8S_API",
+	 "the API server (default https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT)"},
+	{OPT_K8S_SERVICE_ACCOUNT, "k8s-service-account", required_argument,
+	 "GOSCOPE_K8S_SERVICE_ACCOUNT",
+	 "directory with the token and ca.crt (default " KUBE_DEFAULT_SA_DIR ")"},
 	{OPT_LISTEN, "listen", required_argument, "GOSCOPE_LISTEN",
 	 "HTTP API address (default " API_DEFAULT_LISTEN "; off = no API; port 0 = any free)"},
 	{OPT_TOKEN_FILE, "api-token-file", required_argument, "GOSCOPE_API_TOKEN_FILE",
@@ -110,6 +128,9 @@ static const struct agent_flag flags[] = {
 	 "longest on-demand capture; seconds= is capped to it (default 300s)"},
 	{OPT_MAX_CAPTURES, "max-concurrent-captures", required_argument,
 	 "GOSCOPE_MAX_CONCURRENT_CAPTURES", "on-demand captures at once; more get 429 (default 4)"},
+	{OPT_HEAP, "heap", no_argument, "GOSCOPE_HEAP",
+	 "a heap profile per process per window, read from its memory (default on)"},
+	{OPT_NO_HEAP, "no-heap", no_argument, "GOSCOPE_NO_HEAP", "no heap profiles"},
 	{OPT_VERBOSE, "verbose", no_argument, "GOSCOPE_VERBOSE",
 	 "per-window summaries and libbpf's messages on stderr"},
 	{OPT_PUSH_URL, "push-url", required_argument, "GOSCOPE_PUSH_URL",
@@ -145,6 +166,8 @@ void usage_agent(FILE *out)
 		"                     [--listen 127.0.0.1:6061] [--api-token-file FILE]\n"
 		"                     [--max-capture 300s] [--max-concurrent-captures 4] "
 		"[--verbose]\n"
+		"                     [--kubernetes] [--k8s-pod-labels LIST] [--k8s-api URL]\n"
+		"                     [--k8s-service-account DIR]\n"
 		"                     [--push-url URL [--push-tenant ID] [--push-header 'K: "
 		"V']...\n"
 		"                      [--push-basic-auth-file FILE | --push-bearer-token-file "
@@ -158,7 +181,9 @@ void usage_agent(FILE *out)
 		"ones take a comma-separated list there). GLOB: comm=, exe=, module= or cgroup=\n"
 		"followed by an fnmatch(3) pattern. The HTTP API (--listen) serves on-demand\n"
 		"captures (/pprof/cpu, /pprof/block), the stored profiles (/api/profiles,\n"
-		"/api/profiles/merge), /api/processes, /metrics and /healthz.\n\n");
+		"/api/profiles/merge), /api/processes, /metrics and /healthz. On Kubernetes\n"
+		"(KUBERNETES_SERVICE_HOST set or --kubernetes), profiles are labelled with their\n"
+		"pod: namespace, pod, container, workload and the --k8s-pod-labels.\n\n");
 	for (size_t i = 0; i < NFLAGS; i++) {
 		char left[64];
 
@@ -176,6 +201,11 @@ struct agent_opts {
 	char node[256];
 	const char *node_flag;
 	const char *cmd_err; /* the flag or variable being parsed, for messages */
+	int kubernetes;	     /* -1: unset (on when KUBERNETES_SERVICE_HOST is set), 0 off, 1 on */
+	struct kube_config kube;
+	char *pod_labels_copy;
+	const char *pod_labels[KUBE_MAX_POD_LABELS];
+	char api_url[512];
 	struct api_config api;
 	unsigned port; /* the API's, once it listens */
 	bool no_api;
@@ -260,6 +290,76 @@ static int add_patterns(struct proc_filter **f, bool include, const char *list, 
 	return rc;
 }
 
+/* --k8s-pod-labels app,version: the names (the last occurrence wins). */
+static int parse_pod_labels(struct agent_opts *o, const char *list)
+{
+	char *save = NULL, *tok;
+
+	free(o->pod_labels_copy);
+	o->kube.npod_labels = 0;
+	o->pod_labels_copy = strdup(list);
+	if (!o->pod_labels_copy)
+		return -ENOMEM;
+	for (tok = strtok_r(o->pod_labels_copy, ",", &save); tok;
+	     tok = strtok_r(NULL, ",", &save)) {
+		if (o->kube.npod_labels == KUBE_MAX_POD_LABELS) {
+			cli_error("agent", "at most %d pod labels", KUBE_MAX_POD_LABELS);
+			return -EINVAL;
+		}
+		if (strlen(tok) >= KUBE_LABEL_KEY_MAX) {
+			cli_error("agent", "pod label name too long");
+			return -EINVAL;
+		}
+		o->pod_labels[o->kube.npod_labels++] = tok;
+	}
+	o->kube.pod_labels = o->pod_labels;
+	return 0;
+}
+
+/* Kubernetes pod metadata: on with --kubernetes (or --k8s-api), or when the agent runs in a pod
+ * (the kubelet sets KUBERNETES_SERVICE_HOST) unless GOSCOPE_KUBERNETES=false. The API server is
+ * --k8s-api, else https://KUBERNETES_SERVICE_HOST:KUBERNETES_SERVICE_PORT. 1 on, 0 off, -1
+ * error. */
+static int kube_setup(struct agent_opts *o)
+{
+	const char *host = getenv("KUBERNETES_SERVICE_HOST");
+	const char *port = getenv("KUBERNETES_SERVICE_PORT");
+
+	const char *node_env = getenv("NODE_NAME");
+	bool asked = o->kubernetes > 0 || o->kube.api_url;
+
+	if (o->kubernetes == 0 || (!asked && (!host || !*host)))
+		return 0;
+	/* The pods are this node's: without its name (the DaemonSet sets NODE_NAME from the
+	 * downward API) the hostname would be the pod's own name and match no pod. */
+	if (!(o->node_flag && *o->node_flag) && !(node_env && *node_env)) {
+		if (asked) {
+			cli_error("agent",
+				  "Kubernetes pod metadata needs the node name: set NODE_NAME "
+				  "or --node");
+			return -1;
+		}
+		fprintf(stderr, "goscope agent: warning: KUBERNETES_SERVICE_HOST is set but "
+				"NODE_NAME is not: no pod metadata (set NODE_NAME or --node)\n");
+		return 0;
+	}
+	if (!o->kube.api_url) {
+		if (!host || !*host) {
+			cli_error("agent", "--kubernetes: KUBERNETES_SERVICE_HOST is not set (or "
+					   "give --k8s-api)");
+			return -1;
+		}
+		if (!port || !*port)
+			port = DEFAULT_K8S_PORT;
+		/* An IPv6 address goes in brackets. */
+		snprintf(o->api_url, sizeof(o->api_url),
+			 strchr(host, ':') ? "https://[%s]:%s" : "https://%s:%s", host, port);
+		o->kube.api_url = o->api_url;
+	}
+	o->kube.node = o->node;
+	return 1;
+}
+
 /* Applies one flag's value (from the command line, or from the environment with from_env). */
 static int apply(struct agent_opts *o, const struct agent_flag *f, const char *v, bool from_env)
 {
@@ -294,6 +394,8 @@ static int apply(struct agent_opts *o, const struct agent_flag *f, const char *v
 	case OPT_BLOCK:
 	case OPT_NO_EXEC_WATCH:
 	case OPT_VERBOSE:
+	case OPT_HEAP:
+	case OPT_NO_HEAP:
 	case OPT_PUSH_INSECURE:
 		if (!from_env)
 			b = true;
@@ -303,6 +405,8 @@ static int apply(struct agent_opts *o, const struct agent_flag *f, const char *v
 			c->block_all = b;
 		else if (f->code == OPT_NO_EXEC_WATCH)
 			c->no_exec_watch = b;
+		else if (f->code == OPT_HEAP || f->code == OPT_NO_HEAP)
+			c->heap = f->code == OPT_HEAP ? b : !b;
 		else if (f->code == OPT_PUSH_INSECURE)
 			o->push.insecure_skip_verify = b;
 		else
@@ -384,6 +488,25 @@ static int apply(struct agent_opts *o, const struct agent_flag *f, const char *v
 		return 0;
 	case OPT_NODE:
 		o->node_flag = v;
+		return 0;
+	case OPT_KUBERNETES:
+		if (!from_env)
+			b = true;
+		else if (!parse_bool(v, &b))
+			goto bad;
+		o->kubernetes = b;
+		return 0;
+	case OPT_K8S_POD_LABELS:
+		return parse_pod_labels(o, v) < 0 ? -EINVAL : 0;
+	case OPT_K8S_API:
+		if (strncmp(v, "https://", 8) != 0)
+			goto bad;
+		o->kube.api_url = v;
+		return 0;
+	case OPT_K8S_SERVICE_ACCOUNT:
+		if (!*v)
+			goto bad;
+		o->kube.sa_dir = v;
 		return 0;
 	case OPT_LISTEN:
 		if (!strcmp(v, "off") || !strcmp(v, "none")) {
@@ -475,14 +598,17 @@ int cmd_agent(int argc, char **argv)
 {
 	struct option lopts[NFLAGS + 2];
 	struct agent_opts o = {0};
+	struct kube *kube = NULL;
 	struct agent_stats st;
 	struct gs_error err = {0};
 	int c, rc;
 
+	o.kubernetes = -1;
 	o.cfg = (struct agent_config){.data_dir = DEFAULT_DATA_DIR,
 				      .window_ns = DEFAULT_WINDOW_NS,
 				      .frequency = DEFAULT_FREQUENCY,
 				      .block_max_overhead_pct = DEFAULT_BLOCK_OVERHEAD,
+				      .heap = true,
 				      .retention_ns = DEFAULT_RETENTION_NS,
 				      .max_disk_bytes = DEFAULT_MAX_DISK,
 				      .rollup_after_ns = DEFAULT_ROLLUP_NS};
@@ -561,6 +687,15 @@ int cmd_agent(int argc, char **argv)
 		}
 		o.cfg.api = &o.api;
 	}
+	rc = kube_setup(&o);
+	if (rc < 0)
+		goto usage;
+	if (rc > 0 && kube_open(&o.kube, &kube, &err) < 0) {
+		cli_error("agent", "%s", err.msg);
+		rc = 1;
+		goto out;
+	}
+	o.cfg.kube = kube;
 	capture_set_log(o.verbose ? cli_print_libbpf : NULL, (void *)"agent", false);
 	cli_install_signals();
 	rc = agent_run(&o.cfg, &st, &err);
@@ -588,6 +723,8 @@ int cmd_agent(int argc, char **argv)
 	}
 out:
 	proc_filter_free(o.filter);
+	kube_close(kube);
+	free(o.pod_labels_copy);
 	proc_filter_free(o.block_filter);
 	for (size_t i = 0; i < o.npush_headers; i++)
 		free(o.push_headers[i]);

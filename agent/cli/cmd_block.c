@@ -7,6 +7,7 @@
 
 #include "capture/block.h"
 #include "cli/cli.h"
+#include "goscope/golabels.h"
 
 #define DEFAULT_DURATION_NS (30ULL * 1000000000ULL)
 #define DEFAULT_MAX_OVERHEAD 2.0
@@ -158,5 +159,12 @@ int cmd_block(int argc, char **argv)
 			stats.sampled_fraction * 100, stats.trap_cost_ns, stats.bpf_cost_ns);
 	fprintf(stderr, "; %s uprobes; wrote %s\n", stats.probes,
 		strcmp(o.output, "-") ? o.output : "stdout");
+	if (stats.labelled)
+		fprintf(stderr,
+			"goscope block: %llu parks with pprof labels; %llu label sets truncated "
+			"(limits: %d labels, keys %d bytes, values %d bytes), %llu not readable\n",
+			(unsigned long long)stats.labelled,
+			(unsigned long long)stats.labels_truncated, GS_LABELS_MAX, GS_LABEL_KEY_LEN,
+			GS_LABEL_VALUE_LEN, (unsigned long long)stats.labels_unread);
 	return 0;
 }

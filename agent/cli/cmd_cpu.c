@@ -6,16 +6,20 @@
 
 #include "cli/cli.h"
 #include "capture/cpu.h"
+#include "goscope/golabels.h"
 
 #define DEFAULT_FREQUENCY 99
 #define DEFAULT_DURATION_NS (10ULL * 1000000000ULL)
 #define MAX_PIDS 1024
+/* Long-only options. */
+#define OPT_NO_LABELS 256
 
 void usage_cpu(FILE *out)
 {
 	fprintf(out,
 		"usage: goscope cpu (--pid PID [--pid PID ...] | --all-go) [--duration 10s]\n"
-		"                   [--frequency 99] [--kernel] [-o cpu.pb.gz] [--verbose]\n\n"
+		"                   [--frequency 99] [--kernel] [--no-labels] [-o cpu.pb.gz]\n"
+		"                   [--verbose]\n\n"
 		"Sample the CPU stacks of running processes with BPF (software cpu-clock event on\n"
 		"every CPU) and write a gzip pprof profile, symbolized through the Go pclntab "
 		"with\n"
@@ -27,6 +31,7 @@ void usage_cpu(FILE *out)
 		"until stopped)\n"
 		"  -F, --frequency HZ    samples per second per CPU (default 99)\n"
 		"  -k, --kernel          include kernel stacks (symbols from /proc/kallsyms)\n"
+		"      --no-labels       read no pprof labels (the BPF label code is left out)\n"
 		"  -o, --output FILE     output file, '-' for stdout (default "
 		"cpu.pb.gz)\n" CLI_VERBOSE_HELP "  -h, --help            show this help\n");
 }
@@ -38,6 +43,7 @@ int cmd_cpu(int argc, char **argv)
 		{"all-go", no_argument, NULL, 'a'},
 		{"frequency", required_argument, NULL, 'F'},
 		{"kernel", no_argument, NULL, 'k'},
+		{"no-labels", no_argument, NULL, OPT_NO_LABELS},
 		{NULL, 0, NULL, 0},
 	};
 	static pid_t pids[MAX_PIDS];
@@ -78,6 +84,9 @@ int cmd_cpu(int argc, char **argv)
 			break;
 		case 'k':
 			cfg.kernel = true;
+			break;
+		case OPT_NO_LABELS:
+			cfg.no_labels = true;
 			break;
 		default:
 			cli_error("cpu", "bad option '%s'", argv[optind - 1]);
@@ -120,5 +129,13 @@ int cmd_cpu(int argc, char **argv)
 		(unsigned long long)stats.counts.leaf_fixed,
 		(unsigned long long)stats.counts.leaf_unrecovered,
 		strcmp(o.output, "-") ? o.output : "stdout");
+	if (stats.counts.labelled)
+		fprintf(stderr,
+			"goscope cpu: %llu samples with pprof labels; %llu label sets truncated "
+			"(limits: %d labels, keys %d bytes, values %d bytes), %llu not readable\n",
+			(unsigned long long)stats.counts.labelled,
+			(unsigned long long)stats.counts.labels_truncated, GS_LABELS_MAX,
+			GS_LABEL_KEY_LEN, GS_LABEL_VALUE_LEN,
+			(unsigned long long)stats.counts.labels_unread);
 	return 0;
 }

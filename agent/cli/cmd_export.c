@@ -21,7 +21,7 @@
 void usage_export(FILE *out)
 {
 	fprintf(out,
-		"usage: goscope export [--data-dir DIR] [--service NAME] [--type cpu|block]\n"
+		"usage: goscope export [--data-dir DIR] [--service NAME] [--type cpu|block|heap]\n"
 		"                      [--pid PID] [--from T] [--to T] [--label KEY=VALUE]...\n"
 		"                      (-o FILE | --list [--json])\n\n"
 		"Merge the stored profiles that match into one gzip pprof (samples with the same\n"
@@ -30,7 +30,7 @@ void usage_export(FILE *out)
 		"  --data-dir DIR        the agent's data directory (default " DEFAULT_DATA_DIR
 		"; env GOSCOPE_DATA_DIR)\n"
 		"  --service NAME        only this service_name\n"
-		"  --type TYPE           cpu or block (default cpu when merging)\n"
+		"  --type TYPE           cpu, block or heap (default cpu when merging)\n"
 		"  --pid PID             only this process id\n"
 		"  --from T, --to T      time range (default -1h to now)\n"
 		"  --label KEY=VALUE     only profiles with this label (repeatable)\n"

@@ -14,6 +14,8 @@ static const struct gs_command commands[] = {
 	{"cpu", "CPU profile of Go processes (BPF sampling) as pprof", cmd_cpu, usage_cpu},
 	{"block", "goroutine blocking profile of a Go process (uprobes) as pprof", cmd_block,
 	 usage_block},
+	{"heap", "heap (or block, mutex) profile of a Go process read from its memory", cmd_heap,
+	 usage_heap},
 	{"goroutines", "every goroutine of a live Go process or a core file", cmd_goroutines,
 	 usage_goroutines},
 	{"ps", "list running Go processes", cmd_ps, usage_ps},

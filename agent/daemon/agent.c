@@ -19,16 +19,24 @@
 
 #include "api/api.h"
 #include "capture/block.h"
+#include "goruntime/heap.h"
 #include "capture/core.h"
 #include "capture/cpu_session.h"
 #include "daemon/agent.h"
 #include "daemon/agent_impl.h"
 #include "daemon/discover.h"
+#include "kube/kube.h"
 #include "procs/goprocs.h"
 #include "procs/labels.h"
 #include "procs/proc.h"
 #include "push/push.h"
 #include "store/store.h"
+
+/* Labels of a profile: service, exe, go_version, module, node, container_id, the four
+ * Kubernetes ones and the pod labels (--k8s-pod-labels). */
+#define PPROF_LABELS_MAX (10 + PROC_LABELS_K8S_MAX)
+/* The store row's: those and pid, comm. */
+#define STORE_LABELS_MAX (PPROF_LABELS_MAX + 2)
 
 static int64_t wall_ns(void)
 {
@@ -203,6 +211,8 @@ static bool wants_block(struct agent *a, const struct proc_labels *l)
 {
 	if (a->cfg->block_all)
 		return true;
+	if (l->k8s_block) /* the pod annotation goscope.io/block: "true" */
+		return true;
 	return a->cfg->block_filter && proc_filter_match(a->cfg->block_filter, l);
 }
 
@@ -218,11 +228,15 @@ static void start_block(struct agent *a, struct agent_proc *p)
 	if (rc < 0) {
 		p->block = NULL;
 		a->st.block_failures++;
+		p->block_failed = true;
 		logf_(a, AGENT_LOG_ERROR, "pid %d (%s): no blocking profile: %s", p->pid,
 		      p->labels->comm, err.msg);
 		return;
 	}
 	a->st.block_sessions++;
+	if (p->labels->k8s_block)
+		logf_(a, AGENT_LOG_INFO, "pid %d (%s): blocking profiles (pod annotation %s)",
+		      p->pid, p->labels->comm, KUBE_ANNOTATION_BLOCK);
 }
 
 /* A process that may be new (exec: it just exec'd, so the same (pid, start) may run another
@@ -268,6 +282,7 @@ static void consider(struct agent *a, pid_t pid, uint64_t start, bool exec)
 	if (!l || proc_labels_read(a->proc_root, &g, a->cfg->node, l, &err) < 0 ||
 	    l->start_ticks != start)
 		goto ignore;
+	kube_label_proc(a->cfg->kube, l);
 	if (a->cfg->filter && !proc_filter_match(a->cfg->filter, l)) {
 		a->st.excluded++;
 		logf_(a, AGENT_LOG_DEBUG, "pid %d (%s) excluded", pid, l->comm);
@@ -335,6 +350,27 @@ static bool is_ended(struct agent *a, struct agent_proc *p)
 
 /* ---- windows ---- */
 
+/* The Kubernetes labels of l that are known (agent/kube/): namespace, pod, container, workload
+ * and the pod labels named by --k8s-pod-labels. */
+static size_t k8s_labels(const struct proc_labels *l, struct profile_label *out)
+{
+	const struct {
+		const char *key, *value;
+	} k[] = {{LABEL_NAMESPACE, l->k8s_namespace},
+		 {LABEL_POD, l->k8s_pod},
+		 {LABEL_CONTAINER_NAME, l->k8s_container},
+		 {LABEL_WORKLOAD, l->k8s_workload}};
+	size_t n = 0;
+
+	for (size_t i = 0; i < sizeof(k) / sizeof(k[0]); i++)
+		if (k[i].value[0])
+			out[n++] = (struct profile_label){.key = k[i].key, .str = k[i].value};
+	for (size_t i = 0; i < l->k8s_nlabels && i < PROC_LABELS_K8S_MAX; i++)
+		out[n++] = (struct profile_label){.key = l->k8s_labels[i].key,
+						  .str = l->k8s_labels[i].value};
+	return n;
+}
+
 /* The labels every profile of p carries (pid and comm come from the sessions' samples). */
 static size_t pprof_labels(const struct proc_labels *l, struct profile_label *out)
 {
@@ -347,6 +383,7 @@ static size_t pprof_labels(const struct proc_labels *l, struct profile_label *ou
 	out[n++] = (struct profile_label){.key = LABEL_NODE, .str = l->node};
 	if (l->container_id[0])
 		out[n++] = (struct profile_label){.key = LABEL_CONTAINER, .str = l->container_id};
+	n += k8s_labels(l, out + n);
 	return n;
 }
 
@@ -354,8 +391,8 @@ static size_t pprof_labels(const struct proc_labels *l, struct profile_label *ou
 static void store_profile(struct agent *a, const char *type, const struct proc_labels *l,
 			  struct profile *prof, int64_t start, int64_t end)
 {
-	struct profile_label pl[8];
-	struct store_label sl[9];
+	struct profile_label pl[PPROF_LABELS_MAX], kl[PPROF_LABELS_MAX];
+	struct store_label sl[STORE_LABELS_MAX];
 	struct gs_error err = {0};
 	char pid[24];
 	size_t n = pprof_labels(l, pl), ns = 0;
@@ -378,6 +415,8 @@ static void store_profile(struct agent *a, const char *type, const struct proc_l
 	sl[ns++] = (struct store_label){LABEL_NODE, l->node};
 	if (l->container_id[0])
 		sl[ns++] = (struct store_label){LABEL_CONTAINER, l->container_id};
+	for (size_t i = 0, nk = k8s_labels(l, kl); i < nk; i++)
+		sl[ns++] = (struct store_label){kl[i].key, kl[i].str};
 	rc = store_put(a->store,
 		       &(struct store_window){.type = type,
 					      .service = l->service,
@@ -466,6 +505,41 @@ static void cut_cpu(struct agent *a, int64_t start, int64_t end)
 	cpu_window_free(&w);
 }
 
+/* --heap: the heap profile of p as of the end of its last GC cycle, read from its memory
+ * (no probe, no trap). A process that has none to read (MemProfileRate 0, Go too old, the
+ * variables not found) is said so once and not read again; other failures are counted and
+ * logged like drops (rate-limited). */
+static void cut_heap_one(struct agent *a, struct agent_proc *p, int64_t start, int64_t end)
+{
+	struct profile *prof = NULL;
+	struct gs_error err = {0};
+	int rc;
+
+	if (p->no_heap || !p->labels)
+		return;
+	rc = heap_reader_read(a->heap, p->pid, HEAP_KIND_HEAP, &prof, NULL, &err);
+	if (rc == 0) {
+		if (profile_sample_count(prof))
+			store_profile(a, "heap", p->labels, prof, start, end);
+		profile_free(prof);
+		return;
+	}
+	if (rc == -ESRCH)
+		return; /* exited: the CPU session sees its end */
+	if (rc == -ENODATA || rc == -ENOENT || rc == -EPROTONOSUPPORT || rc == -ENOEXEC) {
+		p->no_heap = true;
+		logf_(a, AGENT_LOG_INFO, "pid %d (%s): no heap profile: %s", p->pid,
+		      p->labels->comm, err.msg);
+		return;
+	}
+	a->st.heap_failures++;
+	if (capture_monotonic_ns() - a->last_heap_log >= LOG_EVERY_NS || !a->last_heap_log) {
+		a->last_heap_log = capture_monotonic_ns();
+		logf_(a, AGENT_LOG_ERROR, "heap profile of pid %d lost (%llu so far): %s", p->pid,
+		      (unsigned long long)a->st.heap_failures, err.msg);
+	}
+}
+
 /* final: the agent stops (every probe is removed and still-blocked goroutines reported). */
 static void cut_block_one(struct agent *a, struct agent_proc *p, int64_t start, int64_t end,
 			  bool final)
@@ -487,6 +561,23 @@ static void cut_block_one(struct agent *a, struct agent_proc *p, int64_t start, 
 		block_session_close(p->block);
 		p->block = NULL;
 		a->st.block_sessions--;
+	}
+}
+
+/* Pod metadata may arrive after a process was found (the API server was late or down): the
+ * labels of every profiled process are looked up again before its windows are stored, and a
+ * pod annotated goscope.io/block: "true" gets its blocking profiles from then on. */
+static void refresh_kube(struct agent *a)
+{
+	for (size_t b = 0; b < PROC_BUCKETS; b++) {
+		for (struct agent_proc *p = a->buckets[b]; p; p = p->next) {
+			if (!p->labels)
+				continue;
+			kube_label_proc(a->cfg->kube, p->labels);
+			if (p->kind == PROC_PROFILED && !p->block && !p->block_failed &&
+			    p->labels->k8s_block)
+				start_block(a, p);
+		}
 	}
 }
 
@@ -526,11 +617,15 @@ static void cut_window(struct agent *a, int64_t end, bool final)
 	int64_t start = a->window_start_wall;
 	struct gs_error err = {0};
 
+	if (a->cfg->kube)
+		refresh_kube(a);
 	cut_cpu(a, start, end);
 	for (size_t b = 0; b < PROC_BUCKETS; b++) {
 		for (struct agent_proc *p = a->buckets[b]; p; p = p->next) {
 			if (p->block)
 				cut_block_one(a, p, start, end, final);
+			if (a->heap && p->kind == PROC_PROFILED && *a->cfg->stop < 2)
+				cut_heap_one(a, p, start, end);
 		}
 	}
 	a->st.windows++;
@@ -709,6 +804,8 @@ static void close_all(struct agent *a)
 	discover_close(a->disc);
 	cpu_session_close(a->cpu);
 	api_stop(a->api);
+	heap_reader_free(a->heap);
+	a->heap = NULL;
 	if (a->epfd >= 0)
 		close(a->epfd);
 	if (a->push)
@@ -738,6 +835,12 @@ int agent_run(const struct agent_config *cfg, struct agent_stats *stats, struct 
 	rc = open_all(a, err);
 	if (rc < 0)
 		goto out;
+	if (cfg->heap) {
+		struct gs_error herr = {0};
+
+		if (heap_reader_new(&a->heap, &herr) < 0)
+			logf_(a, AGENT_LOG_ERROR, "no heap profiles: %s", herr.msg);
+	}
 	a->window_start_wall = wall_ns();
 	next = next_boundary(a->window_start_wall, cfg->window_ns);
 	logf_(a, AGENT_LOG_INFO, "profiling at %u Hz, windows of %.0f s, store %s/%s",

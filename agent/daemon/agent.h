@@ -19,6 +19,7 @@
 #include "push/push.h"
 
 struct proc_filter;
+struct kube;
 struct api_config;
 
 enum agent_log_level {
@@ -50,8 +51,14 @@ struct agent_config {
 	void *log_arg;
 	/* Called once the agent profiles (store open, BPF loaded, first scan done). */
 	void (*on_ready)(void *arg);
+	/* Pod metadata on Kubernetes (agent/kube/kube.h; NULL elsewhere): opened and closed by the
+	 * caller, looked up for every profiled process at discovery and at each window cut. */
+	struct kube *kube;
 	/* The HTTP API (agent/api/api.h; NULL: none). Its data_dir is the store's. */
 	const struct api_config *api;
+	/* --heap: a heap profile of every profiled process per window, type "heap", read from
+	 * the runtime's memory-profile buckets (agent/goruntime/heap.h); on by default. */
+	bool heap;
 	/* Called once the API listens, with its port (may be NULL). */
 	void (*on_listen)(void *arg, unsigned port);
 	/* Push to Pyroscope (agent/push/push.h); NULL or a NULL url: no push. The store then
@@ -81,6 +88,8 @@ struct agent_stats {
 	uint64_t sample_drops;	   /* CPU samples lost (ring buffer full) */
 	uint64_t block_sessions;   /* block sessions open now */
 	uint64_t block_failures;   /* block sessions that could not be opened */
+	uint64_t heap_failures;	   /* heap reads that failed (not those of processes without
+				      heap profiles, e.g. MemProfileRate 0: said once each) */
 	struct push_stats push;	   /* with push: the pusher's counters at the stop */
 };
 

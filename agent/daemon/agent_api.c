@@ -20,6 +20,7 @@
 #include "capture/block.h"
 #include "capture/core.h"
 #include "capture/cpu_session.h"
+#include "goruntime/heap.h"
 #include "daemon/agent_impl.h"
 #include "procs/labels.h"
 #include "profile/gzip.h"
@@ -135,6 +136,47 @@ static struct agent_capture *capture_slot(struct agent *a)
 	return &nc[a->ncaptures++];
 }
 
+static void answer_profile(struct agent *a, struct api_request *r, struct profile *prof);
+
+/* /pprof/heap: the heap profiles of the selected processes read now (no duration: the
+ * runtime publishes them at each GC), each sample labelled with its pid, merged. */
+static void answer_heap(struct agent *a, struct api_request *r, struct agent_proc **procs, size_t n)
+{
+	struct profile *all = NULL;
+	struct gs_error err = {0};
+	int rc = 0, status = HTTP_INTERNAL;
+
+	for (size_t i = 0; i < n; i++) {
+		struct profile_label pl = {.key = LABEL_PID, .num = procs[i]->pid};
+		struct profile *p = NULL;
+
+		rc = a->heap ? heap_reader_read(a->heap, procs[i]->pid, HEAP_KIND_HEAP, &p, NULL,
+						&err)
+			     : heap_profile_read(procs[i]->pid, HEAP_KIND_HEAP, &p, NULL, &err);
+		if (rc == 0)
+			rc = profile_add_labels_all(p, &pl, 1, &err);
+		if (rc == 0 && all)
+			rc = profile_merge(all, p, &err);
+		if (rc == 0 && !all) {
+			all = p;
+			p = NULL;
+		}
+		profile_free(p);
+		if (rc < 0 && n == 1)
+			break;
+		if (rc < 0) /* the others are still answered */
+			gs_error_prefix(&err, "pid %d", procs[i]->pid);
+	}
+	if (!all) {
+		if (rc == -ENODATA || rc == -ESRCH || rc == -ENOENT || rc == -EPROTONOSUPPORT)
+			status = HTTP_NOT_FOUND;
+		answer_error(a, r, status, "%s", err.msg);
+		return;
+	}
+	answer_profile(a, r, all);
+	profile_free(all);
+}
+
 static void start_capture(struct agent *a, struct api_request *r)
 {
 	const struct api_capture *cap = &r->capture;
@@ -161,6 +203,10 @@ static void start_capture(struct agent *a, struct api_request *r)
 	if (n > CAPTURE_MAX_PIDS) {
 		answer_error(a, r, HTTP_BAD_REQUEST, "%s matches %zu processes (at most %d)", what,
 			     n, CAPTURE_MAX_PIDS);
+		return;
+	}
+	if (cap->kind == API_CAPTURE_HEAP) {
+		answer_heap(a, r, procs, n);
 		return;
 	}
 	if (cap->kind == API_CAPTURE_CPU && !a->cpu) {
@@ -427,6 +473,11 @@ static void answer_metrics(struct agent *a, struct api_request *r)
 	m->windows_dropped = a->st.profiles_dropped;
 	m->block_sessions = a->st.block_sessions;
 	m->captures_total = a->captures_total;
+	if (a->cfg->kube) {
+		m->kube_enabled = true;
+		kube_get_stats(a->cfg->kube, &m->kube);
+	}
+	m->heap_failures = a->st.heap_failures;
 	if (a->push) {
 		struct push_stats ps;
 

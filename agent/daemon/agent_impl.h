@@ -21,6 +21,7 @@ struct api;
 struct block_session;
 struct proc_labels;
 struct agent_capture;
+struct heap_reader;
 
 #define PROC_BUCKETS 1024
 /* Poll period while block sessions run (their duty cycle wants a tick every BLOCK_TICK_NS). */
@@ -55,6 +56,8 @@ struct agent_proc {
 	uint64_t seen_gen;	     /* the last rescan that saw it (ignored entries) */
 	struct proc_labels *labels;  /* profiled and ended */
 	struct block_session *block; /* with --block */
+	bool block_failed;	     /* its block session could not be opened */
+	bool no_heap;		     /* has no heap profile to read (said once) */
 	struct agent_proc *next;
 };
 
@@ -88,6 +91,9 @@ struct agent {
 	struct agent_stats st;
 	int64_t window_start_wall; /* Unix ns of the current window's start */
 	uint64_t last_drop_log;
+	/* --heap: the reader of heap profiles (NULL when off), its failures' last log */
+	struct heap_reader *heap;
+	uint64_t last_heap_log;
 
 	/* The HTTP API (NULL without one) and its on-demand captures (agent_api.c). */
 	struct api *api;

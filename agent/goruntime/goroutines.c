@@ -164,7 +164,7 @@ static int check_allgs(const struct gr_target *t, const struct goversion_facts *
  * `MOVQ disp32(RIP), reg`) in code at link-time address base. A byte scan, not a decoder:
  * an accidental match only adds a candidate, and every candidate is validated against the
  * target's memory. */
-static size_t rip_loads(const uint8_t *code, size_t len, uint64_t base, uint64_t *out, size_t max)
+size_t gr_rip_loads(const uint8_t *code, size_t len, uint64_t base, uint64_t *out, size_t max)
 {
 	size_t n = 0;
 
@@ -214,7 +214,7 @@ static int find_allgs(const struct gr_target *t, const struct goversion_facts *f
 		len = sizeof(code);
 	if (len < 7 || gs_binary_read(t->bin, entry, code, len) < 0)
 		return gs_error_set(err, -ENOENT, "cannot read the code of runtime.allgadd");
-	n = rip_loads(code, len, entry, refs, MAX_RIPREFS);
+	n = gr_rip_loads(code, len, entry, refs, MAX_RIPREFS);
 	for (size_t i = 0; i < n; i++) {
 		if (!has(refs, n, refs[i] + 8) || !has(refs, n, refs[i] + 16))
 			continue;

@@ -138,4 +138,9 @@ struct profile;
  * and label set (their counts summed), frames as Go's profile has them. */
 int gr_dump_profile(struct gr_dump *d, struct profile **out, struct gs_error *err);
 
+/* The targets (link-time) of the RIP-relative 64-bit loads (`MOVQ disp32(RIP), reg`) in code
+ * at link-time address base, at most max: a byte scan whose candidates the caller validates
+ * against memory (also used by heap_find.c to find runtime.mbuckets and friends). */
+size_t gr_rip_loads(const uint8_t *code, size_t len, uint64_t base, uint64_t *out, size_t max);
+
 #endif

@@ -435,3 +435,120 @@ int goversion_wait_reason_number(const struct goversion_facts *f, const char *s)
 	}
 	return -ENOENT;
 }
+
+/* ---- memory-profile buckets (goversion_table.h, struct goversion_mprof) ----
+ * One entry per layout, from its first version. The bucket header is the same in every
+ * version; memRecordCycle lost alloc_bytes/free_bytes in 1.27; maxStack (32) became
+ * maxProfStackDepth (1024) in 1.23; BlockProfile/MutexProfile moved their walks into
+ * blockProfileInternal/mutexProfileInternal in 1.23. 1.17, 1.18 (not installed) as 1.19;
+ * 1.20 as 1.19/1.21 (equal); 1.25 as 1.24/1.26 (equal). */
+static const struct goversion_mprof mprof_table[] = {
+	{.minor = 17,
+	 .measured = false,
+	 .bucket_hdr = 48,
+	 .b_allnext = 8,
+	 .b_typ = 16,
+	 .b_size = 32,
+	 .b_nstk = 40,
+	 .cycle_size = 32,
+	 .nfuture = 3,
+	 .blockrec_size = 16,
+	 .max_stack = 32,
+	 .mutex_scaled_by_pprof = true,
+	 .bbuckets_fn = "runtime.BlockProfile",
+	 .xbuckets_fn = "runtime.MutexProfile"},
+	{.minor = 19,
+	 .measured = true,
+	 .bucket_hdr = 48,
+	 .b_allnext = 8,
+	 .b_typ = 16,
+	 .b_size = 32,
+	 .b_nstk = 40,
+	 .cycle_size = 32,
+	 .nfuture = 3,
+	 .blockrec_size = 16,
+	 .max_stack = 32,
+	 .mutex_scaled_by_pprof = true,
+	 .bbuckets_fn = "runtime.BlockProfile",
+	 .xbuckets_fn = "runtime.MutexProfile"},
+	{.minor = 20,
+	 .measured = false,
+	 .bucket_hdr = 48,
+	 .b_allnext = 8,
+	 .b_typ = 16,
+	 .b_size = 32,
+	 .b_nstk = 40,
+	 .cycle_size = 32,
+	 .nfuture = 3,
+	 .blockrec_size = 16,
+	 .max_stack = 32,
+	 .bbuckets_fn = "runtime.BlockProfile",
+	 .xbuckets_fn = "runtime.MutexProfile"},
+	{.minor = 21,
+	 .measured = true,
+	 .bucket_hdr = 48,
+	 .b_allnext = 8,
+	 .b_typ = 16,
+	 .b_size = 32,
+	 .b_nstk = 40,
+	 .cycle_size = 32,
+	 .nfuture = 3,
+	 .blockrec_size = 16,
+	 .max_stack = 32,
+	 .bbuckets_fn = "runtime.BlockProfile",
+	 .xbuckets_fn = "runtime.MutexProfile"},
+	{.minor = 23,
+	 .measured = true,
+	 .bucket_hdr = 48,
+	 .b_allnext = 8,
+	 .b_typ = 16,
+	 .b_size = 32,
+	 .b_nstk = 40,
+	 .cycle_size = 32,
+	 .nfuture = 3,
+	 .blockrec_size = 16,
+	 .max_stack = 1024,
+	 .bbuckets_fn = "runtime.blockProfileInternal",
+	 .xbuckets_fn = "runtime.mutexProfileInternal"},
+	{.minor = 24,
+	 .measured = true,
+	 .bucket_hdr = 48,
+	 .b_allnext = 8,
+	 .b_typ = 16,
+	 .b_size = 32,
+	 .b_nstk = 40,
+	 .cycle_size = 32,
+	 .nfuture = 3,
+	 .blockrec_size = 16,
+	 .max_stack = 1024,
+	 .hide_internal_runtime = true,
+	 .bbuckets_fn = "runtime.blockProfileInternal",
+	 .xbuckets_fn = "runtime.mutexProfileInternal"},
+	{.minor = 27,
+	 .measured = true,
+	 .bucket_hdr = 48,
+	 .b_allnext = 8,
+	 .b_typ = 16,
+	 .b_size = 32,
+	 .b_nstk = 40,
+	 .cycle_size = 16,
+	 .nfuture = 3,
+	 .blockrec_size = 16,
+	 .max_stack = 1024,
+	 .object_size = true,
+	 .hide_internal_runtime = true,
+	 .bbuckets_fn = "runtime.blockProfileInternal",
+	 .xbuckets_fn = "runtime.mutexProfileInternal"},
+};
+
+void goversion_mprof_lookup(int minor, struct goversion_mprof *out)
+{
+	*out = mprof_table[0];
+	for (size_t i = 0; i < N(mprof_table); i++) {
+		if (mprof_table[i].minor <= minor)
+			*out = mprof_table[i];
+	}
+	/* measured only for the installed versions themselves */
+	out->measured = out->measured && (minor == 19 || minor == 21 || minor == 22 ||
+					  minor == 23 || minor == 24 || minor == 26 || minor == 27);
+}

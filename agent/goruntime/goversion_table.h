@@ -57,7 +57,8 @@ struct goversion_facts {
 	uint32_t m_procid, m_curg; /* runtime.m.procid (OS thread id) / .curg */
 	/* The label set g.labels points to: a struct whose first field is a []{Key, Value string}
 	 * (1.24+: pprof.labelMap{LabelSet}, 1.26+: label.Set{List}); before 1.24 a
-	 * map[string]string, which goscope does not read. */
+	 * map[string]string, which `goscope goroutines` does not read (BPF does, for CPU and block
+	 * samples: bpf/golabels.bpf.h). */
 	bool labels_slice;
 };
 
@@ -71,5 +72,38 @@ const char *goversion_wait_reason(const struct goversion_facts *f, unsigned n, c
 				  size_t len);
 /* The waitReason number of a string ("chan receive"); -ENOENT. */
 int goversion_wait_reason_number(const struct goversion_facts *f, const char *s);
+
+/* ---- the runtime's profile buckets (runtime/mprof.go), read by agent/goruntime/heap*.c ----
+ * Layouts of runtime.bucket, runtime.memRecord and runtime.blockRecord, and how
+ * runtime/pprof turns them into a profile, per Go version. Measured: the byte sizes of
+ * runtime.bucket, runtime.memRecord, runtime.memRecordCycle and runtime.blockRecord from
+ * the DWARF of tests/go/heapalloc built by each toolchain (readelf --debug-dump=info), the
+ * field order from runtime/mprof.go of each toolchain (/usr/lib/go-1.N/src), the pprof
+ * behaviour from runtime/pprof/protomem.go and pprof.go; docs/go-runtime.md, "Memory
+ * profile buckets". */
+struct goversion_mprof {
+	int minor;	     /* first Go minor version with this layout */
+	bool measured;	     /* false: inferred (the version is not installed here) */
+	uint32_t bucket_hdr; /* sizeof(runtime.bucket); the stack follows, then the record */
+	uint32_t b_allnext, b_typ, b_size, b_nstk; /* offsets in runtime.bucket */
+	uint32_t cycle_size;	/* sizeof(memRecordCycle): {allocs, frees[, alloc_bytes,
+				free_bytes]} as uintptr */
+	uint32_t nfuture;	/* len(memRecord.future); memRecord = active + future[] */
+	uint32_t blockrec_size; /* sizeof(blockRecord) = {count float64, cycles int64} */
+	uint32_t max_stack;	/* nstk of a bucket never exceeds it (maxStack /
+				   maxProfStackDepth) */
+	/* 1.27: memRecordCycle has no byte counts; runtime/pprof scales with ObjectSize and
+	 * always adds the "bytes" label (before: AllocBytes/AllocObjects, label when != 0). */
+	bool object_size;
+	bool hide_internal_runtime; /* 1.24+: "internal/runtime/" frames elided like "runtime." */
+	bool mutex_scaled_by_pprof; /* 1.19: runtime/pprof multiplies mutex values by the
+				       fraction (later the runtime does it when recording) */
+	const char *bbuckets_fn, *xbuckets_fn; /* the functions whose code loads bbuckets /
+						  xbuckets (one RIP-relative MOVQ each) */
+};
+
+/* The bucket facts of Go 1.minor (>= GOVERSION_MIN_MINOR); newer versions than the table
+ * get the newest entry with measured = false. */
+void goversion_mprof_lookup(int minor, struct goversion_mprof *out);
 
 #endif

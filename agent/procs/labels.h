@@ -30,11 +30,19 @@
 #define LABEL_CONTAINER_NAME "container"
 #define LABEL_WORKLOAD "workload"
 
+/* Extra pod labels (--k8s-pod-labels): at most this many, Kubernetes' key and value limits. */
+#define PROC_LABELS_K8S_MAX 8
+#define PROC_LABELS_K8S_KEY_MAX 320
+#define PROC_LABELS_K8S_VALUE_MAX 64
+
 /* Where service_name came from. */
 enum service_source {
 	SERVICE_FROM_GOSCOPE_ENV, /* the process's GOSCOPE_SERVICE_NAME */
 	SERVICE_FROM_OTEL_ENV,	  /* its OTEL_SERVICE_NAME */
 	SERVICE_FROM_EXE,	  /* the executable's base name */
+	/* its pod (agent/kube/): the pyroscope.io/service_name annotation, else
+	 * NAMESPACE/WORKLOAD; only instead of SERVICE_FROM_EXE */
+	SERVICE_FROM_KUBE,
 };
 
 struct proc_labels {
@@ -57,6 +65,14 @@ struct proc_labels {
 	char k8s_pod[256];
 	char k8s_container[256];
 	char k8s_workload[256];
+	/* The pod labels named by --k8s-pod-labels that the pod has (key as named, value), and
+	 * the pod annotation goscope.io/block: "true" (continuous blocking profiles). */
+	struct {
+		char key[PROC_LABELS_K8S_KEY_MAX];
+		char value[PROC_LABELS_K8S_VALUE_MAX];
+	} k8s_labels[PROC_LABELS_K8S_MAX];
+	size_t k8s_nlabels;
+	bool k8s_block;
 };
 
 /* Fills l from /proc/PID/{stat,environ,cgroup} under proc_root and from g (goproc_inspect's

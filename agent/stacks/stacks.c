@@ -196,6 +196,7 @@ struct stack_proc *stacks_open(struct stacks *s, pid_t pid)
 		gs_process_preload(sp->proc);
 	else
 		sp->proc = NULL;
+	golabels_cfg(sp->proc, &sp->golabels);
 	return sp;
 }
 

@@ -28,6 +28,7 @@
 #include <sys/types.h>
 
 #include "goscope/symbolizer.h"
+#include "stacks/golabels.h"
 #include "stacks/kallsyms.h"
 #include "profile/profile.h"
 
@@ -38,6 +39,7 @@ struct stack_proc {
 	uint64_t key;		 /* unique in the stacks: the locations' and wrappers' key */
 	struct gs_process *proc; /* NULL when the process could not be read */
 	char comm[32];
+	struct gs_labels_cfg golabels; /* how BPF reads its goroutines' pprof labels */
 };
 
 /* Returned by stacks_user_location for addresses that stacks leave out. */

@@ -8,6 +8,8 @@
 #include <linux/types.h>
 #endif
 
+#include "goscope/golabels.h"
+
 /* Frames kept per stack: {probe ip, [SP], frame-pointer walk...}. Go's own block profile
  * keeps 32 (<= 1.22) or 128 (1.23+) frames. */
 #define BLOCK_MAX_FRAMES 128
@@ -15,6 +17,8 @@
 #define BLOCK_MAX_STACKS 16384
 #define BLOCK_MAX_AGG 65536
 #define BLOCK_MAX_PENDING 65536
+/* pprof label sets kept per block session (an LRU map, preallocated: 1 KiB each). */
+#define BLOCK_MAX_LABELSETS 1024
 /* Wait-reason numbers are uint8 in every Go version; what each number means depends on the
  * version (agent/goruntime/goversion_table.c). */
 #define BLOCK_MAX_REASONS 256
@@ -33,26 +37,29 @@ enum block_probe {
 };
 
 enum block_stat {
-	BLOCK_STAT_PARKS,	    /* gopark probe hits of the target */
-	BLOCK_STAT_READY,	    /* ready probe hits */
-	BLOCK_STAT_NETPOLL,	    /* netpollready probe hits */
-	BLOCK_STAT_INJECT,	    /* injectglist probe hits */
-	BLOCK_STAT_COUNTED_READY,   /* blocks completed at ready */
-	BLOCK_STAT_COUNTED_NETPOLL, /* blocks completed at netpollready (IO waits) */
-	BLOCK_STAT_COUNTED_INJECT,  /* blocks completed at injectglist (GC wait queues) */
-	BLOCK_STAT_INJECT_CUT,	    /* injectglist lists longer than BLOCK_MAX_INJECT */
-	BLOCK_STAT_FILTERED,	    /* parks whose reason is not in --reasons */
-	BLOCK_STAT_PENDING_FULL,    /* parks lost: the pending map was full */
-	BLOCK_STAT_STACKS_FULL,	    /* parks lost: the stack map was full */
-	BLOCK_STAT_AGG_FULL,	    /* blocks lost: the aggregation map was full */
-	BLOCK_STAT_TRUNCATED,	    /* stacks deeper than BLOCK_MAX_FRAMES */
-	BLOCK_STAT_OVERWRITTEN,	    /* a pending park ended by the same g's next park: it was
+	BLOCK_STAT_PARKS,	     /* gopark probe hits of the target */
+	BLOCK_STAT_READY,	     /* ready probe hits */
+	BLOCK_STAT_NETPOLL,	     /* netpollready probe hits */
+	BLOCK_STAT_INJECT,	     /* injectglist probe hits */
+	BLOCK_STAT_COUNTED_READY,    /* blocks completed at ready */
+	BLOCK_STAT_COUNTED_NETPOLL,  /* blocks completed at netpollready (IO waits) */
+	BLOCK_STAT_COUNTED_INJECT,   /* blocks completed at injectglist (GC wait queues) */
+	BLOCK_STAT_INJECT_CUT,	     /* injectglist lists longer than BLOCK_MAX_INJECT */
+	BLOCK_STAT_FILTERED,	     /* parks whose reason is not in --reasons */
+	BLOCK_STAT_PENDING_FULL,     /* parks lost: the pending map was full */
+	BLOCK_STAT_STACKS_FULL,	     /* parks lost: the stack map was full */
+	BLOCK_STAT_AGG_FULL,	     /* blocks lost: the aggregation map was full */
+	BLOCK_STAT_TRUNCATED,	     /* stacks deeper than BLOCK_MAX_FRAMES */
+	BLOCK_STAT_OVERWRITTEN,	     /* a pending park ended by the same g's next park: it was
 				    * cancelled, or woken by a path that is not probed */
-	BLOCK_STAT_SHORT,	    /* blocks shorter than --min-delay */
-	BLOCK_STAT_CALIBRATE,	    /* hits of the empty calibration probe */
-	BLOCK_STAT_RESTARTS,	    /* hits skipped: the stack check was branching to morestack,
+	BLOCK_STAT_SHORT,	     /* blocks shorter than --min-delay */
+	BLOCK_STAT_CALIBRATE,	     /* hits of the empty calibration probe */
+	BLOCK_STAT_RESTARTS,	     /* hits skipped: the stack check was branching to morestack,
 				    * which re-runs the function (and the probe) from its entry */
-	BLOCK_STAT_RECORDED, /* parks recorded (in a sampling window, reason allowed) */
+	BLOCK_STAT_RECORDED,	     /* parks recorded (in a sampling window, reason allowed) */
+	BLOCK_STAT_LABELLED,	     /* recorded parks of goroutines with pprof labels */
+	BLOCK_STAT_LABELS_TRUNCATED, /* of those, label sets cut (see goscope/golabels.h) */
+	BLOCK_STAT_LABELS_UNREAD,    /* of those, label sets (partly) unreadable */
 	BLOCK_STAT_COUNT,
 };
 
@@ -66,9 +73,10 @@ struct block_pending {
 	__u8 reason;  /* runtime waitReason number */
 	__u8 seq;     /* g.trackingSeq at gopark (when its offset is known) */
 	__u8 pad[6];
+	__u64 labels_id; /* the parking goroutine's pprof labels in `labelsets` (0: none) */
 };
 
-/* Aggregation key: in-kernel sums per (stack, reason[, goid]), apart per sampling window
+/* Aggregation key: in-kernel sums per (stack, reason[, goid]) and pprof label set, apart per sampling window
  * (each is scaled by its own fraction) and per cut epoch (a cut takes the past epochs'
  * entries while new blocks go to the next one). */
 struct block_key {
@@ -78,6 +86,7 @@ struct block_key {
 	__u32 window; /* the park's window (block_pending.window) */
 	__u32 epoch;  /* cut_epoch when the block ended */
 	__u32 pad;
+	__u64 labels_id; /* block_pending.labels_id */
 };
 
 struct block_value {

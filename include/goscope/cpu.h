@@ -1,8 +1,11 @@
 /* cpu.h — types shared by bpf/cpu.bpf.c and agent/capture/cpu.c: one CPU sample as the BPF program
  * hands it to userspace through the ring buffer, the exec/exit records it sends through the
- * same ring (so that they are ordered with the samples), and the counters it keeps. */
+ * same ring (so that they are ordered with the samples), and the counters it keeps. Each
+ * sample carries the id of the pprof label set of the goroutine it caught (goscope/golabels.h). */
 #ifndef GOSCOPE_CPU_H
 #define GOSCOPE_CPU_H
+
+#include "goscope/golabels.h"
 
 /* Frames of the user stack walked by frame pointers in BPF (Go keeps frame pointers). */
 #define CPU_MAX_USER_FRAMES 256
@@ -40,6 +43,9 @@ enum cpu_stat {
 	CPU_STAT_REUSED,	/* samples of a target's pid that is another process now */
 	CPU_STAT_EVENT_DROPS,	/* exec/exit records lost because the ring buffer was full */
 	CPU_STAT_EXITS,		/* target processes that exited (pruned from the map in BPF) */
+	CPU_STAT_LABELLED,	/* samples of a goroutine with pprof labels */
+	CPU_STAT_LABELS_TRUNCATED, /* of those, label sets cut (GS_LABELS_MORE, _KEY_CUT, _VALUE_CUT) */
+	CPU_STAT_LABELS_UNREAD, /* of those, label sets (partly) unreadable (GS_LABELS_UNREAD) */
 	CPU_STAT_COUNT,
 };
 
@@ -61,6 +67,7 @@ struct cpu_event {
  * pid reused by another process is not sampled as the target. */
 struct cpu_target_value {
 	__u64 start_ticks;
+	struct gs_labels_cfg labels; /* how to read its goroutines' labels */
 };
 
 struct cpu_sample {
@@ -74,6 +81,7 @@ struct cpu_sample {
 	__u64 sp;
 	__u64 bp;
 	__u64 window[CPU_STACK_WINDOW_WORDS];
+	__u64 labels_id; /* the sampled goroutine's pprof labels in `labelsets` (0: none) */
 	__u64 kernel[CPU_MAX_KERNEL_FRAMES];
 	__u64 user[CPU_MAX_USER_FRAMES]; /* user[0] = ip, then return addresses */
 };

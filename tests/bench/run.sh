@@ -89,5 +89,7 @@ run_bench churn_rss
 run_bench agent_overhead
 run_bench agent_storage
 run_bench goroutines_100k
+run_bench heap_read
 run_bench agent_discovery
+run_bench labels_overhead
 run_bench push_throughput

@@ -40,9 +40,18 @@
 #include "tests/fuzz/fuzz_api_query.c"
 #undef LLVMFuzzerTestOneInput
 
+#define LLVMFuzzerTestOneInput fuzz_kube_watch_one
+#include "tests/fuzz/fuzz_kube_watch.c"
+#undef LLVMFuzzerTestOneInput
+
+#define LLVMFuzzerTestOneInput fuzz_heap_one
+#include "tests/fuzz/fuzz_heap.c"
+#undef LLVMFuzzerTestOneInput
+
 static int (*const targets[])(const uint8_t *, size_t) = {
 	fuzz_elf_one,	       fuzz_pclntab_one, fuzz_buildinfo_one, fuzz_inline_one,
-	fuzz_pprof_decode_one, fuzz_core_one,	 fuzz_api_query_one,
+	fuzz_pprof_decode_one, fuzz_core_one,	 fuzz_api_query_one, fuzz_heap_one,
+	fuzz_kube_watch_one,
 };
 #define NTARGETS (sizeof(targets) / sizeof(targets[0]))
 

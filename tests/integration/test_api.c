@@ -381,7 +381,8 @@ Test(api, concurrent_clients, .timeout = 180)
 	struct agentrun a;
 	struct sockaddr_in sin = {.sin_family = AF_INET};
 	char req[256];
-	int before, after = -1, ok = 0, busy = 0, retry = 0, open_left = NCLIENTS;
+	int before, after = -1, ok = 0, busy = 0, retry = 0, other = 0, open_left = NCLIENTS;
+	const char *other_resp = NULL;
 	uint64_t t0;
 
 	start_target(&burn, "cpuburn", longrun);
@@ -437,13 +438,19 @@ Test(api, concurrent_clients, .timeout = 180)
 	}
 	cr_assert_eq(open_left, 0, "%d clients never answered", open_left);
 	for (int i = 0; i < NCLIENTS; i++) {
-		if (!strncmp(resp[i], "HTTP/1.1 200", 12))
+		if (!strncmp(resp[i], "HTTP/1.1 200", 12)) {
 			ok++;
-		else if (!strncmp(resp[i], "HTTP/1.1 429", 12)) {
+		} else if (!strncmp(resp[i], "HTTP/1.1 429", 12)) {
 			busy++;
 			retry += strstr(resp[i], "Retry-After: ") != NULL;
+		} else {
+			other++;
+			if (!other_resp)
+				other_resp = resp[i];
 		}
 	}
+	cr_assert_eq(other, 0, "%d clients got neither 200 nor 429, e.g. '%.200s'", other,
+		     other_resp);
 	cr_assert_eq(ok, MAX_CAPTURES, "%d captures ran (limit %d), %d got 429", ok, MAX_CAPTURES,
 		     busy);
 	cr_assert_eq(busy, NCLIENTS - MAX_CAPTURES, "%d 429s", busy);

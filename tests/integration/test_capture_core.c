@@ -77,6 +77,27 @@ Test(capture_core, seccomp_named_as_the_cause)
 	free(msg);
 }
 
+/* A profile that allows bpf() but not perf_event_open(): the refused call is named. */
+static void explain_perf_under_seccomp(int fd)
+{
+	struct gs_error err = {0};
+
+	if (seccomp_deny_syscall(SYS_perf_event_open) < 0)
+		_exit(2);
+	capture_bpf_error(&err, -EPERM, "perf_event_open");
+	report(fd, &err);
+}
+
+Test(capture_core, seccomp_refusing_perf_event_open_named)
+{
+	char *msg = in_child(explain_perf_under_seccomp);
+
+	cr_assert(strstr(msg, "perf_event_open() is refused by this process's seccomp filter"),
+		  "%s", msg);
+	cr_assert(!strstr(msg, "verifier"), "%s", msg);
+	free(msg);
+}
+
 static void explain_without_caps(int fd)
 {
 	struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3};

@@ -353,7 +353,8 @@ static const struct row *row_of(const struct rows *r, const char *uuid)
 static size_t check_delivery(const struct stand *s, const struct rows *r, const cJSON *allow_twice)
 {
 	struct recv rc;
-	long long last_start[2][2] = {{0}}; /* [cpu, block][pid slot] */
+	long long last_start[3][2] = {{0}}; /* [cpu, block, heap][pid slot] */
+	static const char *const names[3] = {"process_cpu", "block", "memory"};
 	int pids[2] = {0};
 
 	recv_read(s, &rc);
@@ -379,12 +380,13 @@ static size_t check_delivery(const struct stand *s, const struct rows *r, const 
 			}
 			cr_assert(ok && same == 2, "window %s received %zu times", id, same);
 		}
-		t = !strcmp(row->type, "block");
-		cr_assert_str_eq(str(labels, "__name__"), t ? "block" : "process_cpu");
-		/* Both programs have CPU windows, the blocker block windows too. */
+		t = !strcmp(row->type, "block") ? 1 : !strcmp(row->type, "heap") ? 2 : 0;
+		cr_assert(t || !strcmp(row->type, "cpu"), "a %s window", row->type);
+		cr_assert_str_eq(str(labels, "__name__"), names[t]);
+		/* Both programs have CPU (and heap) windows, the blocker block windows too. */
 		cr_assert_str_eq(str(labels, "service_name"), str(labels, "comm"));
 		cr_assert(!strcmp(str(labels, "comm"), BLOCK_NAME) ||
-				  (!t && !strcmp(str(labels, "comm"), CPU_NAME)),
+				  (t != 1 && !strcmp(str(labels, "comm"), CPU_NAME)),
 			  "%s window of %s", row->type, str(labels, "comm"));
 		cr_assert_str_eq(str(labels, "node"), NODE);
 		cr_assert(strncmp(str(labels, "go_version"), "go1.27", 6) == 0);

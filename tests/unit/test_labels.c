@@ -3,12 +3,14 @@
  * give one), environ lookups on hostile images, proc_labels_read on a fake /proc and on a real
  * child process, the node name, and the --include/--exclude filter. */
 #include <criterion/criterion.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
@@ -366,7 +368,7 @@ Test(labels, real_child)
 	struct gs_error err = {0};
 	struct proc_labels l;
 	struct goproc g = {0};
-	char path[64];
+	char path[64], envpath[64];
 	pid_t pid = fork();
 	ssize_t n;
 
@@ -375,12 +377,21 @@ Test(labels, real_child)
 		execve("/bin/sleep", argv, envp);
 		_exit(127);
 	}
-	/* Wait for the exec (the exe link changes from this test binary to sleep). */
+	/* Wait for the exec to complete: the exe link changes from this test binary to sleep
+	 * early in execve, the new environment is in place only at its end (the agent reads
+	 * labels after the exec tracepoint, which fires there). */
 	snprintf(path, sizeof(path), "/proc/%d/exe", pid);
+	snprintf(envpath, sizeof(envpath), "/proc/%d/environ", pid);
 	for (int i = 0; i < 200; i++) {
+		char env[256] = "";
+		int fd = open(envpath, O_RDONLY | O_CLOEXEC);
+		ssize_t e = fd >= 0 ? read(fd, env, sizeof(env) - 1) : -1;
+
+		if (fd >= 0)
+			close(fd);
 		n = readlink(path, g.exe, sizeof(g.exe) - 1);
 		g.exe[n > 0 ? n : 0] = '\0';
-		if (strstr(g.exe, "sleep"))
+		if (strstr(g.exe, "sleep") && e > 0 && memmem(env, (size_t)e, "OTEL", 4))
 			break;
 		usleep(10000);
 	}
@@ -481,4 +492,222 @@ Test(filter, include_exclude)
 	cr_assert_not(proc_filter_match(f, &etcd));
 	cr_assert(proc_filter_match(f, &api));
 	proc_filter_free(f);
+}
+
+/* ---- container ids from cgroup files the kernel writes ----
+ *
+ * The recorded texts above are what runtimes produce; these check the same layouts as the
+ * kernel prints them: a child process is moved into cgroups named as each runtime names them
+ * (cgroup v2, and a v1 hierarchy where the host has one) and its real /proc/PID/cgroup is
+ * read. Needs root (skipped otherwise). */
+
+/* Cgroup directories one run makes at most. */
+#define CG_MADE_MAX 64
+
+struct cg_mounts {
+	char v2[256]; /* the cgroup2 mount, "" when none */
+	char v1[256]; /* a v1 hierarchy (pids, else name=systemd), "" when none */
+};
+
+static void cg_find_mounts(struct cg_mounts *m)
+{
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+	char line[1024];
+
+	memset(m, 0, sizeof(*m));
+	cr_assert_not_null(f);
+	while (fgets(line, sizeof(line), f)) {
+		char mnt[256], fstype[64], opts[512];
+		const char *dash = strstr(line, " - ");
+
+		/* "ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTS ... - FSTYPE SOURCE SUPEROPTS" */
+		if (!dash || sscanf(line, "%*s %*s %*s %*s %255s", mnt) != 1 ||
+		    sscanf(dash + 3, "%63s %*s %511s", fstype, opts) != 2)
+			continue;
+		if (!strcmp(fstype, "cgroup2") && !m->v2[0])
+			snprintf(m->v2, sizeof(m->v2), "%s", mnt);
+		else if (!strcmp(fstype, "cgroup") &&
+			 (strstr(opts, "pids") || (!m->v1[0] && strstr(opts, "name=systemd"))))
+			snprintf(m->v1, sizeof(m->v1), "%s", mnt);
+	}
+	fclose(f);
+}
+
+/* Moves pid into the cgroup dir (made with its parents under base; each made dir is
+ * recorded in made[] for removal). */
+static void cg_move(const char *base, const char *rel, pid_t pid, char made[][512], int *nmade)
+{
+	char path[512], procs[600], num[16];
+	size_t i;
+
+	snprintf(path, sizeof(path), "%s/%s", base, rel);
+	for (i = 1; i <= strlen(path); i++) {
+		char c = path[i];
+
+		if (c != '/' && c != '\0')
+			continue;
+		path[i] = '\0';
+		if (mkdir(path, 0755) == 0) {
+			cr_assert_lt(*nmade, CG_MADE_MAX);
+			snprintf(made[(*nmade)++], 512, "%s", path);
+		} else {
+			cr_assert_eq(errno, EEXIST, "mkdir %s: %s", path, strerror(errno));
+		}
+		path[i] = c;
+	}
+	snprintf(procs, sizeof(procs), "%s/cgroup.procs", path);
+	snprintf(num, sizeof(num), "%d", pid);
+	write_file(procs, num, strlen(num));
+}
+
+static const char *cg_id_of(pid_t pid, char *text, size_t len)
+{
+	static char id[80];
+	char path[64];
+	int fd;
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/cgroup", pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	cr_assert_geq(fd, 0);
+	n = read(fd, text, len - 1);
+	close(fd);
+	cr_assert_gt(n, 0);
+	text[n] = '\0';
+	container_id_from_cgroup(text, (size_t)n, id, sizeof(id));
+	return id;
+}
+
+/* The cgroup path of this process in the hierarchy whose line matches (v2: "0::"). */
+static void cg_own_path(bool v2, const char *v1_ctl, char *out, size_t len)
+{
+	FILE *f = fopen("/proc/self/cgroup", "re");
+	char line[1024];
+
+	snprintf(out, len, "/");
+	cr_assert_not_null(f);
+	while (fgets(line, sizeof(line), f)) {
+		char *c1 = strchr(line, ':'), *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+
+		if (!c2)
+			continue;
+		line[strcspn(line, "\n")] = '\0';
+		*c2 = '\0';
+		if (v2 ? !strcmp(line, "0:") : strstr(c1 + 1, v1_ctl) != NULL) {
+			snprintf(out, len, "%s", c2 + 1);
+			break;
+		}
+	}
+	fclose(f);
+}
+
+Test(container_id_real, kernel_cgroup_files, .timeout = 30)
+{
+	static const struct {
+		const char *rel; /* under the test's own cgroup; %s is the id */
+		const char *id;
+	} v2cases[] = {
+		{"docker/%s", ID_A},
+		{"system.slice/docker-%s.scope", ID_B},
+		{"kubepods.slice/kubepods-burstable.slice/kubepods-burstable-" POD_UID_SYSTEMD
+		 ".slice/cri-containerd-%s.scope",
+		 ID_A},
+		{"kubepods/besteffort/" POD_UID "/%s", ID_B},
+		{"containerd.service/kubepods-besteffort-" POD_UID_SYSTEMD
+		 ".slice:cri-containerd:%s",
+		 ID_A},
+		{"kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-" POD_UID_SYSTEMD
+		 ".slice/crio-%s.scope",
+		 ID_B},
+		{"machine.slice/libpod-%s.scope/container", ID_A},
+		{"libpod_parent/libpod-%s", ID_B},
+		{"machine.slice/libpod-conmon-%s.scope", ""},
+		{"kubepods.slice/crio-conmon-%s.scope", ""},
+	};
+	struct cg_mounts m;
+	char made[CG_MADE_MAX][512], own2[512], own1[512], base2[1024], base1[1024], rel[512],
+		text[4096];
+	char name[64];
+	int nmade = 0;
+	pid_t pid;
+
+	if (geteuid() != 0)
+		cr_skip_test("needs root (moves a process between cgroups)");
+	cg_find_mounts(&m);
+	if (!m.v2[0])
+		cr_skip_test("no cgroup2 mount");
+	pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL); /* a failed assertion ends the test */
+		for (;;)
+			pause();
+	}
+	/* Under this process's own cgroup: with systemd's delegation, the place root may write. */
+	cg_own_path(true, NULL, own2, sizeof(own2));
+	snprintf(name, sizeof(name), "goscope-labels-%d", getpid());
+	snprintf(base2, sizeof(base2), "%s%s/%s", m.v2, strcmp(own2, "/") ? own2 : "", name);
+	for (size_t i = 0; i < sizeof(v2cases) / sizeof(v2cases[0]); i++) {
+		snprintf(rel, sizeof(rel), v2cases[i].rel, v2cases[i].id[0] ? v2cases[i].id : ID_A);
+		cg_move(base2, rel, pid, made, &nmade);
+		cr_assert_str_eq(cg_id_of(pid, text, sizeof(text)), v2cases[i].id, "%s", text);
+	}
+	if (m.v1[0]) {
+		/* A v1 hierarchy holds a container id, the v2 line a plain cgroup: the v1 line's
+		 * id (a hybrid host); with both naming one, the v2 line wins. */
+		cg_own_path(false, strstr(m.v1, "pids") ? "pids" : "name=systemd", own1,
+			    sizeof(own1));
+		snprintf(base1, sizeof(base1), "%s%s/%s", m.v1, strcmp(own1, "/") ? own1 : "",
+			 name);
+		snprintf(rel, sizeof(rel), "docker/%s", ID_B);
+		cg_move(base1, rel, pid, made, &nmade);
+		cg_move(base2, "plain", pid, made, &nmade);
+		cr_assert_str_eq(cg_id_of(pid, text, sizeof(text)), ID_B, "%s", text);
+		snprintf(rel, sizeof(rel), "docker/%s", ID_A);
+		cg_move(base2, rel, pid, made, &nmade);
+		cr_assert_str_eq(cg_id_of(pid, text, sizeof(text)), ID_A, "%s", text);
+	}
+	/* Leave no trace: the child dies, its cgroups go (deepest first). */
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	for (int i = nmade - 1; i >= 0; i--)
+		rmdir(made[i]);
+}
+
+/* Every process on this host: whatever its cgroup file says, an id found is 64 hex digits
+ * that the file names, and this test (not in a container) has none. */
+Test(container_id_real, this_host)
+{
+	DIR *d = opendir("/proc");
+	struct dirent *e;
+	char text[16384], id[80];
+	int seen = 0;
+
+	cr_assert_not_null(d);
+	while ((e = readdir(d))) {
+		char path[300];
+		ssize_t n;
+		int fd;
+
+		if (e->d_name[0] < '0' || e->d_name[0] > '9')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%s/cgroup", e->d_name);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		n = read(fd, text, sizeof(text) - 1);
+		close(fd);
+		if (n <= 0)
+			continue;
+		text[n] = '\0';
+		seen++;
+		if (container_id_from_cgroup(text, (size_t)n, id, sizeof(id))) {
+			cr_assert_eq(strlen(id), 64);
+			cr_assert_not_null(strstr(text, id), "pid %s: %s not in %s", e->d_name, id,
+					   text);
+		}
+	}
+	closedir(d);
+	cr_assert_gt(seen, 1);
+	cr_assert_str_eq(cg_id_of(getpid(), text, sizeof(text)), "", "%s", text);
 }

@@ -5,6 +5,7 @@
  * a newer schema refused, and crash safety (a writer SIGKILLed at random moments, 20 rounds). */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <poll.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <sqlite3.h>
@@ -536,6 +537,13 @@ Test(store, sigkill_at_random_moments_loses_nothing_committed, .timeout = 60)
 			crash_child(dir, fds[1], round);
 		}
 		close(fds[1]);
+		/* The kill comes at a random moment after the first commit (a loaded machine,
+		 * e.g. under ASan, may take longer than the random delay to commit anything). */
+		{
+			struct pollfd pfd = {.fd = fds[0], .events = POLLIN};
+
+			cr_assert_eq(poll(&pfd, 1, 30000), 1, "round %d: no commit in 30 s", round);
+		}
 		usleep(50000 + (useconds_t)(rand() % 300000));
 		kill(pid, SIGKILL);
 		cr_assert_eq(waitpid(pid, &status, 0), pid);

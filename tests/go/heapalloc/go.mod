@@ -1,0 +1,3 @@
+module goscope.test/heapalloc
+
+go 1.19

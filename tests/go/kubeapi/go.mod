@@ -1,0 +1,3 @@
+module goscope.test/kubeapi
+
+go 1.19

@@ -1,0 +1,3 @@
+module goscope.test/labels
+
+go 1.19

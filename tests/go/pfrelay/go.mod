@@ -1,0 +1,3 @@
+module goscope.test/pfrelay
+
+go 1.19

@@ -1,0 +1,54 @@
+/* test_golabels.c — the userspace half of pprof labels (agent/stacks/golabels.c): a label set
+ * as BPF hands it over (lengths not trusted) turned into profile labels, sorted by key, with
+ * the strings cut where BPF's limits say. */
+#include <criterion/criterion.h>
+#include <string.h>
+
+#include "stacks/golabels.h"
+
+static void set_label(struct gs_labels *ls, int i, const char *k, const char *v)
+{
+	ls->v[i].key_len = (__u8)strlen(k);
+	memcpy(ls->v[i].key, k, strlen(k));
+	ls->v[i].value_len = (__u8)strlen(v);
+	memcpy(ls->v[i].value, v, strlen(v));
+}
+
+Test(golabels, sorted_by_key)
+{
+	struct gs_labels ls = {.n = 3};
+	struct golabels_strs strs;
+	struct profile_label out[GS_LABELS_MAX];
+
+	set_label(&ls, 0, "work", "a");
+	set_label(&ls, 1, "route", "/c");
+	set_label(&ls, 2, "job", "");
+	cr_assert_eq(golabels_to_profile(&ls, &strs, out, GS_LABELS_MAX), 3);
+	cr_assert_str_eq(out[0].key, "job");
+	cr_assert_str_eq(out[0].str, "");
+	cr_assert_str_eq(out[1].key, "route");
+	cr_assert_str_eq(out[1].str, "/c");
+	cr_assert_str_eq(out[2].key, "work");
+	cr_assert_str_eq(out[2].str, "a");
+}
+
+/* Counts and lengths beyond the limits (corrupt or hostile) are cut, never overrun. */
+Test(golabels, bounds_not_trusted)
+{
+	struct gs_labels ls;
+	struct golabels_strs strs;
+	struct profile_label out[GS_LABELS_MAX];
+
+	memset(&ls, 'x', sizeof(ls));
+	ls.n = 255;
+	for (int i = 0; i < GS_LABELS_MAX; i++) {
+		ls.v[i].key_len = 255;
+		ls.v[i].value_len = 255;
+	}
+	cr_assert_eq(golabels_to_profile(&ls, &strs, out, GS_LABELS_MAX), GS_LABELS_MAX);
+	for (int i = 0; i < GS_LABELS_MAX; i++) {
+		cr_assert_eq(strlen(out[i].key), GS_LABEL_KEY_LEN);
+		cr_assert_eq(strlen(out[i].str), GS_LABEL_VALUE_LEN);
+	}
+	cr_assert_eq(golabels_to_profile(&ls, &strs, out, 2), 2);
+}
