@@ -88,6 +88,11 @@ struct api_metrics {
 	bool kube_enabled;
 	struct kube_stats kube;
 	uint64_t heap_failures; /* --heap: heap profile reads that failed (agent_stats) */
+	/* Push to Pyroscope (agent/push/push.h), when --push-url is set. */
+	bool push;
+	uint64_t push_pushed, push_retried, push_dropped, push_lost, push_requests;
+	uint64_t push_backlog_rows;
+	double push_backlog_age_s; /* of the oldest undelivered window; 0 when none */
 };
 
 struct api_request {

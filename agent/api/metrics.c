@@ -198,6 +198,24 @@ int api_metrics_render(const struct api_metrics *m, const struct api_server_coun
 	      m->block_sessions);
 	if (m->kube_enabled)
 		kube_metrics(&b, &m->kube);
+	if (m->push) {
+		COUNTER(&b, "goscope_push_windows_pushed_total",
+			"Stored windows delivered to the push remote (2xx).", m->push_pushed);
+		COUNTER(&b, "goscope_push_requests_total", "Push requests sent.", m->push_requests);
+		COUNTER(&b, "goscope_push_requests_retried_total",
+			"Push requests that failed (5xx, 408, 429, network) and are retried.",
+			m->push_retried);
+		COUNTER(&b, "goscope_push_windows_dropped_total",
+			"Windows refused by the remote (4xx) or beyond its limits, not retried.",
+			m->push_dropped);
+		COUNTER(&b, "goscope_push_windows_lost_total",
+			"Undelivered windows deleted by --retention or --max-disk.", m->push_lost);
+		GAUGE(&b, "goscope_push_backlog_windows", "Stored windows not delivered yet.",
+		      m->push_backlog_rows);
+		GAUGE(&b, "goscope_push_backlog_oldest_age_seconds",
+		      "Age of the oldest undelivered window's start (0 when none).",
+		      m->push_backlog_age_s);
+	}
 	process_metrics(&b);
 	if (b.oom) {
 		free(b.p);

@@ -17,6 +17,7 @@
 #include "daemon/agent.h"
 #include "kube/kube.h"
 #include "procs/labels.h"
+#include "push/push_backoff.h"
 #include "store/store.h"
 
 #define DEFAULT_DATA_DIR "/var/lib/goscope"
@@ -28,6 +29,9 @@
 #define DEFAULT_ROLLUP_NS (3600LL * 1000000000LL)
 #define MAX_PATTERNS 64
 #define DEFAULT_K8S_PORT "443"
+/* --push-header at most this many times. */
+#define MAX_PUSH_HEADERS 32
+#define MAX_PUSH_TIMEOUT_NS (3600ULL * 1000000000ULL)
 
 enum {
 	OPT_DATA_DIR = 256,
@@ -55,6 +59,16 @@ enum {
 	OPT_MAX_CAPTURES,
 	OPT_HEAP,
 	OPT_NO_HEAP,
+	OPT_PUSH_URL,
+	OPT_PUSH_TENANT,
+	OPT_PUSH_BASIC_AUTH_FILE,
+	OPT_PUSH_BEARER_TOKEN_FILE,
+	OPT_PUSH_HEADER,
+	OPT_PUSH_CA_FILE,
+	OPT_PUSH_INSECURE,
+	OPT_PUSH_CONNECT_TIMEOUT,
+	OPT_PUSH_TIMEOUT,
+	OPT_PUSH_MAX_BACKOFF,
 	OPT_HELP,
 };
 
@@ -119,6 +133,26 @@ static const struct agent_flag flags[] = {
 	{OPT_NO_HEAP, "no-heap", no_argument, "GOSCOPE_NO_HEAP", "no heap profiles"},
 	{OPT_VERBOSE, "verbose", no_argument, "GOSCOPE_VERBOSE",
 	 "per-window summaries and libbpf's messages on stderr"},
+	{OPT_PUSH_URL, "push-url", required_argument, "GOSCOPE_PUSH_URL",
+	 "push every stored window to this Pyroscope base URL"},
+	{OPT_PUSH_TENANT, "push-tenant", required_argument, "GOSCOPE_PUSH_TENANT",
+	 "tenant ID, sent as X-Scope-OrgID"},
+	{OPT_PUSH_BASIC_AUTH_FILE, "push-basic-auth-file", required_argument,
+	 "GOSCOPE_PUSH_BASIC_AUTH_FILE", "file holding user:password for basic auth"},
+	{OPT_PUSH_BEARER_TOKEN_FILE, "push-bearer-token-file", required_argument,
+	 "GOSCOPE_PUSH_BEARER_TOKEN_FILE", "file holding a bearer token (read at each push)"},
+	{OPT_PUSH_HEADER, "push-header", required_argument, "GOSCOPE_PUSH_HEADER",
+	 "extra request header 'Name: value' (repeatable)"},
+	{OPT_PUSH_CA_FILE, "push-ca-file", required_argument, "GOSCOPE_PUSH_CA_FILE",
+	 "CA certificates (PEM) that verify the remote's TLS certificate"},
+	{OPT_PUSH_INSECURE, "push-insecure-skip-verify", no_argument,
+	 "GOSCOPE_PUSH_INSECURE_SKIP_VERIFY", "do not verify the remote's TLS certificate"},
+	{OPT_PUSH_CONNECT_TIMEOUT, "push-connect-timeout", required_argument,
+	 "GOSCOPE_PUSH_CONNECT_TIMEOUT", "push connection timeout (default 5s)"},
+	{OPT_PUSH_TIMEOUT, "push-timeout", required_argument, "GOSCOPE_PUSH_TIMEOUT",
+	 "whole push request timeout (default 30s)"},
+	{OPT_PUSH_MAX_BACKOFF, "push-max-backoff", required_argument, "GOSCOPE_PUSH_MAX_BACKOFF",
+	 "longest wait between retries of a failed push (default 5m; at least 1s)"},
 };
 #define NFLAGS (sizeof(flags) / sizeof(flags[0]))
 
@@ -133,7 +167,12 @@ void usage_agent(FILE *out)
 		"                     [--max-capture 300s] [--max-concurrent-captures 4] "
 		"[--verbose]\n"
 		"                     [--kubernetes] [--k8s-pod-labels LIST] [--k8s-api URL]\n"
-		"                     [--k8s-service-account DIR]\n\n"
+		"                     [--k8s-service-account DIR]\n"
+		"                     [--push-url URL [--push-tenant ID] [--push-header 'K: "
+		"V']...\n"
+		"                      [--push-basic-auth-file FILE | --push-bearer-token-file "
+		"FILE]\n"
+		"                      [--push-ca-file FILE] [--push-insecure-skip-verify]]\n\n"
 		"Profile every Go process on the node continuously and keep the profiles in an\n"
 		"embedded SQLite store (DIR/" STORE_DB_NAME
 		"); `goscope export` reads them back as\n"
@@ -172,7 +211,46 @@ struct agent_opts {
 	bool no_api;
 	const char *token_file;
 	char token[API_MAX_TOKEN];
+	struct push_config push;
+	char *push_headers[MAX_PUSH_HEADERS];
+	size_t npush_headers;
 };
+
+/* Adds one 'Name: value' header (a name of token characters, no line breaks). */
+static int add_push_header(struct agent_opts *o, const char *h)
+{
+	const char *colon = strchr(h, ':');
+
+	if (!colon || colon == h || strpbrk(h, "\r\n") || strcspn(h, " \t") < (size_t)(colon - h))
+		return -EINVAL;
+	if (o->npush_headers == MAX_PUSH_HEADERS)
+		return -E2BIG;
+	o->push_headers[o->npush_headers] = strdup(h);
+	if (!o->push_headers[o->npush_headers])
+		return -ENOMEM;
+	o->npush_headers++;
+	return 0;
+}
+
+/* --push-header from the command line, or GOSCOPE_PUSH_HEADER's comma-separated list. */
+static int add_push_headers(struct agent_opts *o, const char *v, bool split)
+{
+	char *copy, *save = NULL, *tok;
+	int rc = 0;
+
+	if (!split)
+		return add_push_header(o, v);
+	copy = strdup(v);
+	if (!copy)
+		return -ENOMEM;
+	for (tok = strtok_r(copy, ",", &save); tok && !rc; tok = strtok_r(NULL, ",", &save)) {
+		while (*tok == ' ')
+			tok++;
+		rc = add_push_header(o, tok);
+	}
+	free(copy);
+	return rc;
+}
 
 static bool parse_bool(const char *s, bool *out)
 {
@@ -318,6 +396,7 @@ static int apply(struct agent_opts *o, const struct agent_flag *f, const char *v
 	case OPT_VERBOSE:
 	case OPT_HEAP:
 	case OPT_NO_HEAP:
+	case OPT_PUSH_INSECURE:
 		if (!from_env)
 			b = true;
 		else if (!parse_bool(v, &b))
@@ -328,8 +407,51 @@ static int apply(struct agent_opts *o, const struct agent_flag *f, const char *v
 			c->no_exec_watch = b;
 		else if (f->code == OPT_HEAP || f->code == OPT_NO_HEAP)
 			c->heap = f->code == OPT_HEAP ? b : !b;
+		else if (f->code == OPT_PUSH_INSECURE)
+			o->push.insecure_skip_verify = b;
 		else
 			o->verbose = b;
+		return 0;
+	case OPT_PUSH_URL:
+		if (strncmp(v, "http://", 7) && strncmp(v, "https://", 8))
+			goto bad;
+		o->push.url = v;
+		return 0;
+	case OPT_PUSH_TENANT:
+		if (!*v || strpbrk(v, "\r\n"))
+			goto bad;
+		o->push.tenant = v;
+		return 0;
+	case OPT_PUSH_BASIC_AUTH_FILE:
+	case OPT_PUSH_BEARER_TOKEN_FILE:
+	case OPT_PUSH_CA_FILE:
+		if (!*v)
+			goto bad;
+		if (f->code == OPT_PUSH_BASIC_AUTH_FILE)
+			o->push.basic_auth_file = v;
+		else if (f->code == OPT_PUSH_BEARER_TOKEN_FILE)
+			o->push.bearer_token_file = v;
+		else
+			o->push.ca_file = v;
+		return 0;
+	case OPT_PUSH_HEADER:
+		if (add_push_headers(o, v, from_env) < 0)
+			goto bad;
+		return 0;
+	case OPT_PUSH_MAX_BACKOFF:
+		if (!cli_parse_duration(v, &ns) || ns < 1000000000ULL ||
+		    ns > PUSH_BACKOFF_MAX_MS * 1000000ULL)
+			goto bad;
+		o->push.max_backoff_ms = ns / 1000000;
+		return 0;
+	case OPT_PUSH_CONNECT_TIMEOUT:
+	case OPT_PUSH_TIMEOUT:
+		if (!cli_parse_duration(v, &ns) || ns < 1000000ULL || ns > MAX_PUSH_TIMEOUT_NS)
+			goto bad;
+		if (f->code == OPT_PUSH_CONNECT_TIMEOUT)
+			o->push.connect_timeout_ms = ns / 1000000;
+		else
+			o->push.timeout_ms = ns / 1000000;
 		return 0;
 	case OPT_BLOCK_INCLUDE:
 		return add_patterns(&o->block_filter, true, v, from_env);
@@ -527,6 +649,14 @@ int cmd_agent(int argc, char **argv)
 		cli_error("agent", "unexpected argument '%s'", argv[optind]);
 		goto usage;
 	}
+	if (o.push.url && o.push.basic_auth_file && o.push.bearer_token_file) {
+		cli_error("agent", "--push-basic-auth-file and --push-bearer-token-file exclude "
+				   "each other");
+		goto usage;
+	}
+	o.push.headers = (const char *const *)o.push_headers;
+	o.push.nheaders = o.npush_headers;
+	o.cfg.push = o.push.url ? &o.push : NULL;
 	labels_node_name(o.node_flag, getenv("NODE_NAME"), o.node, sizeof(o.node));
 	o.cfg.node = o.node;
 	o.cfg.filter = o.filter;
@@ -580,6 +710,15 @@ int cmd_agent(int argc, char **argv)
 			(unsigned long long)st.profiles_dropped,
 			(unsigned long long)st.processes_found, (unsigned long long)st.samples,
 			(unsigned long long)st.sample_drops);
+		if (o.cfg.push)
+			fprintf(stderr,
+				"goscope agent: push: %llu windows delivered, %llu dropped, %llu "
+				"lost, %llu requests retried, %llu left to deliver\n",
+				(unsigned long long)st.push.pushed,
+				(unsigned long long)st.push.dropped,
+				(unsigned long long)st.push.lost,
+				(unsigned long long)st.push.retried,
+				(unsigned long long)st.push.backlog_rows);
 		rc = 0;
 	}
 out:
@@ -587,6 +726,8 @@ out:
 	kube_close(kube);
 	free(o.pod_labels_copy);
 	proc_filter_free(o.block_filter);
+	for (size_t i = 0; i < o.npush_headers; i++)
+		free(o.push_headers[i]);
 	return rc;
 usage:
 	rc = cli_usage_error(usage_agent);

@@ -29,6 +29,7 @@
 #include "procs/goprocs.h"
 #include "procs/labels.h"
 #include "procs/proc.h"
+#include "push/push.h"
 #include "store/store.h"
 
 /* Labels of a profile: service, exe, go_version, module, node, container_id, the four
@@ -580,6 +581,37 @@ static void refresh_kube(struct agent *a)
 	}
 }
 
+/* Undelivered windows deleted by retention or --max-disk (while storing or maintaining):
+ * the pusher counts them as lost, and the log says so (rate-limited). */
+static void note_lost(struct agent *a)
+{
+	uint64_t lost = store_rows_lost(a->store), n = lost - a->rows_lost_seen;
+
+	if (!a->push || n == 0)
+		return;
+	a->rows_lost_seen = lost;
+	push_add_lost(a->push, n);
+	if (capture_monotonic_ns() - a->last_lost_log >= LOG_EVERY_NS || !a->last_lost_log) {
+		a->last_lost_log = capture_monotonic_ns();
+		logf_(a, AGENT_LOG_ERROR,
+		      "push: %llu undelivered windows deleted by retention (--retention/--max-disk)"
+		      " and lost, %llu in all",
+		      (unsigned long long)n, (unsigned long long)lost);
+	}
+}
+
+/* The pusher's log lines go to the agent's log. */
+static void push_log(void *arg, enum push_log_level level, const char *msg)
+{
+	struct agent *a = arg;
+
+	logf_(a,
+	      level == PUSH_LOG_ERROR  ? AGENT_LOG_ERROR
+	      : level == PUSH_LOG_INFO ? AGENT_LOG_INFO
+				       : AGENT_LOG_DEBUG,
+	      "%s", msg);
+}
+
 static void cut_window(struct agent *a, int64_t end, bool final)
 {
 	int64_t start = a->window_start_wall;
@@ -601,6 +633,8 @@ static void cut_window(struct agent *a, int64_t end, bool final)
 	proc_sweep(a, is_ended);
 	if (!final && store_maintain(a->store, wall_ns(), &err) < 0)
 		logf_(a, AGENT_LOG_ERROR, "store maintenance: %s", err.msg);
+	note_lost(a);
+	push_wake(a->push);
 	if (a->cfg->log && a->cfg->verbose) {
 		struct store_stats ss;
 
@@ -708,15 +742,23 @@ static void api_log(void *arg, const char *msg)
 static int open_all(struct agent *a, struct gs_error *err)
 {
 	const struct agent_config *c = a->cfg;
+	bool push = c->push && c->push->url;
 	struct store_config sc = {.dir = c->data_dir,
 				  .retention_ns = c->retention_ns,
 				  .max_disk_bytes = c->max_disk_bytes,
-				  .rollup_after_ns = c->rollup_after_ns};
+				  .rollup_after_ns = c->rollup_after_ns,
+				  .spool = push};
 	int rc;
 
 	rc = store_open(&sc, &a->store, err);
 	if (rc < 0)
 		return gs_error_prefix(err, "store %s", c->data_dir);
+	if (push) {
+		/* After the store: its schema is current when the pusher opens its own handle. */
+		rc = push_start(c->push, c->data_dir, c->node, push_log, a, &a->push, err);
+		if (rc < 0)
+			return rc;
+	}
 	if (c->api) {
 		struct api_config ac = *c->api;
 		struct epoll_event ev = {.events = EPOLLIN};
@@ -766,6 +808,9 @@ static void close_all(struct agent *a)
 	a->heap = NULL;
 	if (a->epfd >= 0)
 		close(a->epfd);
+	if (a->push)
+		push_get_stats(a->push, &a->st.push);
+	push_stop(a->push);
 	store_close(a->store);
 }
 

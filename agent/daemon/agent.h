@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "goscope/error.h"
+#include "push/push.h"
 
 struct proc_filter;
 struct kube;
@@ -60,6 +61,9 @@ struct agent_config {
 	bool heap;
 	/* Called once the API listens, with its port (may be NULL). */
 	void (*on_listen)(void *arg, unsigned port);
+	/* Push to Pyroscope (agent/push/push.h); NULL or a NULL url: no push. The store then
+	 * keeps each window undelivered until the remote took it. */
+	const struct push_config *push;
 };
 
 /* While the BPF programs cannot be loaded the agent keeps serving its API (/healthz says
@@ -86,6 +90,7 @@ struct agent_stats {
 	uint64_t block_failures;   /* block sessions that could not be opened */
 	uint64_t heap_failures;	   /* heap reads that failed (not those of processes without
 				      heap profiles, e.g. MemProfileRate 0: said once each) */
+	struct push_stats push;	   /* with push: the pusher's counters at the stop */
 };
 
 /* Runs the agent until *cfg->stop. 0 after a clean stop; -errno when it could not start

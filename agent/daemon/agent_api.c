@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cjson/cJSON.h>
 
@@ -24,6 +25,7 @@
 #include "procs/labels.h"
 #include "profile/gzip.h"
 #include "profile/profile.h"
+#include "push/push.h"
 #include "store/store.h"
 
 #define HTTP_OK 200
@@ -476,6 +478,27 @@ static void answer_metrics(struct agent *a, struct api_request *r)
 		kube_get_stats(a->cfg->kube, &m->kube);
 	}
 	m->heap_failures = a->st.heap_failures;
+	if (a->push) {
+		struct push_stats ps;
+
+		push_get_stats(a->push, &ps);
+		m->push = true;
+		m->push_pushed = ps.pushed;
+		m->push_retried = ps.retried;
+		m->push_dropped = ps.dropped;
+		m->push_lost = ps.lost;
+		m->push_requests = ps.requests;
+		m->push_backlog_rows = ps.backlog_rows;
+		if (ps.oldest_backlog_ns) {
+			struct timespec ts;
+			int64_t now;
+
+			clock_gettime(CLOCK_REALTIME, &ts);
+			now = (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+			m->push_backlog_age_s =
+				now > ps.oldest_backlog_ns ? (now - ps.oldest_backlog_ns) / 1e9 : 0;
+		}
+	}
 	if (a->store) {
 		store_stats(a->store, &ss);
 		m->store_rows = ss.rows;

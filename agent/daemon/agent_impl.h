@@ -78,6 +78,9 @@ struct agent {
 	const struct agent_config *cfg;
 	const char *proc_root;
 	struct store *store;
+	struct push *push;	 /* NULL without --push-url (agent/push/push.h) */
+	uint64_t rows_lost_seen; /* store_rows_lost already given to the pusher */
+	uint64_t last_lost_log;
 	struct cpu_session *cpu;
 	struct discover *disc;
 	struct agent_proc *buckets[PROC_BUCKETS];

@@ -39,10 +39,12 @@ static const char schema_sql[] =
 	"  dict_id INTEGER REFERENCES dicts(id),\n"
 	"  dict_seq INTEGER,\n"
 	"  bytes INTEGER NOT NULL,\n"
-	"  data BLOB NOT NULL);\n"
+	"  data BLOB NOT NULL,\n"
+	"  push_state INTEGER);\n"
 	"CREATE INDEX profiles_service_type_time ON profiles(service, type, start_ns);\n"
 	"CREATE INDEX profiles_end ON profiles(end_ns);\n"
-	"CREATE INDEX profiles_dict ON profiles(dict_id) WHERE dict_id IS NOT NULL;\n";
+	"CREATE INDEX profiles_dict ON profiles(dict_id) WHERE dict_id IS NOT "
+	"NULL;\n" STORE_PUSH_INDEX_SQL;
 
 int store_sql_error(struct store *s, int rc, const char *what, struct gs_error *err)
 {
@@ -128,7 +130,11 @@ static int schema_init(struct store *s, struct gs_error *err)
 	if (!rc && version == 0 && tables == 0) {
 		rc = store_exec(s, schema_sql, err);
 		if (!rc)
-			rc = store_exec(s, "PRAGMA user_version=1", err);
+			rc = store_exec(s, "PRAGMA user_version=" STORE_SCHEMA_VERSION_STR, err);
+		version = STORE_SCHEMA_VERSION;
+	} else if (!rc && version == STORE_SCHEMA_V1) {
+		/* A version 1 store (before push): migrated in place, in this transaction. */
+		rc = store_migrate_v1(s, err);
 		version = STORE_SCHEMA_VERSION;
 	}
 	if (rc) {
@@ -146,7 +152,8 @@ check:
 				    "store: %s has schema version %lld, newer than this goscope's "
 				    "%d: run a newer goscope or use another data directory",
 				    s->path, (long long)version, STORE_SCHEMA_VERSION);
-	if (version != STORE_SCHEMA_VERSION)
+	/* A reader never writes push_state: it reads a version 1 store as it is. */
+	if (version != STORE_SCHEMA_VERSION && !(s->cfg.read_only && version == STORE_SCHEMA_V1))
 		return gs_error_set(err, -EPROTO,
 				    "store: %s is not a goscope store (schema version %lld)",
 				    s->path, (long long)version);
@@ -286,7 +293,7 @@ static int insert_window(struct store *s, const struct store_window *w, const ui
 {
 	static const char sql[] =
 		"INSERT INTO profiles(type, service, pid, start_ticks, start_ns, end_ns, labels,"
-		" windows, bytes, data) VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?, ?)";
+		" windows, bytes, data, push_state) VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?)";
 	sqlite3_stmt *st = NULL;
 	int rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
 
@@ -301,6 +308,11 @@ static int insert_window(struct store *s, const struct store_window *w, const ui
 	sqlite3_bind_text(st, 7, labels, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 8, (int64_t)gzlen);
 	sqlite3_bind_blob(st, 9, gz, (int)gzlen, SQLITE_STATIC);
+	/* Spooled for push: undelivered until the pusher marks it (store_deliver.c). */
+	if (s->cfg.spool)
+		sqlite3_bind_int(st, 10, STORE_PUSH_PENDING);
+	else
+		sqlite3_bind_null(st, 10);
 	rc = sqlite3_step(st);
 	sqlite3_finalize(st);
 	if (rc != SQLITE_DONE) {

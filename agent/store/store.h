@@ -36,6 +36,7 @@ struct store_config {
 	int64_t retention_ns;	 /* rows whose window ended longer ago are deleted; 0 = keep */
 	uint64_t max_disk_bytes; /* database + WAL at most this; oldest rows go first; 0 = no cap */
 	int64_t rollup_after_ns; /* windows older than this are rolled up per minute; 0 = never */
+	bool spool;		 /* windows are stored undelivered (push_state 0) for the pusher */
 };
 
 /* A label of a stored profile (also kept as a JSON object in the row). */
@@ -124,9 +125,52 @@ struct store_stats {
 	uint64_t db_bytes;	  /* database file size */
 	uint64_t wal_bytes;	  /* WAL file size */
 	uint64_t cache_bytes;	  /* memory of SQLite's page cache for this handle */
+	uint64_t rows_lost;	  /* undelivered windows deleted by retention or max_disk */
 	int last_error;		  /* last put/maintain error (negative errno), 0 if none */
 };
 void store_stats(struct store *s, struct store_stats *out);
+
+/* ---- the push spool (store_deliver.c) ----
+ * Each row has a push_state: NULL when it is not for push (stored without spool, or a
+ * rolled-up minute), else one of these. Undelivered rows are never rolled up (the pusher
+ * sends raw windows, each with its own id); retention still deletes them, counted in
+ * rows_lost. The pusher uses its own handle (store_open, not read-only) in its own thread. */
+enum store_push_state {
+	STORE_PUSH_PENDING = 0,	  /* stored, not delivered yet */
+	STORE_PUSH_DELIVERED = 1, /* the remote answered 2xx */
+	STORE_PUSH_REFUSED = 2, /* the remote refused it for good (4xx) or it exceeds its limits */
+};
+
+/* One undelivered window, valid during the callback only. */
+struct store_pending {
+	int64_t id;
+	const char *type;
+	const char *labels_json;
+	pid_t pid;
+	uint64_t start_ticks;
+	int64_t start_ns, end_ns;
+	const uint8_t *data; /* the gzipped pprof */
+	size_t len;
+};
+
+/* Calls fn for up to limit undelivered windows, oldest first (start_ns, then id: the order
+ * they were stored in, so every series is in time order); fn returning nonzero stops (and is
+ * returned). */
+int store_pending_list(struct store *s, size_t limit,
+		       int (*fn)(void *arg, const struct store_pending *w), void *arg,
+		       struct gs_error *err);
+
+/* Sets the push_state of the rows ids[0..n) (undelivered ones only) in one transaction.
+ * Rows deleted meanwhile are skipped. */
+int store_pending_mark(struct store *s, const int64_t *ids, size_t n, enum store_push_state state,
+		       struct gs_error *err);
+
+/* The backlog: undelivered rows and the start of the oldest (0 when there is none). */
+int store_pending_backlog(struct store *s, uint64_t *rows, int64_t *oldest_start_ns,
+			  struct gs_error *err);
+
+/* Undelivered rows deleted by retention since the open (cheap; callable from any thread). */
+uint64_t store_rows_lost(struct store *s);
 
 /* Closes the database (checkpointing the WAL). NULL is fine. */
 void store_close(struct store *s);

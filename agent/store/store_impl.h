@@ -11,7 +11,13 @@
 #include "store/store.h"
 
 /* The schema version this code writes (PRAGMA user_version). */
-#define STORE_SCHEMA_VERSION 1
+#define STORE_SCHEMA_VERSION 2
+#define STORE_SCHEMA_VERSION_STR "2"
+/* The first schema (no push_state), migrated in place by a writer (store_deliver.c). */
+#define STORE_SCHEMA_V1 1
+/* The backlog of undelivered windows, oldest first (what the pusher reads). */
+#define STORE_PUSH_INDEX_SQL                                                                       \
+	"CREATE INDEX profiles_push ON profiles(start_ns, id) WHERE push_state = 0;\n"
 
 /* One open rollup dictionary: the tables (strings, mappings, functions, locations) of one
  * (process, type), of which the chunks up to mark are in dict_chunks. */
@@ -40,6 +46,9 @@ struct store {
 	char *dir, *path, *wal_path;
 	struct store_config cfg;
 	struct store_stats stats;
+	/* Undelivered rows deleted by retention (read by the agent thread with
+	 * store_rows_lost while this thread is the writer: a relaxed atomic). */
+	uint64_t rows_lost;
 	struct store_dict *dicts; /* STORE_MAX_DICTS slots, prof == NULL when free */
 	uint64_t dict_clock;
 };
@@ -71,6 +80,10 @@ uint64_t store_disk_bytes(struct store *s);
 /* The uncompressed profile.proto of row id: data alone, or the dictionary's chunks then
  * the row's own part. -ENOENT when there is no such row. */
 int store_row_pprof(struct store *s, int64_t id, uint8_t **buf, size_t *len, struct gs_error *err);
+
+/* Adds push_state and its index to a version 1 database (inside the caller's transaction) and
+ * sets user_version to STORE_SCHEMA_VERSION. */
+int store_migrate_v1(struct store *s, struct gs_error *err);
 
 /* Rollup step of store_maintain. */
 int store_rollup(struct store *s, int64_t now_ns, struct gs_error *err);

@@ -14,23 +14,37 @@
 /* Batches of expired rows deleted per store_maintain call. */
 #define EXPIRE_BATCHES 5
 
+/* Runs a DELETE with up to two integer parameters. With lost, the statement ends in
+ * "RETURNING push_state" and *lost gets the undelivered rows among those it deleted (the
+ * pusher's lost windows, store_deliver.c). */
 static int delete_where(struct store *s, const char *sql, int64_t a, int64_t b, int64_t *changes,
-			struct gs_error *err)
+			uint64_t *lost, struct gs_error *err)
 {
 	sqlite3_stmt *st = NULL;
 	int rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
+	int64_t returned = 0;
+	uint64_t undelivered = 0;
 
 	if (rc != SQLITE_OK)
 		return store_sql_error(s, rc, "prepare delete", err);
 	sqlite3_bind_int64(st, 1, a);
 	if (sqlite3_bind_parameter_count(st) > 1)
 		sqlite3_bind_int64(st, 2, b);
-	rc = sqlite3_step(st);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		returned++;
+		if (sqlite3_column_type(st, 0) != SQLITE_NULL &&
+		    sqlite3_column_int(st, 0) == STORE_PUSH_PENDING)
+			undelivered++;
+	}
 	sqlite3_finalize(st);
 	if (rc != SQLITE_DONE)
 		return store_sql_error(s, rc, "delete", err);
 	if (changes)
-		*changes = sqlite3_changes64(s->db);
+		*changes = lost ? returned : sqlite3_changes64(s->db);
+	if (lost && undelivered) {
+		*lost += undelivered;
+		__atomic_add_fetch(&s->rows_lost, undelivered, __ATOMIC_RELAXED);
+	}
 	return 0;
 }
 
@@ -59,10 +73,10 @@ int store_drop_unused_dicts(struct store *s, struct gs_error *err)
 		 * ones: close it (its process's next minute starts a new one). */
 		store_dict_forget(s, ids[i]);
 		rc = delete_where(s, "DELETE FROM dict_chunks WHERE dict_id = ?", ids[i], 0, NULL,
-				  err);
+				  NULL, err);
 		if (!rc)
 			rc = delete_where(s, "DELETE FROM dicts WHERE id = ?", ids[i], 0, NULL,
-					  err);
+					  NULL, err);
 	}
 	if (!rc)
 		rc = store_exec(s, "COMMIT", err);
@@ -89,8 +103,9 @@ int store_expire(struct store *s, int64_t now_ns, struct gs_error *err)
 	for (int i = 0; i < EXPIRE_BATCHES && !rc; i++) {
 		rc = delete_where(s,
 				  "DELETE FROM profiles WHERE id IN (SELECT id FROM profiles"
-				  " WHERE end_ns < ? ORDER BY end_ns LIMIT ?)",
-				  now_ns - s->cfg.retention_ns, STORE_DELETE_BATCH, &changes, err);
+				  " WHERE end_ns < ? ORDER BY end_ns LIMIT ?) RETURNING push_state",
+				  now_ns - s->cfg.retention_ns, STORE_DELETE_BATCH, &changes,
+				  &s->stats.rows_lost, err);
 		total += changes;
 		if (changes < STORE_DELETE_BATCH)
 			break;
@@ -128,8 +143,8 @@ int store_evict_to(struct store *s, uint64_t target, struct gs_error *err)
 		n = (int64_t)((double)rows * (double)(size - target) / (double)size) + 1;
 		rc = delete_where(s,
 				  "DELETE FROM profiles WHERE id IN (SELECT id FROM profiles"
-				  " ORDER BY end_ns, id LIMIT ?)",
-				  n, 0, &changes, err);
+				  " ORDER BY end_ns, id LIMIT ?) RETURNING push_state",
+				  n, 0, &changes, &s->stats.rows_lost, err);
 		if (rc)
 			return rc;
 		s->stats.rows_evicted += (uint64_t)changes;

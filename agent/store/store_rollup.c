@@ -18,7 +18,12 @@
  * (the least recently used is closed; its process's next minute starts a new dictionary),
  * one unused for DICT_IDLE_MINUTES is closed (its process exited or went idle),
  * and a restarted agent starts new ones. Work per call is bounded (STORE_ROLLUP_PER_CALL
- * minutes), so a backlog is worked off over several calls. */
+ * minutes), so a backlog is worked off over several calls.
+ *
+ * Windows not yet delivered to the push remote (push_state 0, store_deliver.c) are left raw:
+ * each must go out as the window it was, with its own id, and a minute merging delivered
+ * and undelivered windows could not say which part was sent. They are rolled up once
+ * delivered (or refused); a minute row has push_state NULL. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -118,7 +123,8 @@ static int read_windows(struct store *s, const struct minute *m, int64_t cutoff,
 	int rc = sqlite3_prepare_v2(
 		s->db,
 		"SELECT id, service, labels, start_ns, end_ns FROM profiles WHERE dict_id IS NULL"
-		" AND pid = ? AND start_ticks = ? AND type = ? AND start_ns >= ? AND start_ns < ?"
+		" AND push_state IS NOT 0 AND pid = ? AND start_ticks = ? AND type = ? AND "
+		"start_ns >= ? AND start_ns < ?"
 		" AND end_ns < ? ORDER BY start_ns, id LIMIT ?",
 		-1, &st, NULL);
 
@@ -340,7 +346,8 @@ int store_rollup(struct store *s, int64_t now_ns, struct gs_error *err)
 	rc = sqlite3_prepare_v2(
 		s->db,
 		"SELECT pid, start_ticks, type, start_ns / 60000000000 AS m"
-		" FROM profiles WHERE dict_id IS NULL AND end_ns < ? AND start_ns < ?"
+		" FROM profiles WHERE dict_id IS NULL AND push_state IS NOT 0 AND end_ns < ?"
+		" AND start_ns < ?"
 		" GROUP BY pid, start_ticks, type, m ORDER BY min(start_ns) LIMIT ?",
 		-1, &st, NULL);
 	if (rc != SQLITE_OK) {

@@ -92,3 +92,4 @@ run_bench goroutines_100k
 run_bench heap_read
 run_bench agent_discovery
 run_bench labels_overhead
+run_bench push_throughput

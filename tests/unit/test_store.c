@@ -184,7 +184,7 @@ Test(store, put_list_merge_round_trip)
 	cr_assert_null(fx_stacks_diff(&a, &b), "%s", fx_stacks_diff(&a, &b));
 	cr_assert_gt(a.n, 100);
 	cr_assert_eq(sql_int(dir, "PRAGMA auto_vacuum"), 2);
-	cr_assert_eq(sql_int(dir, "PRAGMA user_version"), 1);
+	cr_assert_eq(sql_int(dir, "PRAGMA user_version"), 2);
 	cr_assert_eq(sql_int(dir, "SELECT journal_mode = 'wal' FROM pragma_journal_mode"), 1);
 	fx_stacks_free(&a);
 	fx_stacks_free(&b);
@@ -473,12 +473,12 @@ Test(store, reopen_reuses_and_newer_schema_is_refused)
 
 	snprintf(path, sizeof(path), "%s/" STORE_DB_NAME, dir);
 	cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
-	cr_assert_eq(sqlite3_exec(db, "PRAGMA user_version=2", NULL, NULL, NULL), SQLITE_OK);
+	cr_assert_eq(sqlite3_exec(db, "PRAGMA user_version=3", NULL, NULL, NULL), SQLITE_OK);
 	sqlite3_close(db);
 	cfg.read_only = false;
 	cr_assert_eq(store_open(&cfg, &s, &err), -EPROTO);
 	cr_assert_null(s);
-	cr_assert(strstr(err.msg, "newer") && strstr(err.msg, "schema version 2"), "%s", err.msg);
+	cr_assert(strstr(err.msg, "newer") && strstr(err.msg, "schema version 3"), "%s", err.msg);
 	profile_free(p);
 	rmtree(dir);
 	free(dir);

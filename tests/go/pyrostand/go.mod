@@ -1,0 +1,3 @@
+module goscope.test/pyrostand
+
+go 1.19
