@@ -679,3 +679,19 @@ struct gs_binary *gs_process_main_binary(struct gs_process *p)
 	cache_put(p->sym, old);
 	return e->bin;
 }
+
+int gs_process_load_bias(struct gs_process *p, const struct gs_binary *bin, uint64_t *bias)
+{
+	const struct gs_mapping *maps;
+	size_t n = gs_process_mappings(p, &maps);
+
+	for (size_t i = 0; i < n; i++) {
+		struct gs_location loc;
+
+		if (gs_process_locate(p, maps[i].start, &loc) == 0 && loc.binary == bin) {
+			*bias = maps[i].start - loc.file_addr;
+			return 0;
+		}
+	}
+	return -ENOENT;
+}

@@ -401,24 +401,6 @@ static int fill(int fd, void *arg, struct gs_error *err)
 	return 0;
 }
 
-/* The load bias of the main executable of a live process: where its mapping is minus the
- * link-time address of that file offset. */
-static int live_bias(struct gs_process *proc, struct gs_binary *bin, uint64_t *bias)
-{
-	const struct gs_mapping *maps;
-	size_t n = gs_process_mappings(proc, &maps);
-
-	for (size_t i = 0; i < n; i++) {
-		struct gs_location loc;
-
-		if (gs_process_locate(proc, maps[i].start, &loc) == 0 && loc.binary == bin) {
-			*bias = maps[i].start - loc.file_addr;
-			return 0;
-		}
-	}
-	return -ENOENT;
-}
-
 int cmd_goroutines(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -521,7 +503,7 @@ int cmd_goroutines(int argc, char **argv)
 			gs_error_set(&err, -ENOEXEC, "pid %d is not a Go program", pid);
 			goto fail;
 		}
-		if (live_bias(proc, bin, &t.bias) < 0) {
+		if (gs_process_load_bias(proc, bin, &t.bias) < 0) {
 			gs_error_set(&err, -ENOENT,
 				     "cannot find the executable's mapping in pid %d", pid);
 			goto fail;

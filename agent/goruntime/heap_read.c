@@ -44,24 +44,6 @@ void heap_reader_free(struct heap_reader *r)
 	free(r);
 }
 
-/* The load bias of the main executable: where its mapping is minus the link-time address
- * of that file offset (as agent/cli/cmd_goroutines.c computes it for goroutine dumps). */
-static int main_bias(struct gs_process *proc, struct gs_binary *bin, uint64_t *bias)
-{
-	const struct gs_mapping *maps;
-	size_t n = gs_process_mappings(proc, &maps);
-
-	for (size_t i = 0; i < n; i++) {
-		struct gs_location loc;
-
-		if (gs_process_locate(proc, maps[i].start, &loc) == 0 && loc.binary == bin) {
-			*bias = maps[i].start - loc.file_addr;
-			return 0;
-		}
-	}
-	return -ENOENT;
-}
-
 static int read_locked(struct gs_symbolizer *sym, pid_t pid, enum heap_kind kind,
 		       struct profile **prof, struct heap_stats *stats, struct gs_error *err)
 {
@@ -94,7 +76,7 @@ static int read_locked(struct gs_symbolizer *sym, pid_t pid, enum heap_kind kind
 	if (rc < 0)
 		goto out;
 	goversion_mprof_lookup(gf.minor, &mf);
-	if (main_bias(proc, bin, &bias) < 0) {
+	if (gs_process_load_bias(proc, bin, &bias) < 0) {
 		rc = gs_error_set(err, -ENOENT, "cannot find the executable's mapping in pid %d",
 				  (int)pid);
 		goto out;

@@ -232,6 +232,10 @@ int gs_process_symbolize(struct gs_process *p, uint64_t addr, unsigned flags,
  * loc->binary stay valid until the process is refreshed or closed (a binary whose mapping
  * survives the refresh stays valid through it). */
 int gs_process_locate(struct gs_process *p, uint64_t addr, struct gs_location *loc);
+/* The load bias of bin in p (where its first mapping is, minus the link-time address of
+ * that file offset): what turns a link-time address of bin into one of p's. -ENOENT when
+ * bin is not mapped in p. */
+int gs_process_load_bias(struct gs_process *p, const struct gs_binary *bin, uint64_t *bias);
 /* Opens the binaries of every executable mapping now, while the process is alive (the
  * files may be gone once it exits). Returns how many binaries are open. */
 int gs_process_preload(struct gs_process *p);
