@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -64,6 +65,7 @@ int agentrun_start(struct agentrun *a, const char *env, const char *dir, const c
 {
 	char cmd[4096];
 	uint64_t t0;
+	pid_t parent;
 
 	memset(a, 0, sizeof(*a));
 	snprintf(a->dir, sizeof(a->dir), "%s", dir);
@@ -71,6 +73,7 @@ int agentrun_start(struct agentrun *a, const char *env, const char *dir, const c
 	unlink(a->log);
 	snprintf(cmd, sizeof(cmd), "exec env %s %s agent --data-dir %s --listen 127.0.0.1:0 %s",
 		 env ? env : "", goscope_bin(), dir, args ? args : "");
+	parent = getpid();
 	a->pid = fork();
 	if (a->pid < 0) {
 		snprintf(why, why_len, "fork: %s", strerror(errno));
@@ -80,6 +83,11 @@ int agentrun_start(struct agentrun *a, const char *env, const char *dir, const c
 		int fd = open(a->log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
 		int null = open("/dev/null", O_RDWR | O_CLOEXEC);
 
+		/* A test that fails (its process exits at the assertion) must not leave an agent
+		 * profiling the host: the agent is killed with its test. */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != parent)
+			_exit(127);
 		dup2(fd, 2);
 		dup2(null, 1);
 		dup2(null, 0);
