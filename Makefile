@@ -89,13 +89,19 @@ unit: $(UNIT_BIN)
 # or probe is left on the host, run one test at a time. The others spend most of their time
 # waiting (for captures, windows, servers, retries) and run two at a time: a fresh run takes
 # ~7 min instead of ~21 (measured; a new suite goes in INTEG_SERIAL if it needs the machine to
-# itself). Both groups always run, so one failure does not hide another.
+# itself). The push tests' agents each expect to see only their own two programs (by name), so
+# they run one at a time, beside the two-at-a-time group. All groups always run, so one failure
+# does not hide another.
 INTEG_SERIAL := block|block_session|probe_keeper|capture_core|cpu|cpu_hardening|cpu_session|labels|hardening|discover|sigbus
+INTEG_ALONE := push
 INTEG_ENV = GOSCOPE_SRC_DIR=$(CURDIR) GOSCOPE_BIN=$(CURDIR)/$(GOSCOPE) GOSCOPE_BUILD_DIR=$(CURDIR)/build
 integration: $(INTEG_BIN) $(GOSCOPE)
 	@rc=0; \
-	echo "== integration: suites that wait, two tests at a time"; \
-	$(INTEG_ENV) $(INTEG_BIN) --jobs 2 --filter '!($(INTEG_SERIAL))/*' || rc=1; \
+	echo "== integration: suites that wait, two tests at a time (and $(INTEG_ALONE) one at a time beside them)"; \
+	$(INTEG_ENV) $(INTEG_BIN) --jobs 1 --filter '@($(INTEG_ALONE))/*' >$(BUILD)/integration-alone.log 2>&1 & alone=$$!; \
+	$(INTEG_ENV) $(INTEG_BIN) --jobs 2 --filter '!($(INTEG_SERIAL)|$(INTEG_ALONE))/*' || rc=1; \
+	wait $$alone || rc=1; \
+	cat $(BUILD)/integration-alone.log; \
 	echo "== integration: suites that need the machine to themselves, one test at a time"; \
 	$(INTEG_ENV) $(INTEG_BIN) --jobs 1 --filter '@($(INTEG_SERIAL))/*' || rc=1; \
 	exit $$rc
