@@ -98,13 +98,24 @@ INTEG_ENV = GOSCOPE_SRC_DIR=$(CURDIR) GOSCOPE_BIN=$(CURDIR)/$(GOSCOPE) GOSCOPE_B
 integration: $(INTEG_BIN) $(GOSCOPE)
 	@rc=0; \
 	echo "== integration: suites that wait, two tests at a time (and $(INTEG_ALONE) one at a time beside them)"; \
-	$(INTEG_ENV) $(INTEG_BIN) --jobs 1 --filter '@($(INTEG_ALONE))/*' >$(BUILD)/integration-alone.log 2>&1 & alone=$$!; \
-	$(INTEG_ENV) $(INTEG_BIN) --jobs 2 --filter '!($(INTEG_SERIAL)|$(INTEG_ALONE))/*' || rc=1; \
+	rm -f $(BUILD)/integration-*.tap; \
+	$(INTEG_ENV) $(INTEG_BIN) --jobs 1 --filter '@($(INTEG_ALONE))/*' \
+		--tap=$(BUILD)/integration-alone.tap >$(BUILD)/integration-alone.log 2>&1 & alone=$$!; \
+	$(INTEG_ENV) $(INTEG_BIN) --jobs 2 --filter '!($(INTEG_SERIAL)|$(INTEG_ALONE))/*' \
+		--tap=$(BUILD)/integration-parallel.tap || rc=1; \
 	wait $$alone || rc=1; \
 	cat $(BUILD)/integration-alone.log; \
 	echo "== integration: suites that need the machine to themselves, one test at a time"; \
-	$(INTEG_ENV) $(INTEG_BIN) --jobs 1 --filter '@($(INTEG_SERIAL))/*' || rc=1; \
+	$(INTEG_ENV) $(INTEG_BIN) --jobs 1 --filter '@($(INTEG_SERIAL))/*' \
+		--tap=$(BUILD)/integration-serial.tap || rc=1; \
+	$(INTEG_SUMMARY); \
 	exit $$rc
+
+# The failed tests again, with their assertions, last: a CI log that keeps only its tail still
+# names them (the live output interleaves the programs' own output with Criterion's).
+INTEG_SUMMARY = echo "== integration: failed tests"; \
+	awk '/^not ok/ { p = 1; n++ } p { print } /^  \.\.\.$$/ { p = 0 } \
+	     END { if (!n) print "(none)" }' $(BUILD)/integration-*.tap
 
 # The sanitizer build lives in its own directory so both can coexist.
 asan:
