@@ -1,5 +1,8 @@
 /* run.c — command runners for integration tests (see run.h). */
+#include <bpf/bpf.h>
 #include <dirent.h>
+#include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -98,4 +101,50 @@ int fd_count(pid_t pid, const char *prefix)
 	}
 	closedir(d);
 	return n;
+}
+
+int held_prog_ids(pid_t pid, unsigned int *ids, int max)
+{
+	char dir[64], path[384], line[256];
+	struct dirent *de;
+	int n = 0;
+	DIR *d;
+
+	snprintf(dir, sizeof(dir), "/proc/%d/fdinfo", pid);
+	d = opendir(dir);
+	if (!d)
+		return -1;
+	while ((de = readdir(d))) {
+		unsigned int id;
+		FILE *f;
+
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		f = fopen(path, "r");
+		if (!f)
+			continue;
+		while (fgets(line, sizeof(line), f)) {
+			bool seen = false;
+
+			if (sscanf(line, "prog_id: %u", &id) != 1)
+				continue;
+			for (int i = 0; i < n && i < max; i++)
+				seen |= ids[i] == id;
+			if (!seen && n < max)
+				ids[n] = id;
+			n += !seen;
+		}
+		fclose(f);
+	}
+	closedir(d);
+	return n;
+}
+
+int prog_id_loaded(unsigned int id)
+{
+	int fd = bpf_prog_get_fd_by_id(id);
+
+	if (fd < 0)
+		return errno != ENOENT;
+	close(fd);
+	return 1;
 }

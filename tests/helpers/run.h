@@ -16,6 +16,13 @@ const char *go_tool_path(const char *toolchain, char *buf, size_t len);
 /* Open fds of process pid (0: this process) whose link target starts with prefix, e.g.
  * "anon_inode:bpf_link"; -1 when the process's fds cannot be listed. */
 int fd_count(pid_t pid, const char *prefix);
+/* The ids of the BPF programs process pid holds through its program and link fds (the
+ * prog_id lines of /proc/PID/fdinfo), each once: at most max stored, the number found
+ * returned (-1 when the fds cannot be listed). Tests check that *these* programs are gone
+ * after a kill, not that no such program is loaded anywhere (other captures may run). */
+int held_prog_ids(pid_t pid, unsigned int *ids, int max);
+/* Whether the BPF program with this id is still loaded (somewhere on the host). */
+int prog_id_loaded(unsigned int id);
 /* Makes a fresh temporary directory and returns its path (static storage per call). */
 char *test_tmpdir(char *buf, size_t len);
 
