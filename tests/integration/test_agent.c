@@ -665,7 +665,14 @@ Test(agent, sigkill_restart_20_rounds, .timeout = 300)
 		list_rows(dir, NULL, &before);
 		sleep_ms((int)(rand_r(&seed) % 300));
 		st = agent_signal_wait(&a, SIGKILL, 5000, NULL);
-		cr_assert(st >= 0 && WIFSIGNALED(st));
+		if (!(st >= 0 && WIFSIGNALED(st))) {
+			char *text = slurp(a.log);
+
+			cr_assert_fail("round %d: the agent %s (status %d): %s", round,
+				       st < 0 ? "outlived SIGKILL by 5 s"
+					      : "had exited before SIGKILL",
+				       st, text);
+		}
 		cr_assert(integrity_ok(dir, why, sizeof(why)), "round %d: %s", round, why);
 		list_rows(dir, NULL, &after);
 		for (size_t i = 0; i < before.n; i++) {
