@@ -41,11 +41,15 @@
 #define API_LISTEN_BACKLOG 512
 /* How long api_stop waits for resumed connections to be answered before stopping. */
 #define API_STOP_WAIT_MS 2000
+/* The largest symbolz request read (pprof sends "0x<addr>+..." for each location it could
+ * not name): a longer one closes the connection. */
+#define API_SYMBOLZ_MAX_BODY (16u << 20)
 
 enum conn_state {
 	CONN_NEW,
-	CONN_QUEUED, /* suspended, with the agent */
-	CONN_DONE,   /* answered */
+	CONN_QUEUED,  /* suspended, with the agent */
+	CONN_DONE,    /* answered */
+	CONN_SYMBOLZ, /* a symbolz POST: its body being read (and dropped) */
 };
 
 /* One request's state, from the URI log callback to the completion callback. */
@@ -56,6 +60,7 @@ struct api_conn {
 	bool capture_slot; /* holds one of max_concurrent_captures */
 	bool merge_slot;
 	uint64_t capture_end_ns; /* monotonic, for Retry-After */
+	size_t body_read;	 /* CONN_SYMBOLZ */
 	struct api_request req;
 };
 
@@ -374,16 +379,25 @@ enum route {
 	R_CPU,
 	R_BLOCK,
 	R_HEAP,
+	R_SYMBOLZ,
 };
 
 static const struct {
 	const char *path;
 	enum route r;
 } routes[] = {
-	{"/healthz", R_HEALTHZ},	  {"/metrics", R_METRICS},
-	{"/api/processes", R_PROCESSES},  {"/api/profiles", R_PROFILES},
-	{"/api/profiles/merge", R_MERGE}, {"/pprof/cpu", R_CPU},
-	{"/pprof/block", R_BLOCK},	  {"/pprof/heap", R_HEAP},
+	{"/healthz", R_HEALTHZ},
+	{"/metrics", R_METRICS},
+	{"/api/processes", R_PROCESSES},
+	{"/api/profiles", R_PROFILES},
+	{"/api/profiles/merge", R_MERGE},
+	{"/pprof/cpu", R_CPU},
+	{"/pprof/block", R_BLOCK},
+	{"/pprof/heap", R_HEAP},
+	/* where `go tool pprof` looks for symbolz next to the profile URLs above */
+	{"/pprof/symbolz", R_SYMBOLZ},
+	{"/api/profiles/symbolz", R_SYMBOLZ},
+	{"/api/symbolz", R_SYMBOLZ},
 };
 
 static enum route route_of(const char *path)
@@ -392,6 +406,44 @@ static enum route route_of(const char *path)
 		if (!strcmp(path, routes[i].path))
 			return routes[i].r;
 	return R_NONE;
+}
+
+/* `go tool pprof URL` asks the server to name the addresses of locations it got without
+ * function names (in a mapping not marked as having them), at <URL's path>/../symbolz
+ * (net/http/pprof's /debug/pprof/symbol), and gives up the whole fetch when that fails:
+ * a 404 would make a profile with one unnamed frame unreadable. goscope names every frame it
+ * can when it builds a profile; what is left (memory no file backs, a binary gone before
+ * its samples were read) it cannot name later either. So it answers as net/http/pprof does
+ * for addresses it does not know: a GET says no symbols are available ("num_symbols: 0"),
+ * a POST's body is read and answered with no lines (the frames stay unnamed). */
+static enum MHD_Result symbolz_answer(struct MHD_Connection *conn, struct api_conn *c,
+				      const char *method)
+{
+	static const char *const allow_hdrs[] = {"Allow", "GET, HEAD, POST", NULL};
+
+	if (!strcmp(method, MHD_HTTP_METHOD_POST)) {
+		c->state = CONN_SYMBOLZ; /* answered once the body is read (on_request) */
+		return MHD_YES;
+	}
+	if (strcmp(method, MHD_HTTP_METHOD_GET) && strcmp(method, MHD_HTTP_METHOD_HEAD))
+		return api_error(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "only GET and POST",
+				 allow_hdrs);
+	return api_respond(conn, MHD_HTTP_OK, "text/plain; charset=utf-8",
+			   (void *)"num_symbols: 0\n", 15, false, NULL);
+}
+
+/* The next part of a symbolz POST's body (dropped), or its end (answered). */
+static enum MHD_Result symbolz_body(struct MHD_Connection *conn, struct api_conn *c,
+				    size_t *upload_data_size)
+{
+	if (*upload_data_size) {
+		c->body_read += *upload_data_size;
+		*upload_data_size = 0;
+		return c->body_read > API_SYMBOLZ_MAX_BODY ? MHD_NO : MHD_YES;
+	}
+	c->state = CONN_DONE;
+	return api_respond(conn, MHD_HTTP_OK, "text/plain; charset=utf-8", (void *)"", 0, false,
+			   NULL);
 }
 
 static enum MHD_Result handle_new(struct api *a, struct MHD_Connection *conn, struct api_conn *c,
@@ -422,6 +474,12 @@ static enum MHD_Result handle_new(struct api *a, struct MHD_Connection *conn, st
 	r = route_of(q->path);
 	if (r == R_NONE) {
 		ok = api_error(conn, MHD_HTTP_NOT_FOUND, "no such endpoint", NULL);
+		goto out;
+	}
+	if (r == R_SYMBOLZ) {
+		ok = q->nparams ? api_error(conn, MHD_HTTP_BAD_REQUEST,
+					    "this endpoint takes no parameters", NULL)
+				: symbolz_answer(conn, c, method);
 		goto out;
 	}
 	if (strcmp(method, MHD_HTTP_METHOD_GET) && strcmp(method, MHD_HTTP_METHOD_HEAD)) {
@@ -481,10 +539,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		return MHD_NO;
 	switch (c->state) {
 	case CONN_NEW:
-		*upload_data_size = 0; /* a body is never read (GET only) */
+		*upload_data_size = 0; /* nothing of a body comes with the first call */
 		return handle_new(a, conn, c, method);
 	case CONN_QUEUED:
 		return answer_queued(a, conn, c);
+	case CONN_SYMBOLZ:
+		return symbolz_body(conn, c, upload_data_size);
 	default:
 		*upload_data_size = 0;
 		return MHD_YES;
