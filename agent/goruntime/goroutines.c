@@ -819,14 +819,11 @@ int gr_dump_profile(struct gr_dump *d, struct profile **out, struct gs_error *er
 				continue;
 			locs[nl] = profile_location_find(p, 0, addr);
 			if (!locs[nl]) {
+				/* full symbol names, as runtime/pprof writes them */
 				for (int k = 0; k < nf; k++) {
-					char name[1024];
-
-					snprintf(name, sizeof(name), "%.*s",
-						 (int)fr[k].function_len, fr[k].function);
 					lines[k].function_id = profile_function(
-						p, fr[k].function_len ? name : fr[k].function,
-						fr[k].raw_function, fr[k].file, fr[k].start_line);
+						p, fr[k].raw_function, fr[k].raw_function,
+						fr[k].file, fr[k].start_line);
 					lines[k].line = fr[k].line;
 				}
 				locs[nl] = profile_location_add(p, 0, addr, mapping, lines,

@@ -365,12 +365,10 @@ static uint64_t location(struct builder *b, uint64_t pc, const struct gs_frame *
 
 	if (id)
 		return id;
+	/* full symbol names, generics' shapes included, as runtime/pprof writes them */
 	for (int k = 0; k < n; k++) {
-		char name[NAME_MAX_LEN];
-
-		snprintf(name, sizeof(name), "%.*s", (int)fname_len(&fr[k]), fr[k].function);
-		lines[k].function_id = profile_function(b->p, name, fr[k].raw_function, fr[k].file,
-							fr[k].start_line);
+		lines[k].function_id = profile_function(
+			b->p, fr[k].raw_function, fr[k].raw_function, fr[k].file, fr[k].start_line);
 		lines[k].line = fr[k].line;
 	}
 	return profile_location_add(b->p, 0, pc, b->mapping, lines, (size_t)n);

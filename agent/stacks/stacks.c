@@ -248,9 +248,12 @@ uint64_t stacks_user_location(struct stacks *s, struct stack_proc *sp, uint64_t 
 		skip_add(s, sp->key, addr);
 		return STACKS_SKIP;
 	}
+	/* Functions by their full symbol names, generics' shapes included, as runtime/pprof
+	 * writes them (runtime_FrameSymbolName), not as tracebacks print them ("F[...]"):
+	 * each instantiation its own function, and the names the program's own profiles have. */
 	for (int i = 0; i < n; i++) {
 		uint64_t fid =
-			profile_function(s->prof, frames[i].function, frames[i].raw_function,
+			profile_function(s->prof, frames[i].raw_function, frames[i].raw_function,
 					 frames[i].go ? frames[i].file : "", frames[i].start_line);
 
 		if (!fid)

@@ -99,7 +99,9 @@ size_t gs_binary_bytes(const struct gs_binary *bin);
  * valid while the binary is open. */
 struct gs_frame {
 	const char *function;     /* as runtime.Frame.Function prints it (generics as "[...]") */
-	const char *raw_function; /* the symbol name as stored, e.g. "main.F[go.shape.int]" */
+	const char *raw_function; /* the symbol name as stored, e.g. "main.F[go.shape.int]",
+				     NUL-terminated: the name runtime/pprof gives the function
+				     in profiles (runtime_FrameSymbolName) */
 	size_t function_len;      /* length of function (it may not be NUL-terminated) */
 	const char *file;         /* "?" when unknown */
 	int line;                 /* 0 when unknown */

@@ -63,6 +63,19 @@ func viaInline(n int) {
 	}
 }
 
+// allocGeneric is instantiated at two shapes: runtime/pprof names each by its full symbol
+// name (main.allocGeneric[go.shape.uint8], main.allocGeneric[go.shape.int64]), where a
+// traceback prints main.allocGeneric[...].
+//
+//go:noinline
+func allocGeneric[T any](n int) {
+	for i := 0; i < n; i++ {
+		genericKeep = append(genericKeep, make([]T, 8192))
+	}
+}
+
+var genericKeep []any
+
 type holder struct{ bufs [][]byte }
 
 //go:noinline
@@ -80,6 +93,8 @@ func heapMode() {
 	allocFreed(200)
 	viaInline(300)
 	h.grow(40)
+	allocGeneric[uint8](500) // 4 MB in 8 KiB slices: ~8 samples at the default rate
+	allocGeneric[int64](100) // 6.4 MB in 64 KiB slices
 	func() {
 		for i := 0; i < 100; i++ {
 			keep = append(keep, make([]byte, 100<<10))
@@ -233,6 +248,7 @@ func main() {
 	}
 	io.Copy(io.Discard, bufio.NewReader(os.Stdin))
 	runtime.KeepAlive(keep)
+	runtime.KeepAlive(genericKeep)
 	runtime.KeepAlive(&h)
 }
 
