@@ -83,7 +83,7 @@ $(INTEG_BIN): $(INTEG_SRCS:%.c=$(BUILD)/obj/%.o) $(HELPER_OBJS) $(AGENT_LIB_OBJS
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcriterion -lm
 
 unit: $(UNIT_BIN)
-	$(UNIT_BIN) --jobs 2
+	$(UNIT_BIN) --jobs 2 --tap=$(BUILD)/unit.tap
 
 # Suites that compare rates or shares with a measured noise floor, or check that no BPF program
 # or probe is left on the host, run one test at a time. The others spend most of their time
@@ -108,14 +108,14 @@ integration: $(INTEG_BIN) $(GOSCOPE)
 	echo "== integration: suites that need the machine to themselves, one test at a time"; \
 	$(INTEG_ENV) $(INTEG_BIN) --jobs 1 --filter '@($(INTEG_SERIAL))/*' \
 		--tap=$(BUILD)/integration-serial.tap || rc=1; \
-	$(INTEG_SUMMARY); \
+	echo "== integration: failed tests"; $(call tap_failures,$(BUILD)/integration-*.tap); \
 	exit $$rc
 
-# The failed tests again, with their assertions, last: a CI log that keeps only its tail still
-# names them (the live output interleaves the programs' own output with Criterion's).
-INTEG_SUMMARY = echo "== integration: failed tests"; \
-	awk '/^not ok/ { p = 1; n++ } p { print } /^  \.\.\.$$/ { p = 0 } \
-	     END { if (!n) print "(none)" }' $(BUILD)/integration-*.tap
+# The failed tests again, with their assertions, last (from Criterion's TAP reports): a CI log
+# that keeps only its tail still names them (the live output interleaves the programs' own
+# output with Criterion's).
+tap_failures = cat $(1) 2>/dev/null | awk '/^not ok/ { p = 1; n++ } p { print } \
+	/^  \.\.\.$$/ { p = 0 } END { if (!n) print "(none)" }'
 
 # The sanitizer build lives in its own directory so both can coexist.
 asan:
@@ -123,7 +123,8 @@ asan:
 
 asan-test: asan
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
-		LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp build/asan/tests/unit --jobs 2
+		LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp build/asan/tests/unit --jobs 2 \
+		--tap=build/asan/unit.tap
 	$(MAKE) --no-print-directory BUILD=build/asan SANITIZE=1 fuzz-replay
 
 # Every test: dependencies, both builds, unit tests (plain and sanitized), the image and deploy
@@ -131,7 +132,7 @@ asan-test: asan
 # background while the builds and the unit tests run, and is over before the integration tests,
 # whose timing it would disturb; its log is printed when it ends.
 test: deps
-	@mkdir -p $(BUILD); \
+	@mkdir -p $(BUILD); rm -f $(BUILD)/unit.tap build/asan/unit.tap; \
 	$(MAKE) --no-print-directory image-test >$(BUILD)/image-test.log 2>&1 & img=$$!; \
 	rc=0; \
 	{ $(MAKE) -j2 all $(UNIT_BIN) $(INTEG_BIN) && $(MAKE) unit && $(MAKE) asan-test && \
@@ -139,6 +140,8 @@ test: deps
 	wait $$img || rc=2; \
 	echo "== image-test (ran in the background)"; cat $(BUILD)/image-test.log; \
 	[ $$rc -ne 2 ] || echo "image-test FAILED"; \
+	if [ $$rc -ne 0 ]; then echo "== unit: failed tests"; \
+		$(call tap_failures,$(BUILD)/unit.tap build/asan/unit.tap); fi; \
 	[ $$rc -eq 0 ]
 	$(MAKE) integration
 
