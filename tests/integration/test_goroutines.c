@@ -118,7 +118,8 @@ static void parse_dump(const char *text, struct gdumpf *d)
 			continue;
 		}
 		if (strncmp(line, "created by ", 11) == 0) {
-			snprintf(cur->creator, sizeof(cur->creator), "%s", line);
+			snprintf(cur->creator, sizeof(cur->creator), "%.*s",
+				 (int)sizeof(cur->creator) - 1, line);
 			continue;
 		}
 		if (strchr(line, '(') && cur->nframes < MAX_FR) {

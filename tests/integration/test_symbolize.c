@@ -80,9 +80,10 @@ static int read_records(struct gotarget *t, struct pc_rec *recs)
 			n++;
 		} else if (line[0] == 'F' && line[1] == ' ' && n > 0) {
 			struct pc_rec *r = &recs[n - 1];
-			char *fn = line + 2, *tab1 = strchr(fn, '\t'), *tab2;
+			char *fn = line + 2, *tab1 = strchr(fn, '\t');
+			char *tab2 = tab1 ? strchr(tab1 + 1, '\t') : NULL;
 
-			cr_assert(tab1 && (tab2 = strchr(tab1 + 1, '\t')), "bad line '%s'", line);
+			cr_assert(tab1 && tab2, "bad line '%s'", line);
 			if (r->nf >= MAX_F)
 				continue;
 			*tab1 = *tab2 = '\0';
