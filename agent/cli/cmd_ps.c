@@ -86,7 +86,8 @@ int cmd_ps(int argc, char **argv)
 		cli_error("ps", "%s", err.msg);
 		return 1;
 	}
-	qsort(scan.procs, scan.n, sizeof(*scan.procs), by_pid);
+	if (scan.n > 1) /* procs is NULL when none was found */
+		qsort(scan.procs, scan.n, sizeof(*scan.procs), by_pid);
 	if (json)
 		print_json(&scan);
 	else

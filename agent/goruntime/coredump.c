@@ -323,7 +323,8 @@ static int parse(struct gr_core *c, struct gs_error *err)
 		}
 	}
 	free(ph);
-	qsort(c->segs, c->nsegs, sizeof(*c->segs), cmp_seg);
+	if (c->nsegs > 1)
+		qsort(c->segs, c->nsegs, sizeof(*c->segs), cmp_seg);
 	/* overlapping segments would make lookups ambiguous: keep the first of each overlap */
 	{
 		size_t k = 0;

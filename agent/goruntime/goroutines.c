@@ -747,7 +747,8 @@ int gr_dump_read(const struct gr_target *t, const struct gr_options *opt, struct
 		free_labels(g);
 		free(g->pcs);
 	}
-	qsort(d->gs, d->n, sizeof(*d->gs), cmp_goid);
+	if (d->n > 1)
+		qsort(d->gs, d->n, sizeof(*d->gs), cmp_goid);
 	free(ptrs);
 	free(buf);
 	free(buf2);

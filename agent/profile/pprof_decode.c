@@ -199,7 +199,8 @@ static const struct id_pair *find_pair(const struct id_pair *arr, size_t n, uint
 /* Sorts an id table and refuses duplicate or zero ids. */
 static bool sort_ids(struct id_pair *arr, size_t n)
 {
-	qsort(arr, n, sizeof(*arr), cmp_pair);
+	if (n > 1)
+		qsort(arr, n, sizeof(*arr), cmp_pair);
 	for (size_t i = 0; i < n; i++) {
 		if (arr[i].file_id == 0 || (i && arr[i].file_id == arr[i - 1].file_id))
 			return false;
