@@ -103,6 +103,26 @@ int fd_count(pid_t pid, const char *prefix)
 	return n;
 }
 
+pid_t spawn_argv(char *const argv[])
+{
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		execv(argv[0], argv);
+		_exit(127);
+	}
+	return pid;
+}
+
+int wait_exit_code(pid_t pid)
+{
+	int status;
+
+	if (waitpid(pid, &status, 0) != pid)
+		return -1;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
 int held_prog_ids(pid_t pid, unsigned int *ids, int max)
 {
 	char dir[64], path[384], line[256];

@@ -23,6 +23,11 @@ int fd_count(pid_t pid, const char *prefix);
 int held_prog_ids(pid_t pid, unsigned int *ids, int max);
 /* Whether the BPF program with this id is still loaded (somewhere on the host). */
 int prog_id_loaded(unsigned int id);
+/* fork + execv(argv[0], argv): the child's pid, -1 when fork failed (127 is the child's exit
+ * code when the exec failed). */
+pid_t spawn_argv(char *const argv[]);
+/* Waits for pid: its exit code, 128 + the signal that ended it, -1 when waitpid failed. */
+int wait_exit_code(pid_t pid);
 /* Makes a fresh temporary directory and returns its path (static storage per call). */
 char *test_tmpdir(char *buf, size_t len);
 

@@ -172,27 +172,6 @@ static double tvd_noise(const struct func_value *fv, int nf, double na, double n
 	return *mean + 3 * *sd;
 }
 
-/* Starts goscope cpu in the background; returns its pid. */
-static pid_t start_goscope(char *const argv[])
-{
-	pid_t pid = fork();
-
-	cr_assert_geq(pid, 0);
-	if (pid == 0) {
-		execv(argv[0], argv);
-		_exit(127);
-	}
-	return pid;
-}
-
-static int wait_exit(pid_t pid)
-{
-	int status;
-
-	cr_assert_eq(waitpid(pid, &status, 0), pid);
-	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
-
 /* One run: cpuburn for 8 s profiling itself while goscope profiles it; both profiles read by
  * go tool pprof in sample counts (tg: Go's, ts: goscope's). */
 static void burn_and_profile(const char *path, const char *go, struct traces *tg, struct traces *ts)
@@ -232,12 +211,13 @@ static void burn_and_profile(const char *path, const char *go, struct traces *tg
 		char *argv[] = {(char *)goscope_bin(), "cpu", "--pid", pidbuf, "--duration", "0",
 				"--frequency",	       "499", "-o",    gsprof, NULL};
 
-		gs = start_goscope(argv);
+		gs = spawn_argv(argv);
+		cr_assert_geq(gs, 0);
 	}
 	while (gotarget_read_line(&t, line, sizeof(line), 20000) > 0 && strncmp(line, "done", 4))
 		;
 	cr_assert_eq(gotarget_stop(&t, 10000), 0);
-	rc = wait_exit(gs);
+	rc = wait_exit_code(gs);
 	cr_assert_eq(rc, 0, "goscope cpu exited %d", rc);
 
 	/* Sample counts: the noise estimate needs them (the shares are the same in ns). */
@@ -477,11 +457,12 @@ Test(cpu, sigint_writes_profile, .timeout = 60)
 				prof,
 				NULL};
 
-		gs = start_goscope(argv);
+		gs = spawn_argv(argv);
+		cr_assert_geq(gs, 0);
 	}
 	sleep(2);
 	kill(gs, SIGINT);
-	cr_assert_eq(wait_exit(gs), 0);
+	cr_assert_eq(wait_exit_code(gs), 0);
 	cr_assert_eq(stat(prof, &st), 0, "no profile written");
 	cr_assert_gt(st.st_size, 100);
 	/* The target is unharmed. */

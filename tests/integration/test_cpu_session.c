@@ -110,14 +110,6 @@ static pid_t start_oneshot(const pid_t *pids, int n, const char *out)
 	return child;
 }
 
-static int wait_exit(pid_t pid)
-{
-	int status;
-
-	cr_assert_eq(waitpid(pid, &status, 0), pid);
-	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
-
 /* The pid label of a trace, 0 without one ("pid:[1234]" or "pid:1234"). */
 static long trace_pid(const struct trace *t)
 {
@@ -324,8 +316,8 @@ Test(cpu_session, windows_add_up, .timeout = 400)
 	cr_assert_eq(fd_count(0, "anon_inode:[perf_event]"), perf_before);
 	cr_assert_eq(fd_count(0, "anon_inode:bpf-prog"), prog_before);
 
-	cr_assert_eq(wait_exit(a), 0);
-	cr_assert_eq(wait_exit(b), 0);
+	cr_assert_eq(wait_exit_code(a), 0);
+	cr_assert_eq(wait_exit_code(b), 0);
 	cr_assert_eq(gotarget_stop(&t1, 10000), 0);
 	cr_assert_eq(gotarget_stop(&t2, 10000), 0);
 	cr_assert_eq(gotarget_stop(&t3, 10000), 0);

@@ -81,26 +81,6 @@ struct target {
 	double go[NCAT], gs[NCAT];
 };
 
-static pid_t spawn(char *const argv[])
-{
-	pid_t pid = fork();
-
-	cr_assert_geq(pid, 0);
-	if (pid == 0) {
-		execv(argv[0], argv);
-		_exit(127);
-	}
-	return pid;
-}
-
-static int wait_exit(pid_t pid)
-{
-	int status;
-
-	cr_assert_eq(waitpid(pid, &status, 0), pid);
-	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
-
 static const char *str(const struct pprof_doc *d, uint64_t i)
 {
 	return i < d->nstrings ? d->strings[i] : "";
@@ -338,7 +318,8 @@ Test(labels, cpu_and_block_every_toolchain, .timeout = 300)
 					 "--max-overhead",	"100",	      "-o",
 					 t->blockprof,		NULL};
 
-			t->block_pid = spawn(bargv);
+			t->block_pid = spawn_argv(bargv);
+			cr_assert_geq(t->block_pid, 0);
 		}
 	}
 	argv[a++] = (char *)goscope_bin();
@@ -355,7 +336,8 @@ Test(labels, cpu_and_block_every_toolchain, .timeout = 300)
 	argv[a++] = "-o";
 	argv[a++] = gsprof;
 	argv[a] = NULL;
-	gs = spawn(argv);
+	gs = spawn_argv(argv);
+	cr_assert_geq(gs, 0);
 	usleep(SETUP_US);
 	for (size_t i = 0; i < n; i++)
 		cr_assert_eq(write(tg[i].t.stdin_fd, "go\n", 3), 3);
@@ -366,11 +348,11 @@ Test(labels, cpu_and_block_every_toolchain, .timeout = 300)
 		cr_assert_eq(gotarget_stop(&tg[i].t, 10000), 0, "go%s %s", tg[i].toolchain,
 			     tg[i].mode);
 	}
-	rc = wait_exit(gs);
+	rc = wait_exit_code(gs);
 	cr_assert_eq(rc, 0, "goscope cpu exited %d", rc);
 	for (size_t i = 0; i < n; i++) {
 		if (tg[i].block_pid) {
-			rc = wait_exit(tg[i].block_pid);
+			rc = wait_exit_code(tg[i].block_pid);
 			cr_assert_eq(rc, 0, "goscope block (go%s) exited %d", tg[i].toolchain, rc);
 		}
 	}
