@@ -837,9 +837,12 @@ int gr_dump_profile(struct gr_dump *d, struct profile **out, struct gs_error *er
 		{
 			size_t nlab = 0;
 
+			/* pprof.Labels("", v) is legal Go, but a profile label needs a key (the
+			 * text dumps keep it). */
 			for (unsigned j = 0; j < g->nlabels && nlab < GR_MAX_LABELS; j++)
-				labels[nlab++] = (struct profile_label){.key = g->labels[j].key,
-									.str = g->labels[j].value};
+				if (g->labels[j].key[0])
+					labels[nlab++] = (struct profile_label){
+						.key = g->labels[j].key, .str = g->labels[j].value};
 			rc = profile_add_sample(p, locs, nl, &one, labels, nlab, err);
 			if (rc < 0) {
 				profile_free(p);

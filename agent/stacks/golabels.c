@@ -60,7 +60,7 @@ void golabels_cfg(struct gs_process *proc, struct gs_labels_cfg *out)
 size_t golabels_to_profile(const struct gs_labels *in, struct golabels_strs *strs,
 			   struct profile_label *out, size_t max)
 {
-	size_t n = in->n <= GS_LABELS_MAX ? in->n : GS_LABELS_MAX, order[GS_LABELS_MAX];
+	size_t n = in->n <= GS_LABELS_MAX ? in->n : GS_LABELS_MAX, order[GS_LABELS_MAX], m = 0;
 
 	if (n > max)
 		n = max;
@@ -68,23 +68,27 @@ size_t golabels_to_profile(const struct gs_labels *in, struct golabels_strs *str
 		const struct gs_label *l = &in->v[i];
 		size_t kl = l->key_len <= GS_LABEL_KEY_LEN ? l->key_len : GS_LABEL_KEY_LEN;
 		size_t vl = l->value_len <= GS_LABEL_VALUE_LEN ? l->value_len : GS_LABEL_VALUE_LEN;
-		size_t j = i;
+		size_t j = m;
 
-		memcpy(strs->key[i], l->key, kl);
-		strs->key[i][kl] = '\0';
-		memcpy(strs->value[i], l->value, vl);
-		strs->value[i][vl] = '\0';
+		memcpy(strs->key[m], l->key, kl);
+		strs->key[m][kl] = '\0';
+		/* No key: Go's pprof.Labels("", v), a key BPF could not read (GS_LABELS_UNREAD,
+		 * counted), or one that begins with a NUL byte. A profile label needs a key. */
+		if (strs->key[m][0] == '\0')
+			continue;
+		memcpy(strs->value[m], l->value, vl);
+		strs->value[m][vl] = '\0';
 		/* Insertion sort by key: at most GS_LABELS_MAX entries. */
-		while (j > 0 && strcmp(strs->key[order[j - 1]], strs->key[i]) > 0) {
+		while (j > 0 && strcmp(strs->key[order[j - 1]], strs->key[m]) > 0) {
 			order[j] = order[j - 1];
 			j--;
 		}
-		order[j] = i;
+		order[j] = m++;
 	}
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < m; i++)
 		out[i] = (struct profile_label){.key = strs->key[order[i]],
 						.str = strs->value[order[i]]};
-	return n;
+	return m;
 }
 
 void golabels_cache_init(struct golabels_cache *c, int map_fd)

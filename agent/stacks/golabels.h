@@ -25,7 +25,8 @@ struct golabels_strs {
 
 /* Appends in's labels (at most max) to out as string labels key -> value, sorted by key (a
  * map's order is random; the same set must make the same sample), their strings in strs.
- * Returns how many were appended. in comes from BPF: lengths are bounded here again. */
+ * Returns how many were appended. in comes from BPF: lengths are bounded here again, and a
+ * label without a key (empty, unreadable or starting with a NUL) is left out. */
 size_t golabels_to_profile(const struct gs_labels *in, struct golabels_strs *strs,
 			   struct profile_label *out, size_t max);
 

@@ -39,6 +39,7 @@
 #include <unistd.h>
 
 #include "goscope/golabels.h"
+#include "tests/helpers/agentrun.h"
 #include "tests/helpers/gotarget.h"
 #include "tests/helpers/pprof_decode.h"
 #include "tests/helpers/run.h"
@@ -372,4 +373,196 @@ Test(labels, cpu_and_block_every_toolchain, .timeout = 300)
 			check_block(&tg[i]);
 	}
 	compare("all toolchains", go_all, gs_all, true);
+}
+
+/* ---- a label with an empty key ----
+ *
+ * pprof.Labels("", v) is legal Go. A profile label needs a key, and goscope's profile model
+ * refuses one without: before the fix every capture of such a program failed ("profile: label
+ * without a key"), and so did the agent, which exited. The same happened when BPF could not
+ * read a key (length 0): an agent in CI exited on one. Now the keyless label is left out and the rest of
+ * the set kept: by `goscope cpu`, `goscope block`, `goscope goroutines --format pprof` and the
+ * agent (CPU and block windows), for the map (Go <= 1.23) and slice (1.24+) layouts. */
+
+#define KEYLESS_TARGETS 2
+#define KEYLESS_RUN "60s"
+#define KEYLESS_WINDOWS 3
+#define KEYLESS_WAIT_MS 30000
+
+/* Samples of the profile at path whose work label is work (NULL: with any work label); fails
+ * on a label without a key. */
+static double work_samples(const char *path, const char *work)
+{
+	struct pprof_doc d;
+	char why[512];
+	double n = 0;
+
+	cr_assert_eq(pprof_decode_file(path, &d, why, sizeof(why)), 0, "%s: %s", path, why);
+	for (size_t i = 0; i < d.nsamples; i++) {
+		const struct pprof_sample *s = &d.samples[i];
+
+		for (size_t j = 0; j < s->nlabels; j++) {
+			const char *k = str(&d, s->labels[j].key);
+
+			cr_assert(k[0], "%s: a label without a key (value '%s')", path,
+				  str(&d, s->labels[j].str));
+			if (strcmp(k, "work") == 0 &&
+			    (!work || strcmp(str(&d, s->labels[j].str), work) == 0))
+				n += (double)s->values[0];
+		}
+	}
+	pprof_doc_free(&d);
+	return n;
+}
+
+static void run_ok(char *const argv[])
+{
+	pid_t p = spawn_argv(argv);
+	int rc;
+
+	cr_assert_geq(p, 0);
+	rc = wait_exit_code(p);
+	cr_assert_eq(rc, 0, "goscope %s exited %d", argv[1], rc);
+}
+
+Test(labels, keyless_label_left_out, .timeout = 180)
+{
+	/* Go 1.23: a map of labels (the goroutine dump reads no such labels, see
+	 * goroutines.c); 1.27: a slice. */
+	static const char *const want[KEYLESS_TARGETS] = {"1.23", "1.27"};
+	const char *ver[KEYLESS_TARGETS];
+	struct gotarget tg[KEYLESS_TARGETS];
+	char dir[64], data[128], path[KEYLESS_TARGETS][4096], pid[KEYLESS_TARGETS][16];
+	char file[256], line[256], args[2 * 4096 + 128], why[1024];
+	struct agentrun a;
+	size_t n = 0, al = 0;
+	int rc;
+
+	cr_assert(test_tmpdir(dir, sizeof(dir)));
+	for (size_t v = 0; v < KEYLESS_TARGETS; v++) {
+		rc = gotarget_build("labels", want[v], "default", path[n], sizeof(path[n]), why,
+				    sizeof(why));
+		if (rc == GOTARGET_SKIP)
+			continue;
+		cr_assert_eq(rc, 0, "building labels go%s: %s", want[v], why);
+		ver[n++] = want[v];
+	}
+	if (n == 0)
+		cr_skip_test("neither Go 1.23 nor 1.27 installed");
+	al = (size_t)snprintf(args, sizeof(args), "--window 1s --block");
+	for (size_t i = 0; i < n; i++) {
+		char *targv[] = {path[i], "-emptykey", "-block", "-duration", KEYLESS_RUN, NULL};
+
+		cr_assert_eq(gotarget_start(&tg[i], path[i], targv), 0);
+		cr_assert_gt(gotarget_read_line(&tg[i], line, sizeof(line), 10000), 0);
+		snprintf(pid[i], sizeof(pid[i]), "%d", tg[i].pid);
+		al += (size_t)snprintf(args + al, sizeof(args) - al, " --include exe=%s", path[i]);
+	}
+
+	snprintf(data, sizeof(data), "%s/data", dir);
+	cr_assert_eq(agentrun_start(&a, NULL, data, args, true, why, sizeof(why)), 0, "%s", why);
+
+	for (size_t i = 0; i < n; i++) {
+		char *cpu[] = {(char *)goscope_bin(),
+			       "cpu",
+			       "--pid",
+			       pid[i],
+			       "--duration",
+			       "2",
+			       "-o",
+			       file,
+			       NULL};
+		char *blk[] = {(char *)goscope_bin(), "block", "--pid", pid[i], "--duration", "2",
+			       "--max-overhead",      "100",   "-o",	file,	NULL};
+		char *gr[] = {(char *)goscope_bin(),
+			      "goroutines",
+			      "--pid",
+			      pid[i],
+			      "--format",
+			      "pprof",
+			      "-o",
+			      file,
+			      NULL};
+
+		snprintf(file, sizeof(file), "%s/cpu-%zu.pb.gz", dir, i);
+		run_ok(cpu);
+		cr_assert_gt(work_samples(file, "emptykey"), 0, "go%s: no work=emptykey sample",
+			     ver[i]);
+		snprintf(file, sizeof(file), "%s/block-%zu.pb.gz", dir, i);
+		run_ok(blk);
+		cr_assert_gt(work_samples(file, "blocker"), 0, "go%s: no work=blocker block",
+			     ver[i]);
+		snprintf(file, sizeof(file), "%s/goroutines-%zu.pb.gz", dir, i);
+		run_ok(gr);
+		if (strcmp(ver[i], "1.23") != 0)
+			cr_assert_gt(work_samples(file, "blocker"), 0,
+				     "go%s: no work=blocker goroutine", ver[i]);
+		else
+			work_samples(file, NULL); /* no keyless label all the same */
+	}
+
+	/* The agent profiled them all along: still running, and its windows have the labels. */
+	for (size_t i = 0; i < n; i++) {
+		uint64_t t0 = agentrun_mono_ms();
+		char cmd[512];
+		char *out = NULL;
+		size_t rows = 0;
+
+		snprintf(cmd, sizeof(cmd), "%s export --data-dir %s --pid %s --type cpu --list",
+			 goscope_bin(), data, pid[i]);
+		while (agentrun_mono_ms() - t0 < KEYLESS_WAIT_MS) {
+			rows = 0;
+			free(out);
+			out = NULL;
+			if (run_capture(cmd, 0, &out, NULL) == 0)
+				for (char *p = out; p && (p = strchr(p, '\n')); p++)
+					rows++;
+			if (rows > KEYLESS_WINDOWS)
+				break;
+			cr_assert_eq(waitpid(a.pid, &rc, WNOHANG), 0,
+				     "the agent exited (status %d): %s", rc, agentrun_log(&a));
+			agentrun_sleep_ms(500);
+		}
+		free(out);
+		cr_assert_gt(rows, KEYLESS_WINDOWS, "go%s: %zu CPU windows stored: %s", ver[i],
+			     rows, agentrun_log(&a));
+	}
+	rc = agentrun_stop(&a, SIGTERM, 30000);
+	cr_assert(WIFEXITED(rc) && WEXITSTATUS(rc) == 0, "agent status %d: %s", rc,
+		  agentrun_log(&a));
+	for (size_t i = 0; i < n; i++) {
+		char *cpu[] = {(char *)goscope_bin(),
+			       "export",
+			       "--data-dir",
+			       data,
+			       "--pid",
+			       pid[i],
+			       "--type",
+			       "cpu",
+			       "-o",
+			       file,
+			       NULL};
+		char *blk[] = {(char *)goscope_bin(),
+			       "export",
+			       "--data-dir",
+			       data,
+			       "--pid",
+			       pid[i],
+			       "--type",
+			       "block",
+			       "-o",
+			       file,
+			       NULL};
+
+		snprintf(file, sizeof(file), "%s/agent-cpu-%zu.pb.gz", dir, i);
+		run_ok(cpu);
+		cr_assert_gt(work_samples(file, "emptykey"), 0, "go%s: agent: no work=emptykey",
+			     ver[i]);
+		snprintf(file, sizeof(file), "%s/agent-block-%zu.pb.gz", dir, i);
+		run_ok(blk);
+		cr_assert_gt(work_samples(file, "blocker"), 0, "go%s: agent: no work=blocker",
+			     ver[i]);
+		kill(tg[i].pid, SIGKILL);
+		gotarget_stop(&tg[i], 5000);
+	}
 }

@@ -52,3 +52,31 @@ Test(golabels, bounds_not_trusted)
 	}
 	cr_assert_eq(golabels_to_profile(&ls, &strs, out, 2), 2);
 }
+
+/* A label without a key never reaches the profile (which refuses one, and the agent with it):
+ * Go's pprof.Labels("", v), a key BPF could not read (length 0), one starting with a NUL. */
+Test(golabels, keyless_labels_left_out)
+{
+	struct gs_labels ls = {.n = 4};
+	struct golabels_strs strs;
+	struct profile_label out[GS_LABELS_MAX];
+
+	set_label(&ls, 0, "work", "a");
+	set_label(&ls, 1, "", "empty");
+	set_label(&ls, 2, "route", "/c");
+	ls.v[3].key_len = 3; /* "\0ab" */
+	memcpy(ls.v[3].key, "\0ab", 3);
+	ls.v[3].value_len = 1;
+	ls.v[3].value[0] = 'v';
+	cr_assert_eq(golabels_to_profile(&ls, &strs, out, GS_LABELS_MAX), 2);
+	cr_assert_str_eq(out[0].key, "route");
+	cr_assert_str_eq(out[0].str, "/c");
+	cr_assert_str_eq(out[1].key, "work");
+	cr_assert_str_eq(out[1].str, "a");
+
+	/* Every key unreadable: no labels at all. */
+	memset(&ls, 0, sizeof(ls));
+	ls.n = GS_LABELS_MAX;
+	ls.flags = GS_LABELS_UNREAD;
+	cr_assert_eq(golabels_to_profile(&ls, &strs, out, GS_LABELS_MAX), 0);
+}

@@ -13,7 +13,9 @@
 //
 // (a unit is the same arithmetic everywhere), so every label set's share of the CPU is known.
 // With -depth N the work runs N frames deeper. With -block, one more goroutine under
-// work=blocker sleeps in a loop (block profiles).
+// work=blocker sleeps in a loop (block profiles). With -emptykey every label set (the
+// blocker's too) gets one more label whose key is empty, pprof.Labels("", "e"), which Go
+// allows and goscope must survive; a sixth set, work=emptykey, gets 1 unit.
 // With -cpuprofile FILE the program profiles itself with runtime/pprof at -hz.
 //
 // Output: "ready <pid>", then (with -gate, after a line on stdin) the work runs for
@@ -62,18 +64,32 @@ type group struct {
 	weight int
 }
 
+var emptyKey bool
+
 func groups() []group {
 	many := []string{"work", "many"}
 	for i := 0; i < 10; i++ {
 		many = append(many, fmt.Sprintf("x%02d", i), fmt.Sprintf("v%02d", i))
 	}
-	return []group{
-		{pprof.Labels("work", "a"), 1},
-		{pprof.Labels("work", "b"), 2},
-		{pprof.Labels("work", "c", "route", "/c"), 3},
-		{pprof.Labels("work", "long", "k"+strings.Repeat("K", 39), strings.Repeat("v", 100)), 1},
-		{pprof.Labels(many...), 1},
+	gs := []group{
+		{labelSet("work", "a"), 1},
+		{labelSet("work", "b"), 2},
+		{labelSet("work", "c", "route", "/c"), 3},
+		{labelSet("work", "long", "k"+strings.Repeat("K", 39), strings.Repeat("v", 100)), 1},
+		{labelSet(many...), 1},
 	}
+	if emptyKey {
+		gs = append(gs, group{labelSet("work", "emptykey"), 1})
+	}
+	return gs
+}
+
+// labelSet is pprof.Labels(kv...), plus the empty key with -emptykey.
+func labelSet(kv ...string) pprof.LabelSet {
+	if emptyKey {
+		kv = append(kv, "", "e")
+	}
+	return pprof.Labels(kv...)
 }
 
 // deep burns w units at the bottom of a recursion depth frames deep (stacks of a real
@@ -103,7 +119,7 @@ func worker(wg *sync.WaitGroup, depth int) {
 // blocker sleeps in a loop under its own labels: its parks are the block profile's.
 func blocker(wg *sync.WaitGroup) {
 	defer wg.Done()
-	pprof.Do(context.Background(), pprof.Labels("work", "blocker"), func(context.Context) {
+	pprof.Do(context.Background(), labelSet("work", "blocker"), func(context.Context) {
 		for atomic.LoadInt32(&stop) == 0 {
 			time.Sleep(2 * time.Millisecond)
 		}
@@ -118,6 +134,7 @@ func main() {
 	block := flag.Bool("block", false, "also run a blocking goroutine under labels")
 	gate := flag.Bool("gate", false, "wait for a line on stdin before working")
 	depth := flag.Int("depth", 0, "extra stack frames above the work")
+	flag.BoolVar(&emptyKey, "emptykey", false, "add a label with an empty key to every set")
 	flag.Parse()
 
 	fmt.Printf("ready %d\n", os.Getpid())
