@@ -159,12 +159,15 @@ int api_metrics_render(const struct api_metrics *m, const struct api_server_coun
 		"Go processes left out by --include/--exclude.", m->processes_excluded);
 	COUNTER(&b, "goscope_samples_total", "CPU samples received from BPF.", m->samples);
 	COUNTER(&b, "goscope_samples_dropped_total",
-		"CPU samples lost because the ring buffer was full.", m->samples_dropped);
+		"CPU samples lost: the ring buffer was full, or the profile refused them as "
+		"malformed (logged).",
+		m->samples_dropped);
 	COUNTER(&b, "goscope_windows_total", "Profiling windows cut.", m->windows);
 	COUNTER(&b, "goscope_windows_stored_total", "Profiles (one per process and window) stored.",
 		m->windows_stored);
 	COUNTER(&b, "goscope_windows_dropped_total",
-		"Profiles that could not be stored (disk full, I/O error), each also logged.",
+		"Profiles that could not be stored (disk full, I/O error) or made (a block "
+		"window's cut failed), each also logged.",
 		m->windows_dropped);
 	GAUGE(&b, "goscope_store_rows", "Rows in the profile store.", m->store_rows);
 	GAUGE(&b, "goscope_store_size_bytes", "Size of the store's database and WAL files.",

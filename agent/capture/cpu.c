@@ -140,6 +140,12 @@ static void add_comments(struct profile *prof, const struct cpu_stats *st)
 			 (unsigned long long)st->counts.labels_unread);
 		profile_add_comment(prof, text);
 	}
+	if (st->counts.rejected) {
+		snprintf(text, sizeof(text),
+			 "goscope cpu: %llu samples left out as malformed: %.160s",
+			 (unsigned long long)st->counts.rejected, st->counts.rejected_why);
+		profile_add_comment(prof, text);
+	}
 }
 
 static void copy_stats(struct cpu_stats *st, const struct cpu_window *w)

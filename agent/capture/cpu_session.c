@@ -294,6 +294,17 @@ static bool tap_wants(const struct cpu_tap *tap, pid_t pid)
 	return false;
 }
 
+/* A sample the profile refused as malformed (a bug, or something read from the target that
+ * got past the checks before it) is left out and counted, with the first reason: one bad
+ * sample must not end the session, nor the agent that runs on it. */
+static int reject(struct cpu_session *s)
+{
+	if (s->win.rejected++ == 0)
+		snprintf(s->win.rejected_why, sizeof(s->win.rejected_why), "%s", s->cb_err.msg);
+	s->cb_err = (struct gs_error){0};
+	return 0;
+}
+
 static int on_sample(void *ctx, void *data, size_t size)
 {
 	struct cpu_session *s = ctx;
@@ -306,7 +317,7 @@ static int on_sample(void *ctx, void *data, size_t size)
 	struct stack_proc *sp;
 	struct profile **pp;
 	size_t nu, nk;
-	int nset;
+	int nset, rc;
 
 	if (size == sizeof(struct cpu_event))
 		return on_event(s, data);
@@ -346,13 +357,20 @@ static int on_sample(void *ctx, void *data, size_t size)
 		s->labels_lost++; /* evicted from BPF before it was read */
 		nset = 0;
 	}
-	if (add_sample(s, *pp, sp, cs, nk, user, nu, t->comm, pl, (size_t)nset) < 0)
+	rc = add_sample(s, *pp, sp, cs, nk, user, nu, t->comm, pl, (size_t)nset);
+	if (rc == -EINVAL)
+		return reject(s);
+	if (rc < 0)
 		return callback_error(s, s->cb_err.code);
 	t->samples++;
 	for (size_t i = 0; i < s->ntaps; i++) {
-		if (tap_wants(s->taps[i], (pid_t)cs->pid) &&
-		    add_sample(s, s->taps[i]->prof, sp, cs, nk, user, nu, t->comm, pl,
-			       (size_t)nset) < 0)
+		if (!tap_wants(s->taps[i], (pid_t)cs->pid))
+			continue;
+		rc = add_sample(s, s->taps[i]->prof, sp, cs, nk, user, nu, t->comm, pl,
+				(size_t)nset);
+		if (rc == -EINVAL)
+			return reject(s);
+		if (rc < 0)
 			return callback_error(s, s->cb_err.code);
 	}
 	return 0;

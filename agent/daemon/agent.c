@@ -476,7 +476,7 @@ static void cut_cpu(struct agent *a, int64_t start, int64_t end)
 		return;
 	}
 	a->st.samples += w.stats.received;
-	a->st.sample_drops += w.stats.ringbuf_drops;
+	a->st.sample_drops += w.stats.ringbuf_drops + w.stats.rejected;
 	/* An exec of a target the exec watcher did not report (its record lost): the entry of
 	 * the old program is still the live one; end it and inspect the new program now. */
 	for (size_t i = 0; i < w.nprocs; i++) {
@@ -502,6 +502,9 @@ static void cut_cpu(struct agent *a, int64_t start, int64_t end)
 	if (w.stats.ringbuf_drops)
 		logf_(a, AGENT_LOG_ERROR, "%llu CPU samples lost (ring buffer full)",
 		      (unsigned long long)w.stats.ringbuf_drops);
+	if (w.stats.rejected)
+		logf_(a, AGENT_LOG_ERROR, "%llu CPU samples left out as malformed (a bug): %s",
+		      (unsigned long long)w.stats.rejected, w.stats.rejected_why);
 	cpu_window_free(&w);
 }
 
@@ -552,6 +555,7 @@ static void cut_block_one(struct agent *a, struct agent_proc *p, int64_t start, 
 
 	memset(&bs, 0, sizeof(bs));
 	if (block_session_cut(p->block, last, &prof, &bs, &err) < 0) {
+		a->st.profiles_dropped++;
 		logf_(a, AGENT_LOG_ERROR, "pid %d: block window lost: %s", p->pid, err.msg);
 	} else if (prof && profile_sample_count(prof)) {
 		store_profile(a, "block", p->labels, prof, start, end);

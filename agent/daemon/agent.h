@@ -85,7 +85,7 @@ struct agent_stats {
 	uint64_t profiles_dropped; /* profiles that could not be stored (counted, logged) */
 	uint64_t unattributed;	   /* per-process profiles of images the agent did not know */
 	uint64_t samples;	   /* CPU samples received */
-	uint64_t sample_drops;	   /* CPU samples lost (ring buffer full) */
+	uint64_t sample_drops;	   /* CPU samples lost (ring buffer full, or malformed) */
 	uint64_t block_sessions;   /* block sessions open now */
 	uint64_t block_failures;   /* block sessions that could not be opened */
 	uint64_t heap_failures;	   /* heap reads that failed (not those of processes without
