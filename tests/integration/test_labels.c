@@ -31,6 +31,7 @@
 #include <criterion/criterion.h>
 #include <math.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -415,14 +416,32 @@ static double work_samples(const char *path, const char *work)
 	return n;
 }
 
-static void run_ok(char *const argv[])
+#define KEYLESS_MAX_ARGS 16
+
+/* Runs `goscope ARGS... -o DIR/NAME-I.pb.gz` (ARGS NULL-terminated), which must succeed, and
+ * returns work_samples() of what it wrote. */
+static double goscope_work(const char *dir, const char *name, size_t i, const char *work, ...)
 {
-	pid_t p = spawn_argv(argv);
+	char *argv[KEYLESS_MAX_ARGS], file[256];
+	size_t n = 0;
+	va_list ap;
+	pid_t p;
 	int rc;
 
+	snprintf(file, sizeof(file), "%s/%s-%zu.pb.gz", dir, name, i);
+	argv[n++] = (char *)goscope_bin();
+	va_start(ap, work);
+	for (char *x; (x = va_arg(ap, char *)) && n < KEYLESS_MAX_ARGS - 3;)
+		argv[n++] = x;
+	va_end(ap);
+	argv[n++] = "-o";
+	argv[n++] = file;
+	argv[n] = NULL;
+	p = spawn_argv(argv);
 	cr_assert_geq(p, 0);
 	rc = wait_exit_code(p);
 	cr_assert_eq(rc, 0, "goscope %s exited %d", argv[1], rc);
+	return work_samples(file, work);
 }
 
 Test(labels, keyless_label_left_out, .timeout = 180)
@@ -433,7 +452,7 @@ Test(labels, keyless_label_left_out, .timeout = 180)
 	const char *ver[KEYLESS_TARGETS];
 	struct gotarget tg[KEYLESS_TARGETS];
 	char dir[64], data[128], path[KEYLESS_TARGETS][4096], pid[KEYLESS_TARGETS][16];
-	char file[256], line[256], args[2 * 4096 + 128], why[1024];
+	char line[256], args[2 * 4096 + 128], why[1024];
 	struct agentrun a;
 	size_t n = 0, al = 0;
 	int rc;
@@ -463,42 +482,16 @@ Test(labels, keyless_label_left_out, .timeout = 180)
 	cr_assert_eq(agentrun_start(&a, NULL, data, args, true, why, sizeof(why)), 0, "%s", why);
 
 	for (size_t i = 0; i < n; i++) {
-		char *cpu[] = {(char *)goscope_bin(),
-			       "cpu",
-			       "--pid",
-			       pid[i],
-			       "--duration",
-			       "2",
-			       "-o",
-			       file,
-			       NULL};
-		char *blk[] = {(char *)goscope_bin(), "block", "--pid", pid[i], "--duration", "2",
-			       "--max-overhead",      "100",   "-o",	file,	NULL};
-		char *gr[] = {(char *)goscope_bin(),
-			      "goroutines",
-			      "--pid",
-			      pid[i],
-			      "--format",
-			      "pprof",
-			      "-o",
-			      file,
-			      NULL};
-
-		snprintf(file, sizeof(file), "%s/cpu-%zu.pb.gz", dir, i);
-		run_ok(cpu);
-		cr_assert_gt(work_samples(file, "emptykey"), 0, "go%s: no work=emptykey sample",
-			     ver[i]);
-		snprintf(file, sizeof(file), "%s/block-%zu.pb.gz", dir, i);
-		run_ok(blk);
-		cr_assert_gt(work_samples(file, "blocker"), 0, "go%s: no work=blocker block",
-			     ver[i]);
-		snprintf(file, sizeof(file), "%s/goroutines-%zu.pb.gz", dir, i);
-		run_ok(gr);
-		if (strcmp(ver[i], "1.23") != 0)
-			cr_assert_gt(work_samples(file, "blocker"), 0,
-				     "go%s: no work=blocker goroutine", ver[i]);
-		else
-			work_samples(file, NULL); /* no keyless label all the same */
+		cr_assert_gt(goscope_work(dir, "cpu", i, "emptykey", "cpu", "--pid", pid[i],
+					  "--duration", "2", NULL),
+			     0, "go%s: no work=emptykey sample", ver[i]);
+		cr_assert_gt(goscope_work(dir, "block", i, "blocker", "block", "--pid", pid[i],
+					  "--duration", "2", "--max-overhead", "100", NULL),
+			     0, "go%s: no work=blocker block", ver[i]);
+		/* Go 1.23: no labels in the dump, and no keyless one all the same. */
+		if (goscope_work(dir, "goroutines", i, "blocker", "goroutines", "--pid", pid[i],
+				 "--format", "pprof", NULL) == 0)
+			cr_assert_str_eq(ver[i], "1.23", "go%s: no work=blocker goroutine", ver[i]);
 	}
 
 	/* The agent profiled them all along: still running, and its windows have the labels. */
@@ -531,37 +524,12 @@ Test(labels, keyless_label_left_out, .timeout = 180)
 	cr_assert(WIFEXITED(rc) && WEXITSTATUS(rc) == 0, "agent status %d: %s", rc,
 		  agentrun_log(&a));
 	for (size_t i = 0; i < n; i++) {
-		char *cpu[] = {(char *)goscope_bin(),
-			       "export",
-			       "--data-dir",
-			       data,
-			       "--pid",
-			       pid[i],
-			       "--type",
-			       "cpu",
-			       "-o",
-			       file,
-			       NULL};
-		char *blk[] = {(char *)goscope_bin(),
-			       "export",
-			       "--data-dir",
-			       data,
-			       "--pid",
-			       pid[i],
-			       "--type",
-			       "block",
-			       "-o",
-			       file,
-			       NULL};
-
-		snprintf(file, sizeof(file), "%s/agent-cpu-%zu.pb.gz", dir, i);
-		run_ok(cpu);
-		cr_assert_gt(work_samples(file, "emptykey"), 0, "go%s: agent: no work=emptykey",
-			     ver[i]);
-		snprintf(file, sizeof(file), "%s/agent-block-%zu.pb.gz", dir, i);
-		run_ok(blk);
-		cr_assert_gt(work_samples(file, "blocker"), 0, "go%s: agent: no work=blocker",
-			     ver[i]);
+		cr_assert_gt(goscope_work(dir, "agent-cpu", i, "emptykey", "export", "--data-dir",
+					  data, "--pid", pid[i], "--type", "cpu", NULL),
+			     0, "go%s: agent: no work=emptykey", ver[i]);
+		cr_assert_gt(goscope_work(dir, "agent-block", i, "blocker", "export", "--data-dir",
+					  data, "--pid", pid[i], "--type", "block", NULL),
+			     0, "go%s: agent: no work=blocker", ver[i]);
 		kill(tg[i].pid, SIGKILL);
 		gotarget_stop(&tg[i], 5000);
 	}
