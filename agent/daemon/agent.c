@@ -560,6 +560,10 @@ static void cut_block_one(struct agent *a, struct agent_proc *p, int64_t start, 
 	} else if (prof && profile_sample_count(prof)) {
 		store_profile(a, "block", p->labels, prof, start, end);
 	}
+	if (bs.rejected)
+		logf_(a, AGENT_LOG_ERROR,
+		      "pid %d: %llu block samples left out as malformed (a bug): %s", p->pid,
+		      (unsigned long long)bs.rejected, bs.rejected_why);
 	profile_free(prof);
 	if (last || bs.target_exited || bs.target_exec) {
 		block_session_close(p->block);
