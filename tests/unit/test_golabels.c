@@ -1,9 +1,10 @@
 /* test_golabels.c — the userspace half of pprof labels (agent/stacks/golabels.c): a label set
  * as BPF hands it over (lengths not trusted) turned into profile labels, sorted by key, with
- * the strings cut where BPF's limits say. */
+ * the strings cut where BPF's limits say, and never a label the profile would refuse. */
 #include <criterion/criterion.h>
 #include <string.h>
 
+#include "profile/profile.h"
 #include "stacks/golabels.h"
 
 static void set_label(struct gs_labels *ls, int i, const char *k, const char *v)
@@ -79,4 +80,37 @@ Test(golabels, keyless_labels_left_out)
 	ls.n = GS_LABELS_MAX;
 	ls.flags = GS_LABELS_UNREAD;
 	cr_assert_eq(golabels_to_profile(&ls, &strs, out, GS_LABELS_MAX), 0);
+}
+
+#define RANDOM_SETS 20000
+
+/* Whatever BPF hands over (random bytes here: lengths, flags, NULs anywhere), the labels made
+ * from it are accepted by the profile: a sample is never refused for its pprof labels. */
+Test(golabels, any_set_makes_an_acceptable_sample)
+{
+	struct profile *p = profile_new();
+	struct gs_labels ls;
+	struct golabels_strs strs;
+	struct profile_label out[GS_LABELS_MAX];
+	struct gs_error err = {0};
+	int64_t one = 1;
+	uint64_t x = 0x9e3779b97f4a7c15ULL;
+
+	cr_assert_not_null(p);
+	cr_assert_eq(profile_add_sample_type(p, "samples", "count"), 0);
+	for (int r = 0; r < RANDOM_SETS; r++) {
+		unsigned char *b = (unsigned char *)&ls;
+		size_t n;
+
+		for (size_t i = 0; i < sizeof(ls); i++) {
+			x ^= x << 13, x ^= x >> 7, x ^= x << 17; /* xorshift64 */
+			/* Mostly small bytes: short lengths, NULs, few labels. */
+			b[i] = (unsigned char)(x & (r & 1 ? 0x0f : 0xff));
+		}
+		n = golabels_to_profile(&ls, &strs, out, GS_LABELS_MAX);
+		cr_assert_leq(n, GS_LABELS_MAX);
+		cr_assert_eq(profile_add_sample(p, NULL, 0, &one, out, n, &err), 0, "set %d: %s", r,
+			     err.msg);
+	}
+	profile_free(p);
 }
