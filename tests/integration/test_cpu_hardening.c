@@ -90,6 +90,36 @@ static bool has_label(const struct trace *t, const char *key, const char *value)
 	return false;
 }
 
+#define OTHERS_SHOWN 6
+#define OTHERS_FRAMES 4
+
+/* The heaviest traces without func, for a failure message: "value: leaf < caller < ...". */
+static const char *others(const struct traces *tr, const char *func, char *buf, size_t len)
+{
+	size_t at = 0, shown = 0;
+	bool *used = calloc(tr->n ? tr->n : 1, sizeof(*used));
+
+	buf[0] = '\0';
+	while (used && shown < OTHERS_SHOWN && at < len) {
+		size_t best = tr->n;
+
+		for (size_t i = 0; i < tr->n; i++)
+			if (!used[i] && tr->t[i].value > 0 && !has_frame(&tr->t[i], func) &&
+			    (best == tr->n || tr->t[i].value > tr->t[best].value))
+				best = i;
+		if (best == tr->n)
+			break;
+		used[best] = true;
+		at += (size_t)snprintf(buf + at, len - at, "\n  %.0f:", tr->t[best].value);
+		for (int f = 0; f < tr->t[best].nframes && f < OTHERS_FRAMES && at < len; f++)
+			at += (size_t)snprintf(buf + at, len - at, "%s %s", f ? " <" : "",
+					       tr->t[best].frames[f]);
+		shown++;
+	}
+	free(used);
+	return buf;
+}
+
 /* Samples of traces with comm (NULL: any) and func (NULL: any) in a profile file. */
 static double samples_of(const struct traces *tr, const char *comm, const char *func)
 {
@@ -241,12 +271,16 @@ static void write_proc(const struct cpu_window_proc *wp, const char *dir, const 
 	load(file, tr);
 }
 
+/* main.burnA's share of execa's profile: between the 97-99% measured and the 56% the C
+ * program's samples would leave (see the test). */
+#define PID_REUSE_MIN_SHARE 0.7
+
 /* Defect 4: execa (comm execa) burns on pid P and exits; a C program (comm cburn, not a
  * target) runs on P, then execb (added as --all-go's rescan would add it). */
 Test(cpu_hardening, pid_reuse, .timeout = 120)
 {
 	struct cpu_session_config cfg = {.frequency = FREQ};
-	char a[1024], b[1024], dir[256], line[128];
+	char a[1024], b[1024], dir[256], line[128], why[2048];
 	const struct cpu_window_proc *pa = NULL, *pb = NULL;
 	struct gs_error err = {0};
 	struct cpu_session *s;
@@ -303,16 +337,25 @@ Test(cpu_hardening, pid_reuse, .timeout = 120)
 	cr_log_info("execa: %.0f samples, burnA %.0f\n", tr.total,
 		    samples_of(&tr, NULL, "main.burnA"));
 	cr_assert_eq(samples_of(&tr, "execa", NULL), tr.total);
-	/* The C program's 0.8 s of samples would be there, without main.burnA. */
-	cr_assert_geq(samples_of(&tr, NULL, "main.burnA"), 0.85 * tr.total,
-		      "execa's profile holds samples of another process");
+	/* The C program's 0.8 s of samples would be there, without main.burnA: next to execa's
+	 * 1 s, at most 1 / 1.8 = 56% of the profile would be main.burnA. Here 97-99% are (15
+	 * runs); the rest is the runtime's own work, a larger share when the host is loaded
+	 * (a CI run saw less than 85%). */
+	cr_assert_geq(samples_of(&tr, NULL, "main.burnA"), PID_REUSE_MIN_SHARE * tr.total,
+		      "execa's profile holds samples of another process: %.0f of %.0f in "
+		      "main.burnA; the heaviest others:%s",
+		      samples_of(&tr, NULL, "main.burnA"), tr.total,
+		      others(&tr, "main.burnA", why, sizeof(why)));
 	traces_free(&tr);
 	write_proc(pb, dir, "execb", &tr);
 	cr_log_info("execb: %.0f samples, burnB %.0f\n", tr.total,
 		    samples_of(&tr, NULL, "main.burnB"));
 	cr_assert_eq(samples_of(&tr, "execb", NULL), tr.total);
 	cr_assert_geq(samples_of(&tr, NULL, "main.burnB"), 0.7 * tr.total,
-		      "execb not symbolized with its own binary");
+		      "execb not symbolized with its own binary: %.0f of %.0f in main.burnB; "
+		      "the heaviest others:%s",
+		      samples_of(&tr, NULL, "main.burnB"), tr.total,
+		      others(&tr, "main.burnB", why, sizeof(why)));
 	traces_free(&tr);
 	cpu_window_free(&w);
 	cpu_session_close(s);
