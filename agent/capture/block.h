@@ -48,7 +48,6 @@ struct block_stats {
 	uint64_t labelled;     /* parks of goroutines with pprof labels */
 	uint64_t labels_truncated; /* of those, label sets cut (goscope/golabels.h limits) */
 	uint64_t labels_unread;	   /* of those, label sets not (fully) read or not kept */
-	uint64_t rejected;	   /* samples the profile refused as malformed: left out */
 	double trap_cost_ns;	   /* calibrated cost of one uprobe hit (throttled captures) */
 	double bpf_cost_ns;	 /* BPF run time per hit, measured in the first cycle (throttled) */
 	double sampled_fraction; /* 1 when unthrottled */
@@ -65,8 +64,7 @@ struct block_stats {
 	/* Breakpoints an earlier capture leaked at this target's probe points (a goscope killed
 	 * while the kernel (un)registered a uprobe), found and repaired at the open. */
 	uint64_t repaired_breakpoints;
-	/* The first reason the profile gave to refuse a sample (rejected). */
-	char rejected_why[GS_ERROR_MSG_MAX];
+	struct profile_rejects rejected; /* samples the profile refused: left out */
 };
 
 /* ---- Sessions: one target, probes placed once, cut into windows ---- */

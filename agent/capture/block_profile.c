@@ -106,9 +106,8 @@ struct cut {
 	uint64_t now;
 	const char *fraction_label; /* NULL when unthrottled */
 	uint64_t labels_lost;	    /* blocks whose label set was gone from BPF */
-	uint64_t rejected;	    /* samples (stack, labels) the profile refused as malformed */
-	/* The first refusal's reason. */
-	char rejected_why[GS_ERROR_MSG_MAX];
+	/* Samples the profile refused: left out, the window keeps its other blocks. */
+	struct profile_rejects rejected;
 };
 
 static int add_sample(struct cut *c, const struct block_key *k, uint64_t count, uint64_t delay,
@@ -125,7 +124,6 @@ static int add_sample(struct cut *c, const struct block_key *k, uint64_t count, 
 	char rbuf[32];
 	int64_t values[2];
 	size_t nl = 0, nlab = 0;
-	int rc;
 
 	sp = stacks_proc(&s->stacks, s->cfg.pid);
 	if (!sp)
@@ -155,16 +153,9 @@ static int add_sample(struct cut *c, const struct block_key *k, uint64_t count, 
 		nlab += golabels_to_profile(&ls, &strs, labels + nlab, GS_LABELS_MAX);
 	else if (k->labels_id)
 		c->labels_lost++;
-	rc = profile_add_sample(c->prof, locs, nl, values, labels, nlab, s->err);
-	if (rc == -EINVAL) {
-		/* Malformed (a bug, or something read from the target that got past the checks
-		 * before): left out and counted; the window keeps its other blocks. */
-		if (c->rejected++ == 0)
-			snprintf(c->rejected_why, sizeof(c->rejected_why), "%s", s->err->msg);
-		gs_error_clear(s->err);
-		return 0;
-	}
-	return rc;
+	return profile_reject(&c->rejected,
+			      profile_add_sample(c->prof, locs, nl, values, labels, nlab, s->err),
+			      s->err);
 }
 
 /* Waits until no BPF program that read the old cut_epoch can still be running: they run
@@ -310,10 +301,10 @@ static void add_comments(struct block_session *s, struct profile *prof,
 			 GS_LABEL_VALUE_LEN, st->labels_unread);
 		profile_add_comment(prof, text);
 	}
-	if (st->rejected) {
+	if (st->rejected.n) {
 		snprintf(text, sizeof(text),
 			 "goscope block: %" PRIu64 " samples left out as malformed: %.160s",
-			 st->rejected, st->rejected_why);
+			 st->rejected.n, st->rejected.why);
 		profile_add_comment(prof, text);
 	}
 	if (st->repaired_breakpoints) {
@@ -384,7 +375,6 @@ int block_cut_profile(struct block_session *s, bool still_blocked, uint64_t now,
 	cut_stats(s, stats);
 	stats->labels_unread += c.labels_lost;
 	stats->rejected = c.rejected;
-	memcpy(stats->rejected_why, c.rejected_why, sizeof(stats->rejected_why));
 	profile_set_time(c.prof, s->cut_wall, (int64_t)stats->duration_ns);
 	add_comments(s, c.prof, stats);
 	s->cut_at = now;

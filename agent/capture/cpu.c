@@ -140,10 +140,10 @@ static void add_comments(struct profile *prof, const struct cpu_stats *st)
 			 (unsigned long long)st->counts.labels_unread);
 		profile_add_comment(prof, text);
 	}
-	if (st->counts.rejected) {
+	if (st->counts.rejected.n) {
 		snprintf(text, sizeof(text),
 			 "goscope cpu: %llu samples left out as malformed: %.160s",
-			 (unsigned long long)st->counts.rejected, st->counts.rejected_why);
+			 (unsigned long long)st->counts.rejected.n, st->counts.rejected.why);
 		profile_add_comment(prof, text);
 	}
 }

@@ -294,15 +294,14 @@ static bool tap_wants(const struct cpu_tap *tap, pid_t pid)
 	return false;
 }
 
-/* A sample the profile refused as malformed (a bug, or something read from the target that
- * got past the checks before it) is left out and counted, with the first reason: one bad
- * sample must not end the session, nor the agent that runs on it. */
-static int reject(struct cpu_session *s)
+/* add_sample failed with rc: a sample the profile refused is left out and counted (one bad
+ * sample must not end the session, nor the agent that runs on it); anything else ends the
+ * callback. */
+static int sample_failed(struct cpu_session *s, int rc)
 {
-	if (s->win.rejected++ == 0)
-		snprintf(s->win.rejected_why, sizeof(s->win.rejected_why), "%s", s->cb_err.msg);
-	s->cb_err = (struct gs_error){0};
-	return 0;
+	return profile_reject(&s->win.rejected, rc, &s->cb_err) < 0
+		       ? callback_error(s, s->cb_err.code)
+		       : 0;
 }
 
 static int on_sample(void *ctx, void *data, size_t size)
@@ -358,20 +357,16 @@ static int on_sample(void *ctx, void *data, size_t size)
 		nset = 0;
 	}
 	rc = add_sample(s, *pp, sp, cs, nk, user, nu, t->comm, pl, (size_t)nset);
-	if (rc == -EINVAL)
-		return reject(s);
 	if (rc < 0)
-		return callback_error(s, s->cb_err.code);
+		return sample_failed(s, rc);
 	t->samples++;
 	for (size_t i = 0; i < s->ntaps; i++) {
 		if (!tap_wants(s->taps[i], (pid_t)cs->pid))
 			continue;
 		rc = add_sample(s, s->taps[i]->prof, sp, cs, nk, user, nu, t->comm, pl,
 				(size_t)nset);
-		if (rc == -EINVAL)
-			return reject(s);
 		if (rc < 0)
-			return callback_error(s, s->cb_err.code);
+			return sample_failed(s, rc);
 	}
 	return 0;
 }

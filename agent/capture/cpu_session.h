@@ -103,11 +103,10 @@ struct cpu_window_stats {
 	uint64_t labels_truncated; /* of those, label sets cut: more than GS_LABELS_MAX labels, or
 				    * a key or value longer than GS_LABEL_KEY_LEN / _VALUE_LEN */
 	uint64_t labels_unread;	   /* of those, label sets (partly) unreadable */
-	uint64_t rejected;	   /* samples the profile refused (malformed): left out */
 	uint64_t start_ns;	   /* monotonic start of the window (the previous cut) */
 	int64_t start_wall_ns;	   /* the same, realtime (the profiles' time_nanos) */
 	uint64_t duration_ns;	   /* start to this cut (the profiles' duration_nanos) */
-	char rejected_why[GS_ERROR_MSG_MAX]; /* the first refusal's reason */
+	struct profile_rejects rejected; /* samples the profile refused: left out */
 };
 
 struct cpu_window {

@@ -166,8 +166,8 @@ int cmd_block(int argc, char **argv)
 			(unsigned long long)stats.labelled,
 			(unsigned long long)stats.labels_truncated, GS_LABELS_MAX, GS_LABEL_KEY_LEN,
 			GS_LABEL_VALUE_LEN, (unsigned long long)stats.labels_unread);
-	if (stats.rejected)
+	if (stats.rejected.n)
 		fprintf(stderr, "goscope block: %llu samples left out as malformed (a bug): %s\n",
-			(unsigned long long)stats.rejected, stats.rejected_why);
+			(unsigned long long)stats.rejected.n, stats.rejected.why);
 	return 0;
 }

@@ -137,8 +137,8 @@ int cmd_cpu(int argc, char **argv)
 			(unsigned long long)stats.counts.labels_truncated, GS_LABELS_MAX,
 			GS_LABEL_KEY_LEN, GS_LABEL_VALUE_LEN,
 			(unsigned long long)stats.counts.labels_unread);
-	if (stats.counts.rejected)
+	if (stats.counts.rejected.n)
 		fprintf(stderr, "goscope cpu: %llu samples left out as malformed (a bug): %s\n",
-			(unsigned long long)stats.counts.rejected, stats.counts.rejected_why);
+			(unsigned long long)stats.counts.rejected.n, stats.counts.rejected.why);
 	return 0;
 }

@@ -476,7 +476,7 @@ static void cut_cpu(struct agent *a, int64_t start, int64_t end)
 		return;
 	}
 	a->st.samples += w.stats.received;
-	a->st.sample_drops += w.stats.ringbuf_drops + w.stats.rejected;
+	a->st.sample_drops += w.stats.ringbuf_drops + w.stats.rejected.n;
 	/* An exec of a target the exec watcher did not report (its record lost): the entry of
 	 * the old program is still the live one; end it and inspect the new program now. */
 	for (size_t i = 0; i < w.nprocs; i++) {
@@ -502,9 +502,9 @@ static void cut_cpu(struct agent *a, int64_t start, int64_t end)
 	if (w.stats.ringbuf_drops)
 		logf_(a, AGENT_LOG_ERROR, "%llu CPU samples lost (ring buffer full)",
 		      (unsigned long long)w.stats.ringbuf_drops);
-	if (w.stats.rejected)
+	if (w.stats.rejected.n)
 		logf_(a, AGENT_LOG_ERROR, "%llu CPU samples left out as malformed (a bug): %s",
-		      (unsigned long long)w.stats.rejected, w.stats.rejected_why);
+		      (unsigned long long)w.stats.rejected.n, w.stats.rejected.why);
 	cpu_window_free(&w);
 }
 
@@ -560,10 +560,10 @@ static void cut_block_one(struct agent *a, struct agent_proc *p, int64_t start, 
 	} else if (prof && profile_sample_count(prof)) {
 		store_profile(a, "block", p->labels, prof, start, end);
 	}
-	if (bs.rejected)
+	if (bs.rejected.n)
 		logf_(a, AGENT_LOG_ERROR,
 		      "pid %d: %llu block samples left out as malformed (a bug): %s", p->pid,
-		      (unsigned long long)bs.rejected, bs.rejected_why);
+		      (unsigned long long)bs.rejected.n, bs.rejected.why);
 	profile_free(prof);
 	if (last || bs.target_exited || bs.target_exec) {
 		block_session_close(p->block);

@@ -3,6 +3,7 @@
  * building a profile of 100k+ samples stays linear, and the merge of one profile into another.
  * Its layout is in profile_impl.h; encoding lives in pprof.c, file writing in sink.c. */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -797,6 +798,16 @@ static int rebuild_sample_index(struct profile *p)
 		if (index_insert(&p->sample_index, (uint32_t)i + 1, s->hash))
 			return -ENOMEM;
 	}
+	return 0;
+}
+
+int profile_reject(struct profile_rejects *r, int rc, struct gs_error *err)
+{
+	if (rc != -EINVAL)
+		return rc;
+	if (r->n++ == 0)
+		snprintf(r->why, sizeof(r->why), "%s", err->msg);
+	gs_error_clear(err);
 	return 0;
 }
 

@@ -73,6 +73,18 @@ int profile_add_sample(struct profile *p, const uint64_t *location_ids, size_t n
 		       struct gs_error *err);
 size_t profile_sample_count(const struct profile *p);
 
+/* Samples profile_add_sample refused as malformed (-EINVAL: a bug, or something read from a
+ * target that got past the checks before it), and the first reason: a capture leaves such a
+ * sample out and goes on, and says so. */
+struct profile_rejects {
+	uint64_t n;
+	char why[GS_ERROR_MSG_MAX];
+};
+
+/* For rc, what profile_add_sample returned: a refusal (-EINVAL) is counted in r, err cleared,
+ * and 0 returned; any other rc is returned as is. */
+int profile_reject(struct profile_rejects *r, int rc, struct gs_error *err);
+
 /* Multiplies every value of every sample by num/den (rounded half away from zero, clamped to
  * int64) — used for throttled captures. den == 0 leaves the values unchanged. */
 void profile_scale(struct profile *p, uint64_t num, uint64_t den);

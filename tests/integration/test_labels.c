@@ -381,9 +381,10 @@ Test(labels, cpu_and_block_every_toolchain, .timeout = 300)
  * pprof.Labels("", v) is legal Go. A profile label needs a key, and goscope's profile model
  * refuses one without: before the fix every capture of such a program failed ("profile: label
  * without a key"), and so did the agent, which exited. The same happened when BPF could not
- * read a key (length 0): an agent in CI exited on one. Now the keyless label is left out and the rest of
- * the set kept: by `goscope cpu`, `goscope block`, `goscope goroutines --format pprof` and the
- * agent (CPU and block windows), for the map (Go <= 1.23) and slice (1.24+) layouts. */
+ * read a key (length 0): an agent in CI exited on one. Now the keyless label is left out and
+ * the rest of the set kept: by `goscope cpu`, `goscope block`, `goscope goroutines --format
+ * pprof` and the agent (CPU and block windows), for the map (Go <= 1.23) and slice (1.24+)
+ * layouts. */
 
 #define KEYLESS_TARGETS 2
 #define KEYLESS_RUN "60s"
